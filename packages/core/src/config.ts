@@ -1,0 +1,110 @@
+import { invalidArgument } from './errors.js';
+import { type Cidr, parseCidr, tryParseIPv4 } from './net/ipv4.js';
+
+/**
+ * Parsing of configuration values. Each main.ts gathers raw strings (flags, then CTNET_*
+ * environment variables) and passes them here once; the result is validated and frozen.
+ */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function parseHostPort(text: string, what: string): HostPort {
+  const trimmed = text.trim();
+  const colon = trimmed.lastIndexOf(':');
+  const host = colon < 0 ? trimmed : trimmed.slice(0, colon);
+  const portText = colon < 0 ? '' : trimmed.slice(colon + 1);
+  const port = Number(portText);
+  if (host === '' || !/^[0-9]+$/.test(portText) || port < 1 || port > 65535) {
+    throw invalidArgument(`${what} "${text}" is not host:port; write it like 127.0.0.1:4700`);
+  }
+  if (!/^[A-Za-z0-9.-]+$/.test(host) && tryParseIPv4(host) === undefined) {
+    throw invalidArgument(`${what} "${text}" has an invalid host "${host}"`);
+  }
+  return { host, port };
+}
+
+export function formatHostPort(hp: HostPort): string {
+  return `${hp.host}:${hp.port}`;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "30s", "500ms", "2m", "1h"; a bare number means seconds. Returns milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw invalidArgument(`${what} "${text}" is not a duration; write it like 30s, 500ms or 2m`);
+  return Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+}
+
+export function parsePort(text: string, what: string): number {
+  const port = Number(text);
+  if (!/^[0-9]+$/.test(text.trim()) || port < 1 || port > 65535) {
+    throw invalidArgument(`${what} "${text}" is not a port; use a number from 1 to 65535`);
+  }
+  return port;
+}
+
+export interface ManagerConfig {
+  readonly listen: HostPort;
+  readonly http: HostPort;
+  readonly etcdEndpoints: readonly string[]; // empty: start the embedded etcd
+  readonly dataDir: string;
+  readonly defaultAddrPools: readonly Cidr[];
+  readonly defaultAddrPoolSize: number;
+  readonly vxlanPort: number;
+  readonly excludes: readonly Cidr[];
+  readonly nodeGraceMs: number;
+  readonly nodeTtlSeconds: number;
+  readonly embeddedEtcdPort: number; // client port; the peer port is the next one
+}
+
+export interface RawManagerConfig {
+  listen?: string;
+  http?: string;
+  etcdEndpoints?: string;
+  dataDir?: string;
+  defaultAddrPool?: readonly string[];
+  defaultAddrPoolSize?: string;
+  vxlanPort?: string;
+  exclude?: readonly string[];
+  nodeGrace?: string;
+  nodeTtl?: string;
+  embeddedEtcdPort?: string;
+}
+
+export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
+  const pools = (raw.defaultAddrPool?.length ? raw.defaultAddrPool : ['10.0.0.0/8']).map((p) =>
+    parseCidr(p, '--default-addr-pool'),
+  );
+  const poolSize = Number(raw.defaultAddrPoolSize ?? '24');
+  if (!Number.isInteger(poolSize) || poolSize < 8 || poolSize > 30) {
+    throw invalidArgument(`--default-addr-pool-size "${raw.defaultAddrPoolSize}" must be a prefix length from 8 to 30`);
+  }
+  for (const pool of pools) {
+    if (pool.prefix > poolSize) {
+      throw invalidArgument(`--default-addr-pool /${pool.prefix} is smaller than --default-addr-pool-size /${poolSize}`);
+    }
+  }
+  const endpoints = (raw.etcdEndpoints ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')
+    .map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`));
+  const nodeTtlMs = parseDuration(raw.nodeTtl ?? '10s', '--node-ttl');
+  if (nodeTtlMs < 2000) throw invalidArgument('--node-ttl must be at least 2s (etcd leases have whole seconds)');
+  return Object.freeze({
+    listen: parseHostPort(raw.listen ?? '0.0.0.0:4700', '--listen'),
+    http: parseHostPort(raw.http ?? '127.0.0.1:4701', '--http'),
+    etcdEndpoints: Object.freeze(endpoints),
+    dataDir: raw.dataDir?.trim() || '/var/lib/ctnet',
+    defaultAddrPools: Object.freeze(pools),
+    defaultAddrPoolSize: poolSize,
+    vxlanPort: parsePort(raw.vxlanPort ?? '4789', '--vxlan-port'),
+    excludes: Object.freeze((raw.exclude ?? []).map((e) => parseCidr(e, '--exclude', false))),
+    nodeGraceMs: parseDuration(raw.nodeGrace ?? '30s', '--node-grace'),
+    nodeTtlSeconds: Math.ceil(nodeTtlMs / 1000),
+    embeddedEtcdPort: parsePort(raw.embeddedEtcdPort ?? '23790', '--embedded-etcd-port'),
+  });
+}

@@ -1,0 +1,43 @@
+import { invalidArgument } from '../errors.js';
+import { parseCidr, formatCidr, parseIPv4, formatIPv4 } from '../net/ipv4.js';
+import { parseName } from './names.js';
+
+/** A host running ctagent, as it registered itself. Readiness is kept apart (an etcd lease). */
+export interface Node {
+  readonly name: string;
+  readonly addr: string; // advertise (VTEP) address
+  readonly hostname: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly routes: readonly string[]; // CIDRs on the host, used to keep new subnets clear of them
+  readonly registeredAt: string;
+}
+
+export type NodeStatus = 'ready' | 'down';
+
+export function parseNodeRegistration(raw: {
+  name: string;
+  addr: string;
+  hostname?: string;
+  labels?: Record<string, string>;
+  routes?: readonly string[];
+}, registeredAt: string): Node {
+  const name = parseName(raw.name, 'node');
+  const addr = formatIPv4(parseIPv4(raw.addr, `advertise address of node ${name}`));
+  const routes: string[] = [];
+  for (const route of raw.routes ?? []) {
+    try {
+      const cidr = parseCidr(route, 'route', false);
+      if (cidr.prefix > 0) routes.push(formatCidr(cidr)); // a default route overlaps everything: ignore it
+    } catch (err) {
+      throw invalidArgument(`node ${name} reported route "${route}" that is not an IPv4 CIDR`);
+    }
+  }
+  return {
+    name,
+    addr,
+    hostname: raw.hostname?.trim() || name,
+    labels: { ...(raw.labels ?? {}) },
+    routes: [...new Set(routes)].sort(),
+    registeredAt,
+  };
+}

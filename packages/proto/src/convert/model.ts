@@ -1,0 +1,53 @@
+import type { Endpoint as DomainEndpoint, Network as DomainNetwork, Node as DomainNode, Driver } from '@ctnet/core';
+import { DRIVERS, invalidArgument, parseCidr, parseIPv4, parseMac } from '@ctnet/core';
+import type { Endpoint, Network, Node } from '../gen/ctnet/v1/model.js';
+
+/**
+ * Wire <-> domain. Outbound is a plain copy; inbound (what an agent or a peer sends) is
+ * validated, so code behind the boundary only ever sees domain values it can trust.
+ */
+export function networkToWire(n: DomainNetwork): Network {
+  return {
+    id: n.id,
+    name: n.name,
+    driver: n.driver,
+    vni: n.vni,
+    subnet: n.subnet,
+    gateway: n.gateway,
+    ipRange: n.ipRange,
+    auxAddresses: { ...n.auxAddresses },
+    attachable: n.attachable,
+    internal: n.internal,
+    mtu: n.mtu,
+    parent: n.parent,
+    options: { ...n.options },
+    labels: { ...n.labels },
+    createdAt: n.createdAt,
+  };
+}
+
+export function networkFromWire(w: Network): DomainNetwork {
+  if (!(DRIVERS as readonly string[]).includes(w.driver)) throw invalidArgument(`network ${w.name}: unknown driver "${w.driver}"`);
+  parseCidr(w.subnet, `network ${w.name} subnet`);
+  parseCidr(w.ipRange, `network ${w.name} ip-range`);
+  parseIPv4(w.gateway, `network ${w.name} gateway`);
+  return { ...w, driver: w.driver as Driver, auxAddresses: { ...w.auxAddresses }, options: { ...w.options }, labels: { ...w.labels } };
+}
+
+export function endpointToWire(e: DomainEndpoint): Endpoint {
+  return { ...e, aliases: [...e.aliases] };
+}
+
+export function endpointFromWire(w: Endpoint): DomainEndpoint {
+  parseIPv4(w.ip, `endpoint ${w.name} address`);
+  return { ...w, mac: parseMac(w.mac), aliases: [...w.aliases] };
+}
+
+export function nodeToWire(n: DomainNode): Node {
+  return { ...n, labels: { ...n.labels }, routes: [...n.routes] };
+}
+
+export function nodeFromWire(w: Node): DomainNode {
+  parseIPv4(w.addr, `node ${w.name} address`);
+  return { ...w, labels: { ...w.labels }, routes: [...w.routes] };
+}

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Etcd3 } from 'etcd3';
+import type { Endpoint, Network } from '@ctnet/core';
+import { createEtcdStore } from './etcd-store.js';
+import { isCompactedError } from './etcd-errors.js';
+import { startTestEtcd, type TestEtcd } from './testing/etcd-server.js';
+import type { ChangeBatch, Store } from './store.js';
+
+// The store contract, run against the real etcd implementation.
+let etcd: TestEtcd;
+let store: Store;
+
+beforeAll(async () => {
+  etcd = await startTestEtcd();
+  store = createEtcdStore({ endpoints: [etcd.endpoint] });
+}, 30_000);
+afterAll(async () => {
+  store?.close();
+  await etcd?.stop();
+});
+
+const network = (id: string, name: string, subnet = '10.1.0.0/24'): Network => ({
+  id, name, driver: 'overlay', vni: 4096, subnet, gateway: subnet.replace(/0\/\d+$/, '1'), ipRange: subnet,
+  auxAddresses: {}, attachable: false, internal: false, mtu: 0, parent: '', options: {}, labels: {}, createdAt: 'now',
+});
+const endpoint = (networkId: string, name: string, ip: string, id = `id-${name}`): Endpoint => ({
+  id, networkId, name, node: 'h1', ip, mac: '02:42:0a:01:00:02', aliases: [], createdAt: 'now',
+});
+
+describe('etcd store', () => {
+  it('creates a network only if the table did not change since the list', async () => {
+    const { revision } = await store.listNetworks();
+    expect(await store.createNetwork(network('n1', 'one'), revision)).toBe(true);
+    // a second writer that listed before n1 was created is refused
+    expect(await store.createNetwork(network('n2', 'two'), revision)).toBe(false);
+    const again = await store.listNetworks();
+    expect(await store.createNetwork(network('n2', 'two', '10.2.0.0/24'), again.revision)).toBe(true);
+    expect((await store.listNetworks()).networks.map((n) => n.name).sort()).toEqual(['one', 'two']);
+  });
+
+  it('claims the address and writes the endpoint together, and refuses clashes', async () => {
+    const ok = await store.createEndpoint(endpoint('n1', 'a', '10.1.0.2'));
+    expect(ok.ok).toBe(true);
+    const sameName = await store.createEndpoint(endpoint('n1', 'A', '10.1.0.3', 'other'));
+    expect(sameName).toMatchObject({ ok: false, reason: 'name-taken' });
+    const sameAddr = await store.createEndpoint(endpoint('n1', 'b', '10.1.0.2'));
+    expect(sameAddr).toEqual({ ok: false, reason: 'address-taken', owner: 'a' });
+    // a retried create of the same endpoint (same id) counts as success
+    expect((await store.createEndpoint(endpoint('n1', 'a', '10.1.0.2'))).ok).toBe(true);
+    const gone = await store.createEndpoint(endpoint('nope', 'c', '10.9.0.2'));
+    expect(gone).toEqual({ ok: false, reason: 'network-gone' });
+    const { claims } = await store.listClaims('n1');
+    expect(claims.map((c) => [c.ip, c.owner])).toEqual([['10.1.0.2', 'a']]);
+  });
+
+  it('deletes the endpoint and releases its address in one step', async () => {
+    expect((await store.deleteEndpoint('n1', 'a'))?.ip).toBe('10.1.0.2');
+    expect(await store.deleteEndpoint('n1', 'a')).toBeUndefined();
+    expect((await store.listClaims('n1')).claims).toEqual([]);
+    expect(await store.listEndpoints('n1')).toEqual([]);
+  });
+
+  it('refuses to remove a network with endpoints, naming them, and removes an empty one', async () => {
+    await store.createEndpoint(endpoint('n2', 'web', '10.2.0.2'));
+    const nets = (await store.listNetworks()).networks;
+    const two = nets.find((n) => n.id === 'n2')!;
+    const refused = await store.removeNetwork(two);
+    expect(refused.ok).toBe(false);
+    expect(!refused.ok && refused.endpoints.map((e) => e.name)).toEqual(['web']);
+    // the lock was released: endpoints can still be created
+    expect((await store.createEndpoint(endpoint('n2', 'db', '10.2.0.3'))).ok).toBe(true);
+    await store.deleteEndpoint('n2', 'web');
+    await store.deleteEndpoint('n2', 'db');
+    expect(await store.removeNetwork(two)).toEqual({ ok: true });
+    expect((await store.listNetworks()).networks.map((n) => n.id)).toEqual(['n1']);
+  });
+
+  it('watches from a revision with no gap and groups a transaction into one batch', async () => {
+    const snap = await store.snapshot();
+    const batches: ChangeBatch[] = [];
+    const w = await store.watch('state', snap.revision, (b) => batches.push(b), () => undefined);
+    await store.createEndpoint(endpoint('n1', 'w1', '10.1.0.10'));
+    await store.deleteEndpoint('n1', 'w1');
+    await waitFor(() => batches.length >= 2);
+    await w.cancel();
+    expect(batches[0]!.changes).toEqual([expect.objectContaining({ kind: 'endpoint', id: 'n1/w1' })]);
+    expect(batches[1]!.changes).toEqual([{ kind: 'endpoint', id: 'n1/w1' }]);
+    expect(batches[1]!.revision).toBeGreaterThan(batches[0]!.revision);
+    expect(batches[0]!.revision).toBeGreaterThan(snap.revision);
+  });
+
+  it('replays changes made before the watch started when resuming from an old revision', async () => {
+    const from = (await store.snapshot()).revision;
+    await store.createEndpoint(endpoint('n1', 'r1', '10.1.0.20'));
+    await store.createEndpoint(endpoint('n1', 'r2', '10.1.0.21'));
+    const seen: string[] = [];
+    const w = await store.watch('state', from, (b) => b.changes.forEach((c) => seen.push(c.kind === 'endpoint' ? c.id : '')), () => undefined);
+    await waitFor(() => seen.length >= 2);
+    await w.cancel();
+    expect(seen).toEqual(['n1/r1', 'n1/r2']);
+  });
+
+  it('reports a compacted start revision so the caller can take a snapshot', async () => {
+    const old = (await store.snapshot()).revision;
+    const raw = new Etcd3({ hosts: etcd.endpoint });
+    for (let i = 0; i < 3; i++) await raw.put('/ctnet/v1/state/nodes/compaction-probe').value(`{"n":${i}}`);
+    const now = (await store.snapshot()).revision;
+    await raw.kv.compact({ revision: String(now), physical: true });
+    raw.close();
+    // etcd may accept the watch and cancel it right after: the error then arrives on onError
+    const err = await new Promise<unknown>((resolve) => {
+      store.watch('state', old - 1, () => resolve('delivered events'), resolve).then(
+        (w) => setTimeout(() => void w.cancel(), 3000),
+        resolve,
+      );
+    });
+    expect(isCompactedError(err)).toBe(true);
+  });
+
+  it('keeps a node ready while its lease lives', async () => {
+    const live = await store.keepNodeAlive('h9', 2);
+    expect((await store.listAlive()).has('h9')).toBe(true);
+    live.release();
+    await waitFor(async () => !(await store.listAlive()).has('h9'), 8000);
+  });
+
+  it('fails with UNAVAILABLE, naming etcd, when etcd is not there', async () => {
+    const dead = createEtcdStore({ endpoints: ['http://127.0.0.1:1'], callTimeoutMs: 500 });
+    const err = await dead.listNetworks().catch((e: unknown) => e);
+    dead.close();
+    expect(err).toMatchObject({ code: 'UNAVAILABLE' });
+    expect(String((err as Error).message)).toMatch(/etcd.*127\.0\.0\.1:1/);
+  });
+});
+
+async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,395 @@
+import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
+import type { Endpoint, Network, Node } from '@ctnet/core';
+import { decodeKey, keys, ROOT, STATE_PREFIX } from './keys.js';
+import { compactedError, etcdError } from './etcd-errors.js';
+import type {
+  ChangeBatch,
+  Claim,
+  ClusterChange,
+  ClusterConfig,
+  CreateEndpointOutcome,
+  NodeAck,
+  NodeLiveness,
+  RemoveNetworkOutcome,
+  StateSnapshot,
+  Store,
+  Watch,
+} from './store.js';
+
+export interface EtcdStoreOptions {
+  readonly endpoints: readonly string[];
+  /** Deadline for each unary call, so a lost etcd fails a request instead of hanging it. */
+  readonly callTimeoutMs?: number;
+}
+
+const rev = (text: string | undefined | null): number => Number(text ?? 0);
+const json = (kv: IKeyValue): unknown => JSON.parse(kv.value.toString());
+
+/** The production Store: etcd through the etcd3 client. */
+export function createEtcdStore(opts: EtcdStoreOptions): Store {
+  const timeout = opts.callTimeoutMs ?? 5000;
+  const client = new Etcd3({
+    hosts: [...opts.endpoints],
+    dialTimeout: timeout,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+  });
+  return new EtcdStore(client, opts.endpoints);
+}
+
+class EtcdStore implements Store {
+  constructor(
+    private readonly client: Etcd3,
+    private readonly endpoints: readonly string[],
+  ) {}
+
+  /** Runs one etcd interaction, turning client failures into UNAVAILABLE CtnetErrors. */
+  private async io<T>(doing: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw etcdError(err, this.endpoints, doing);
+    }
+  }
+
+  async initCluster(wanted: ClusterConfig): Promise<ClusterConfig> {
+    return this.io('initialising the cluster config', async () => {
+      const res = await this.client
+        .if(keys.cluster, 'Create', '==', 0)
+        .then(this.client.put(keys.cluster).value(JSON.stringify(wanted)))
+        .else(this.client.get(keys.cluster))
+        .commit();
+      if (res.succeeded) return wanted;
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      return kv ? (json(kv) as ClusterConfig) : wanted;
+    });
+  }
+
+  async listNetworks(): Promise<{ networks: Network[]; revision: number }> {
+    return this.io('listing networks', async () => {
+      const res = await this.client.getAll().prefix(keys.networksPrefix).exec();
+      return { networks: res.kvs.map((kv) => json(kv) as Network), revision: rev(res.header.revision) };
+    });
+  }
+
+  async createNetwork(net: Network, listRevision: number): Promise<boolean> {
+    return this.io(`creating network ${net.name}`, async () => {
+      // The guard's mod revision moves on every network create/remove: if it moved after our
+      // list, someone else changed the table and our overlap/name/VNI checks are stale.
+      const res = await this.client
+        .if(keys.networksGuard, 'Mod', '<', listRevision + 1)
+        .and(keys.network(net.id), 'Create', '==', 0)
+        .then(
+          this.client.put(keys.networksGuard).value(net.id),
+          this.client.put(keys.network(net.id)).value(JSON.stringify(net)),
+        )
+        .else(this.client.get(keys.network(net.id)))
+        .commit();
+      if (res.succeeded) return true;
+      // A retried commit that had in fact gone through finds its own record: that is success.
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      return kv !== undefined && (json(kv) as Network).id === net.id && (json(kv) as Network).name === net.name;
+    });
+  }
+
+  async removeNetwork(net: Network): Promise<RemoveNetworkOutcome> {
+    const lock = keys.networkLock(net.id);
+    return this.io(`removing network ${net.name}`, async () => {
+      // Phase 1: take the lock. From here on every endpoint creation for this network fails
+      // its transaction, so the emptiness check below cannot be overtaken.
+      await this.client.put(lock).value('removing').exec();
+      const eps = await this.client.getAll().prefix(keys.networkEndpointsPrefix(net.id)).exec();
+      if (eps.kvs.length > 0) {
+        await this.client.delete().key(lock).exec();
+        return { ok: false, endpoints: eps.kvs.map((kv) => json(kv) as Endpoint) };
+      }
+      // Phase 2: network, its claims (reservations) and the lock go together.
+      await this.client
+        .if(keys.network(net.id), 'Version', '>', 0)
+        .then(
+          this.client.delete().key(keys.network(net.id)),
+          this.client.delete().prefix(keys.claimsPrefix(net.id)),
+          this.client.delete().key(lock),
+          this.client.put(keys.networksGuard).value(net.id),
+        )
+        .else(this.client.delete().key(lock))
+        .commit();
+      return { ok: true };
+    });
+  }
+
+  async createEndpoint(ep: Endpoint): Promise<CreateEndpointOutcome> {
+    const epKey = keys.endpoint(ep.networkId, ep.name);
+    const claimKey = keys.claim(ep.networkId, ep.ip);
+    const netKey = keys.network(ep.networkId);
+    const lockKey = keys.networkLock(ep.networkId);
+    return this.io(`creating endpoint ${ep.name}`, async () => {
+      // One transaction claims the address and writes the endpoint: both or neither.
+      const res = await this.client
+        .if(netKey, 'Version', '>', 0)
+        .and(lockKey, 'Version', '==', 0)
+        .and(epKey, 'Create', '==', 0)
+        .and(claimKey, 'Create', '==', 0)
+        .then(
+          this.client.put(claimKey).value(ep.name),
+          this.client.put(epKey).value(JSON.stringify(ep)),
+        )
+        .else(
+          this.client.get(netKey),
+          this.client.get(lockKey),
+          this.client.get(epKey),
+          this.client.get(claimKey),
+        )
+        .commit();
+      if (res.succeeded) return { ok: true, revision: rev(res.header.revision) };
+      const [net, lock, existing, claim] = res.responses.map((r) => r.response_range?.kvs[0]);
+      if (!net) return { ok: false, reason: 'network-gone' };
+      if (lock) return { ok: false, reason: 'network-removing' };
+      if (existing) {
+        const found = json(existing) as Endpoint;
+        // Our own earlier attempt (a retry after a lost reply) already committed.
+        if (found.id === ep.id) return { ok: true, revision: rev(existing.mod_revision) };
+        return { ok: false, reason: 'name-taken', existing: found };
+      }
+      return { ok: false, reason: 'address-taken', owner: claim ? claim.value.toString() : 'another endpoint' };
+    });
+  }
+
+  async deleteEndpoint(networkId: string, name: string): Promise<Endpoint | undefined> {
+    const epKey = keys.endpoint(networkId, name);
+    return this.io(`deleting endpoint ${name}`, async () => {
+      for (;;) {
+        const res = await this.client.get(epKey).exec();
+        const kv = res.kvs[0];
+        if (!kv) return undefined;
+        const ep = json(kv) as Endpoint;
+        const claimKey = keys.claim(networkId, ep.ip);
+        // Release the address only if it is still ours, and only together with the endpoint.
+        const txn = await this.client
+          .if(epKey, 'Mod', '==', rev(kv.mod_revision))
+          .and(claimKey, 'Value', '==', ep.name)
+          .then(this.client.delete().key(epKey), this.client.delete().key(claimKey))
+          .else(this.client.get(claimKey))
+          .commit();
+        if (txn.succeeded) return ep;
+        const claim = txn.responses[0]?.response_range?.kvs[0];
+        if (!claim || claim.value.toString() !== ep.name) {
+          // The claim is already gone or belongs elsewhere (should not happen): drop the endpoint alone.
+          const only = await this.client
+            .if(epKey, 'Mod', '==', rev(kv.mod_revision))
+            .then(this.client.delete().key(epKey))
+            .commit();
+          if (only.succeeded) return ep;
+        }
+      }
+    });
+  }
+
+  async getEndpoint(networkId: string, name: string): Promise<Endpoint | undefined> {
+    return this.io(`reading endpoint ${name}`, async () => {
+      const value = await this.client.get(keys.endpoint(networkId, name)).string();
+      return value === null ? undefined : (JSON.parse(value) as Endpoint);
+    });
+  }
+
+  async listEndpoints(networkId?: string): Promise<Endpoint[]> {
+    const prefix = networkId === undefined ? keys.endpointsPrefix : keys.networkEndpointsPrefix(networkId);
+    return this.io('listing endpoints', async () => {
+      const res = await this.client.getAll().prefix(prefix).exec();
+      return res.kvs.map((kv) => json(kv) as Endpoint);
+    });
+  }
+
+  async listClaims(networkId: string): Promise<{ claims: Claim[]; revision: number }> {
+    return this.io('listing address claims', async () => {
+      const prefix = keys.claimsPrefix(networkId);
+      const res = await this.client.getAll().prefix(prefix).exec();
+      const claims = res.kvs.map((kv) => ({
+        ip: kv.key.toString().slice(prefix.length),
+        owner: kv.value.toString(),
+        createRevision: rev(kv.create_revision),
+      }));
+      return { claims, revision: rev(res.header.revision) };
+    });
+  }
+
+  async putNode(node: Node): Promise<void> {
+    await this.io(`registering node ${node.name}`, () => this.client.put(keys.node(node.name)).value(JSON.stringify(node)).exec());
+  }
+
+  async getNode(name: string): Promise<Node | undefined> {
+    return this.io(`reading node ${name}`, async () => {
+      const value = await this.client.get(keys.node(name)).string();
+      return value === null ? undefined : (JSON.parse(value) as Node);
+    });
+  }
+
+  async listNodes(): Promise<Node[]> {
+    return this.io('listing nodes', async () => {
+      const res = await this.client.getAll().prefix(keys.nodesPrefix).exec();
+      return res.kvs.map((kv) => json(kv) as Node);
+    });
+  }
+
+  async deleteNode(name: string): Promise<boolean> {
+    return this.io(`removing node ${name}`, async () => {
+      const res = await this.client
+        .if(keys.node(name), 'Version', '>', 0)
+        .then(this.client.delete().key(keys.node(name)), this.client.delete().key(keys.ack(name)))
+        .commit();
+      return res.succeeded;
+    });
+  }
+
+  async keepNodeAlive(name: string, ttlSeconds: number): Promise<NodeLiveness> {
+    return this.io(`marking node ${name} ready`, async () => {
+      const lease = this.client.lease(ttlSeconds, { autoKeepAlive: true });
+      lease.on('lost', () => undefined); // replaced by onLost; keeps an unhandled 'lost' from crashing
+      await lease.put(keys.alive(name)).value(String(Date.now())).exec();
+      return {
+        release: () => lease.release(),
+        onLost: (handler) => {
+          lease.removeAllListeners('lost');
+          lease.on('lost', handler);
+        },
+      };
+    });
+  }
+
+  async listAlive(): Promise<Set<string>> {
+    return this.io('listing ready nodes', async () => {
+      const res = await this.client.getAll().prefix(keys.alivePrefix).keys();
+      return new Set(res.map((k) => k.slice(keys.alivePrefix.length)));
+    });
+  }
+
+  async putAck(node: string, ack: NodeAck): Promise<void> {
+    await this.io(`recording the ack of node ${node}`, () => this.client.put(keys.ack(node)).value(JSON.stringify(ack)).exec());
+  }
+
+  async listAcks(): Promise<Map<string, NodeAck>> {
+    return this.io('listing acks', async () => {
+      const res = await this.client.getAll().prefix(keys.acksPrefix).exec();
+      return new Map(res.kvs.map((kv) => [kv.key.toString().slice(keys.acksPrefix.length), json(kv) as NodeAck]));
+    });
+  }
+
+  async snapshot(): Promise<StateSnapshot> {
+    return this.io('reading the desired state', async () => {
+      // One range read over the state prefix: a consistent cut at one revision.
+      const res = await this.client.getAll().prefix(STATE_PREFIX).exec();
+      const networks: Network[] = [];
+      const endpoints: Endpoint[] = [];
+      const nodes: Node[] = [];
+      for (const kv of res.kvs) {
+        const key = decodeKey(kv.key.toString());
+        if (key.kind === 'network') networks.push(json(kv) as Network);
+        else if (key.kind === 'endpoint') endpoints.push(json(kv) as Endpoint);
+        else if (key.kind === 'node') nodes.push(json(kv) as Node);
+      }
+      return { revision: rev(res.header.revision), networks, endpoints, nodes };
+    });
+  }
+
+  async watch(
+    scope: 'state' | 'all',
+    fromRevision: number,
+    onBatch: (batch: ChangeBatch) => void,
+    onError: (err: unknown) => void,
+  ): Promise<Watch> {
+    const watcher = this.client
+      .watch()
+      .prefix(scope === 'state' ? STATE_PREFIX : ROOT)
+      .startRevision(String(fromRevision + 1))
+      .watcher();
+    let failed = false;
+    // etcd cancels a watch on a compacted revision with an empty reason, and the client keeps
+    // only the reason: ask etcd directly whether our start revision is still readable.
+    const classify = async (err: unknown): Promise<unknown> => {
+      const text = err instanceof Error ? err.message : String(err);
+      if (/compacted/i.test(text)) return compactedError(fromRevision, text);
+      const probe = await this.client.kv
+        .range({ key: Buffer.from(keys.cluster), revision: String(fromRevision + 1) })
+        .then(() => undefined, (e: unknown) => e);
+      if (probe && /compacted/i.test(String(probe))) return compactedError(fromRevision, String(probe));
+      return etcdError(err, this.endpoints, 'watching');
+    };
+    const fail = (err: unknown): void => {
+      if (failed) return;
+      failed = true;
+      void classify(err).then(onError);
+    };
+    watcher.on('data', (res: IWatchResponse) => {
+      for (const batch of toBatches(res)) onBatch(batch);
+    });
+    watcher.on('error', fail);
+    const connected = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      watcher.once('connected', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!connected) {
+      failed = true;
+      void watcher.cancel().catch(() => undefined);
+      throw etcdError(new Error('watch not established within 10 s'), this.endpoints, 'starting a watch');
+    }
+    return { cancel: () => watcher.cancel() };
+  }
+
+  async currentRevision(): Promise<number> {
+    return this.io('reading the revision', async () => {
+      const res = await this.client.get(keys.cluster).exec();
+      return rev(res.header.revision);
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Groups a watch response's events by revision (a transaction's events share one). */
+function toBatches(res: IWatchResponse): ChangeBatch[] {
+  const batches: ChangeBatch[] = [];
+  let current: { revision: number; changes: ClusterChange[] } | undefined;
+  for (const event of res.events) {
+    const revision = rev(event.kv.mod_revision);
+    const change = decodeChange(event.kv, event.type === 'Delete');
+    if (!change) continue;
+    if (!current || current.revision !== revision) {
+      current = { revision, changes: [] };
+      batches.push(current);
+    }
+    current.changes.push(change);
+  }
+  return batches;
+}
+
+export function decodeChange(kv: IKeyValue, deleted: boolean): ClusterChange | undefined {
+  const key = decodeKey(kv.key.toString());
+  // Claim and alive values are plain strings; only records are JSON.
+  const value = deleted || key.kind === 'claim' || key.kind === 'alive' || key.kind === 'other' ? undefined : json(kv);
+  switch (key.kind) {
+    case 'network':
+      return { kind: 'network', id: key.id, ...(value !== undefined && { value: value as Network }) };
+    case 'endpoint':
+      return { kind: 'endpoint', id: key.id, ...(value !== undefined && { value: value as Endpoint }) };
+    case 'node':
+      return { kind: 'node', id: key.id, ...(value !== undefined && { value: value as Node }) };
+    case 'claim':
+      return {
+        kind: 'claim',
+        networkId: key.networkId,
+        ip: key.ip,
+        createRevision: rev(kv.create_revision),
+        ...(!deleted && { owner: kv.value.toString() }),
+      };
+    case 'alive':
+      return { kind: 'alive', node: key.node, up: !deleted };
+    case 'ack':
+      return { kind: 'ack', node: key.node, ...(value !== undefined && { value: value as NodeAck }) };
+    default:
+      return undefined;
+  }
+}

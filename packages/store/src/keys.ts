@@ -1,0 +1,64 @@
+import { nameKey } from '@ctnet/core';
+
+/**
+ * The only place etcd keys are spelled. Layout (all under /ctnet/v1/):
+ *
+ *   meta/cluster                  cluster-wide config, written once
+ *   meta/networks-guard           bumped by every network create/remove: serialises those
+ *                                 (rare) writes so overlap, name and VNI checks see a consistent table
+ *   state/networks/<id>           Network                  } the desired state streamed to agents
+ *   state/endpoints/<net>/<name>  Endpoint (name lowercased: names are unique per network)
+ *   state/nodes/<name>            Node                     }
+ *   ipam/<net>/<ip>               owner of the address: one key per address, so concurrent
+ *                                 allocators never contend on a shared counter or bitmap
+ *   locks/networks/<id>           present while a network is being removed; endpoint creation
+ *                                 requires it absent, so no endpoint slips into a dying network
+ *   status/alive/<node>           attached to the node's lease: present = ready
+ *   status/acks/<node>            last state revision the node's agent fully applied
+ */
+export const ROOT = '/ctnet/v1/';
+export const STATE_PREFIX = `${ROOT}state/`;
+
+export const keys = {
+  cluster: `${ROOT}meta/cluster`,
+  networksGuard: `${ROOT}meta/networks-guard`,
+  networksPrefix: `${STATE_PREFIX}networks/`,
+  network: (id: string) => `${STATE_PREFIX}networks/${id}`,
+  endpointsPrefix: `${STATE_PREFIX}endpoints/`,
+  networkEndpointsPrefix: (networkId: string) => `${STATE_PREFIX}endpoints/${networkId}/`,
+  endpoint: (networkId: string, name: string) => `${STATE_PREFIX}endpoints/${networkId}/${nameKey(name)}`,
+  nodesPrefix: `${STATE_PREFIX}nodes/`,
+  node: (name: string) => `${STATE_PREFIX}nodes/${nameKey(name)}`,
+  claimsPrefix: (networkId: string) => `${ROOT}ipam/${networkId}/`,
+  claim: (networkId: string, ip: string) => `${ROOT}ipam/${networkId}/${ip}`,
+  networkLock: (networkId: string) => `${ROOT}locks/networks/${networkId}`,
+  alivePrefix: `${ROOT}status/alive/`,
+  alive: (node: string) => `${ROOT}status/alive/${nameKey(node)}`,
+  acksPrefix: `${ROOT}status/acks/`,
+  ack: (node: string) => `${ROOT}status/acks/${nameKey(node)}`,
+} as const;
+
+/** What a key under ROOT is, for code that watches a whole prefix. */
+export type DecodedKey =
+  | { kind: 'network'; id: string }
+  | { kind: 'endpoint'; networkId: string; name: string; id: string }
+  | { kind: 'node'; id: string }
+  | { kind: 'claim'; networkId: string; ip: string }
+  | { kind: 'alive'; node: string }
+  | { kind: 'ack'; node: string }
+  | { kind: 'other' };
+
+export function decodeKey(key: string): DecodedKey {
+  if (!key.startsWith(ROOT)) return { kind: 'other' };
+  const parts = key.slice(ROOT.length).split('/');
+  const [a, b, c, d] = parts;
+  if (a === 'state' && b === 'networks' && c && parts.length === 3) return { kind: 'network', id: c };
+  if (a === 'state' && b === 'endpoints' && c && d && parts.length === 4) {
+    return { kind: 'endpoint', networkId: c, name: d, id: `${c}/${d}` };
+  }
+  if (a === 'state' && b === 'nodes' && c && parts.length === 3) return { kind: 'node', id: c };
+  if (a === 'ipam' && b && c && parts.length === 3) return { kind: 'claim', networkId: b, ip: c };
+  if (a === 'status' && b === 'alive' && c) return { kind: 'alive', node: c };
+  if (a === 'status' && b === 'acks' && c) return { kind: 'ack', node: c };
+  return { kind: 'other' };
+}

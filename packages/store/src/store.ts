@@ -1,0 +1,98 @@
+import type { Endpoint, Network, Node } from '@ctnet/core';
+
+/**
+ * The store contract: the manager's only way to etcd. Every method that writes does so in
+ * one etcd transaction, so a failure (etcd lost mid-request included) leaves nothing
+ * half-written. Errors are CtnetErrors: UNAVAILABLE when etcd cannot be reached.
+ */
+export interface ClusterConfig {
+  readonly vxlanPort: number;
+}
+
+export interface StateSnapshot {
+  readonly revision: number;
+  readonly networks: readonly Network[];
+  readonly endpoints: readonly Endpoint[];
+  readonly nodes: readonly Node[];
+}
+
+/** One change to the cluster, decoded. `value` is absent on deletes. */
+export type ClusterChange =
+  | { kind: 'network'; id: string; value?: Network }
+  | { kind: 'endpoint'; id: string; value?: Endpoint }
+  | { kind: 'node'; id: string; value?: Node }
+  | { kind: 'claim'; networkId: string; ip: string; owner?: string; createRevision: number }
+  | { kind: 'alive'; node: string; up: boolean }
+  | { kind: 'ack'; node: string; value?: NodeAck };
+
+export interface ChangeBatch {
+  readonly revision: number;
+  readonly changes: readonly ClusterChange[];
+}
+
+export interface NodeAck {
+  readonly revision: number;
+  readonly at: string;
+}
+
+export interface Claim {
+  readonly ip: string;
+  readonly owner: string;
+  readonly createRevision: number;
+}
+
+export type CreateEndpointOutcome =
+  | { ok: true; revision: number }
+  | { ok: false; reason: 'name-taken'; existing: Endpoint }
+  | { ok: false; reason: 'address-taken'; owner: string }
+  | { ok: false; reason: 'network-gone' }
+  | { ok: false; reason: 'network-removing' };
+
+export type RemoveNetworkOutcome = { ok: true } | { ok: false; endpoints: readonly Endpoint[] };
+
+export interface NodeLiveness {
+  /** Stops keeping the lease alive; the node turns down when the TTL runs out. */
+  release(): void;
+  /** Called if the lease is lost while still held (etcd unreachable for longer than the TTL). */
+  onLost(handler: (err: unknown) => void): void;
+}
+
+export interface Watch {
+  cancel(): Promise<void>;
+}
+
+export interface Store {
+  initCluster(wanted: ClusterConfig): Promise<ClusterConfig>;
+
+  listNetworks(): Promise<{ networks: Network[]; revision: number }>;
+  /** Creates the network unless the network table changed after `listRevision` (then false: re-list and retry). */
+  createNetwork(net: Network, listRevision: number): Promise<boolean>;
+  removeNetwork(net: Network): Promise<RemoveNetworkOutcome>;
+
+  createEndpoint(ep: Endpoint): Promise<CreateEndpointOutcome>;
+  /** Deletes the endpoint and releases its address together; undefined if it did not exist. */
+  deleteEndpoint(networkId: string, name: string): Promise<Endpoint | undefined>;
+  getEndpoint(networkId: string, name: string): Promise<Endpoint | undefined>;
+  listEndpoints(networkId?: string): Promise<Endpoint[]>;
+  listClaims(networkId: string): Promise<{ claims: Claim[]; revision: number }>;
+
+  putNode(node: Node): Promise<void>;
+  getNode(name: string): Promise<Node | undefined>;
+  listNodes(): Promise<Node[]>;
+  deleteNode(name: string): Promise<boolean>;
+  keepNodeAlive(name: string, ttlSeconds: number): Promise<NodeLiveness>;
+  listAlive(): Promise<Set<string>>;
+  putAck(node: string, ack: NodeAck): Promise<void>;
+  listAcks(): Promise<Map<string, NodeAck>>;
+
+  snapshot(): Promise<StateSnapshot>;
+  /**
+   * Delivers every change after `fromRevision` (exclusive), grouped by revision, in order.
+   * Rejects with a CtnetError whose `compacted` flag... see isCompactedError: the caller
+   * then takes a fresh snapshot. `prefix` is 'state' (what agents see) or 'all'.
+   */
+  watch(scope: 'state' | 'all', fromRevision: number, onBatch: (batch: ChangeBatch) => void, onError: (err: unknown) => void): Promise<Watch>;
+  /** The latest revision of the whole store, and of anything in the state prefix. */
+  currentRevision(): Promise<number>;
+  close(): void;
+}
