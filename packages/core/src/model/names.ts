@@ -25,8 +25,9 @@ export function nameKey(name: string): string {
 function suggestLabel(name: string): string {
   const cleaned = name
     .replace(/[^A-Za-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 63);
+    .replace(/^-+/, '')
+    .slice(0, 63) // cut before trimming the end, or the cut can leave a trailing hyphen
+    .replace(/-+$/, '');
   return cleaned === '' ? 'app' : cleaned;
 }
 

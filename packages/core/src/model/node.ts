@@ -25,10 +25,12 @@ export function parseNodeRegistration(raw: {
   const addr = formatIPv4(parseIPv4(raw.addr, `advertise address of node ${name}`));
   const routes: string[] = [];
   for (const route of raw.routes ?? []) {
+    // `ip -j route` prints the default route as "default" and host routes without a prefix.
+    if (route === 'default') continue;
     try {
-      const cidr = parseCidr(route, 'route', false);
+      const cidr = parseCidr(route.includes('/') ? route : `${route}/32`, 'route', false);
       if (cidr.prefix > 0) routes.push(formatCidr(cidr)); // a default route overlaps everything: ignore it
-    } catch (err) {
+    } catch {
       throw invalidArgument(`node ${name} reported route "${route}" that is not an IPv4 CIDR`);
     }
   }
