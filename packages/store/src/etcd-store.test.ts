@@ -117,6 +117,28 @@ describe('etcd store', () => {
     expect(isCompactedError(err)).toBe(true);
   });
 
+  it('regression: cancelling a watch etcd already cancelled neither hangs nor breaks later watches', async () => {
+    const old = (await store.snapshot()).revision;
+    const raw = new Etcd3({ hosts: etcd.endpoint });
+    for (let i = 0; i < 3; i++) await raw.put('/ctnet/v1/state/nodes/compaction-probe').value(`{"n":${i}}`);
+    const now = (await store.snapshot()).revision;
+    await raw.kv.compact({ revision: String(now), physical: true });
+    let gone: unknown;
+    const w = await store.watch('state', old - 1, () => undefined, (e) => (gone = e)).catch((e: unknown) => ((gone = e), undefined));
+    const deadline = Date.now() + 5000;
+    while (gone === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(isCompactedError(gone)).toBe(true);
+    const t0 = Date.now();
+    await w?.cancel();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const seen: number[] = [];
+    const w2 = await store.watch('state', now, (b) => seen.push(b.revision), () => undefined);
+    await raw.put('/ctnet/v1/state/nodes/compaction-probe').value('{"n":9}');
+    await waitFor(() => seen.length > 0);
+    await w2.cancel();
+    raw.close();
+  });
+
   it('keeps a node ready while its lease lives', async () => {
     const live = await store.keepNodeAlive('h9', 2);
     expect((await store.listAlive()).has('h9')).toBe(true);

@@ -1,4 +1,5 @@
-import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from 'etcd3';
 import type { Endpoint, Network, Node } from '@ctnet/core';
 import { decodeKey, keys, ROOT, STATE_PREFIX } from './keys.js';
 import { compactedError, etcdError } from './etcd-errors.js';
@@ -32,6 +33,11 @@ export function createEtcdStore(opts: EtcdStoreOptions): Store {
     hosts: [...opts.endpoints],
     dialTimeout: timeout,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    faultHandling: {
+      // The client's default breaker keeps refusing calls for 5 s after etcd comes back;
+      // probe again after 1 s so the manager recovers as soon as etcd does.
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+    },
   });
   return new EtcdStore(client, opts.endpoints);
 }
@@ -290,6 +296,14 @@ class EtcdStore implements Store {
     });
   }
 
+  async loadAll(): Promise<ChangeBatch> {
+    return this.io('loading the cluster state', async () => {
+      const res = await this.client.getAll().prefix(ROOT).exec();
+      const changes = res.kvs.map((kv) => decodeChange(kv, false)).filter((c): c is ClusterChange => c !== undefined);
+      return { revision: rev(res.header.revision), changes };
+    });
+  }
+
   async watch(
     scope: 'state' | 'all',
     fromRevision: number,
@@ -321,20 +335,38 @@ class EtcdStore implements Store {
     watcher.on('data', (res: IWatchResponse) => {
       for (const batch of toBatches(res)) onBatch(batch);
     });
-    watcher.on('error', fail);
-    const connected = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 10_000);
-      watcher.once('connected', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
+    // etcd may refuse the watch (compacted start) before or after confirming it, possibly in
+    // the same tick: one error listener from the start routes each error to the right place.
+    let connected = false;
+    let settle: (early: unknown) => void = () => undefined;
+    const early = new Promise<unknown>((resolve) => (settle = resolve));
+    const timer = setTimeout(() => settle(new Error('watch not established within 10 s')), 10_000);
+    watcher.on('connected', () => {
+      connected = true;
+      clearTimeout(timer);
+      settle(undefined);
     });
-    if (!connected) {
+    watcher.on('error', (err) => {
+      if (connected) return fail(err);
+      clearTimeout(timer);
+      settle(err);
+    });
+    const earlyError = await early;
+    if (earlyError !== undefined) {
       failed = true;
-      void watcher.cancel().catch(() => undefined);
-      throw etcdError(new Error('watch not established within 10 s'), this.endpoints, 'starting a watch');
+      watcher.removeAllListeners();
+      throw await classify(earlyError);
     }
-    return { cancel: () => watcher.cancel() };
+    return {
+      // A watch etcd already cancelled must not be cancelled again: the client would send a
+      // cancel for an unknown id and wait for an answer that never comes.
+      cancel: async () => {
+        if (failed) return void watcher.removeAllListeners();
+        failed = true;
+        await Promise.race([watcher.cancel(), new Promise((r) => setTimeout(r, 2000).unref())]);
+        watcher.removeAllListeners();
+      },
+    };
   }
 
   async currentRevision(): Promise<number> {

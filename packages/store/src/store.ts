@@ -86,10 +86,12 @@ export interface Store {
   listAcks(): Promise<Map<string, NodeAck>>;
 
   snapshot(): Promise<StateSnapshot>;
+  /** Everything under the root as put-changes, at one revision: the start of a list+watch. */
+  loadAll(): Promise<ChangeBatch>;
   /**
    * Delivers every change after `fromRevision` (exclusive), grouped by revision, in order.
-   * Rejects with a CtnetError whose `compacted` flag... see isCompactedError: the caller
-   * then takes a fresh snapshot. `prefix` is 'state' (what agents see) or 'all'.
+   * If that revision was compacted, onError gets an error for which isCompactedError() is
+   * true: the caller then takes a fresh snapshot. `scope` is 'state' (what agents see) or 'all'.
    */
   watch(scope: 'state' | 'all', fromRevision: number, onBatch: (batch: ChangeBatch) => void, onError: (err: unknown) => void): Promise<Watch>;
   /** The latest revision of the whole store, and of anything in the state prefix. */

@@ -1,0 +1,50 @@
+import type {
+  CreateEndpointRequest,
+  CreateNetworkRequest,
+  DeleteEndpointResponse,
+  Endpoint,
+  ListNodesResponse,
+  Network,
+  NetworkDetail,
+  NetworkSummary,
+  NodeDetail,
+  RemoveNetworkResponse,
+  RemoveNodeResponse,
+} from '@ctnet/proto';
+
+/**
+ * What the commands need from the manager: the ManagerService RPCs as promises. The
+ * real implementation (grpc-api.ts) talks gRPC with a deadline and rejects with a
+ * CtnetError whose message is ready to print; unit tests pass a fake.
+ */
+export interface ManagerApi {
+  createNetwork(req: CreateNetworkRequest): Promise<Network>;
+  listNetworks(): Promise<NetworkSummary[]>;
+  inspectNetwork(nameOrId: string): Promise<NetworkDetail>;
+  removeNetwork(nameOrId: string): Promise<RemoveNetworkResponse>;
+  listNodes(): Promise<ListNodesResponse>;
+  inspectNode(name: string): Promise<NodeDetail>;
+  removeNode(name: string, force: boolean): Promise<RemoveNodeResponse>;
+  createEndpoint(req: CreateEndpointRequest): Promise<Endpoint>;
+  deleteEndpoint(network: string, name: string): Promise<DeleteEndpointResponse>;
+  listEndpoints(filter: { network: string; node: string }): Promise<Endpoint[]>;
+}
+
+/** Where a command writes; process.stdout and process.stderr fit, and so does a test buffer. */
+export interface Writer {
+  write(chunk: string): unknown;
+}
+
+export interface CommandContext {
+  readonly client: ManagerApi;
+  readonly out: Writer;
+  readonly err: Writer;
+}
+
+/** One `ctmgr <noun> <verb>`: its grammar (for help listings) and what it does. */
+export interface Command {
+  readonly path: string; // "network ls"
+  readonly aliases?: readonly string[]; // other spellings of the verb, e.g. "list"
+  readonly summary: string;
+  run(args: readonly string[], ctx: CommandContext): Promise<number>;
+}

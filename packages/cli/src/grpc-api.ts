@@ -1,0 +1,174 @@
+import { CtnetError, ErrorCode, formatHostPort, parseHostPort } from '@ctnet/core';
+import { type ListEndpointsResponse, type ListNetworksResponse, ManagerServiceClient } from '@ctnet/proto';
+import {
+  type CallOptions,
+  type ClientUnaryCall,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
+import type { ManagerApi } from './api.js';
+
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+type Callback<Res> = (error: ServiceError | null, response: Res) => void;
+type Start<Res> = (
+  client: ManagerServiceClient,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: Callback<Res>,
+) => ClientUnaryCall;
+
+/**
+ * The one adapter between the commands and grpc-js. Every call carries a deadline so the
+ * CLI never hangs, and every failure becomes a CtnetError whose message is ready to print.
+ * The channel is created on the first call, so `--help` and usage errors open nothing.
+ */
+export class GrpcManagerApi implements ManagerApi {
+  private raw: ManagerServiceClient | undefined;
+
+  constructor(
+    private readonly address: string,
+    private readonly timeoutMs: number = DEFAULT_TIMEOUT_MS,
+  ) {}
+
+  createNetwork: ManagerApi['createNetwork'] = (req) =>
+    this.unary('CreateNetwork', (c, m, o, cb) => c.createNetwork(req, m, o, cb));
+  listNetworks: ManagerApi['listNetworks'] = async () =>
+    (await this.unary<ListNetworksResponse>('ListNetworks', (c, m, o, cb) => c.listNetworks({}, m, o, cb))).networks;
+  inspectNetwork: ManagerApi['inspectNetwork'] = (nameOrId) =>
+    this.unary('InspectNetwork', (c, m, o, cb) => c.inspectNetwork({ nameOrId }, m, o, cb));
+  removeNetwork: ManagerApi['removeNetwork'] = (nameOrId) =>
+    this.unary('RemoveNetwork', (c, m, o, cb) => c.removeNetwork({ nameOrId }, m, o, cb));
+  listNodes: ManagerApi['listNodes'] = () => this.unary('ListNodes', (c, m, o, cb) => c.listNodes({}, m, o, cb));
+  inspectNode: ManagerApi['inspectNode'] = (name) =>
+    this.unary('InspectNode', (c, m, o, cb) => c.inspectNode({ name }, m, o, cb));
+  removeNode: ManagerApi['removeNode'] = (name, force) =>
+    this.unary('RemoveNode', (c, m, o, cb) => c.removeNode({ name, force }, m, o, cb));
+  createEndpoint: ManagerApi['createEndpoint'] = (req) =>
+    this.unary('CreateEndpoint', (c, m, o, cb) => c.createEndpoint(req, m, o, cb));
+  deleteEndpoint: ManagerApi['deleteEndpoint'] = (network, name) =>
+    this.unary('DeleteEndpoint', (c, m, o, cb) => c.deleteEndpoint({ network, name }, m, o, cb));
+  listEndpoints: ManagerApi['listEndpoints'] = async (filter) =>
+    (await this.unary<ListEndpointsResponse>('ListEndpoints', (c, m, o, cb) => c.listEndpoints(filter, m, o, cb))).endpoints;
+
+  close(): void {
+    this.raw?.close();
+    this.raw = undefined;
+  }
+
+  private client(): ManagerServiceClient {
+    if (this.raw === undefined) {
+      const target = formatHostPort(parseHostPort(this.address, '--manager'));
+      this.raw = new ManagerServiceClient(target, credentials.createInsecure());
+    }
+    return this.raw;
+  }
+
+  private unary<Res>(method: string, start: Start<Res>): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      try {
+        const deadline = Date.now() + this.timeoutMs;
+        start(this.client(), new Metadata(), { deadline }, (error, response) => {
+          if (error) reject(errorFromGrpc(error, { method, address: this.address, timeoutMs: this.timeoutMs }));
+          else resolve(response);
+        });
+      } catch (err) {
+        reject(CtnetError.from(err));
+      }
+    });
+  }
+}
+
+const CODES: Partial<Record<status, ErrorCode>> = {
+  [status.INVALID_ARGUMENT]: ErrorCode.InvalidArgument,
+  [status.NOT_FOUND]: ErrorCode.NotFound,
+  [status.ALREADY_EXISTS]: ErrorCode.AlreadyExists,
+  [status.FAILED_PRECONDITION]: ErrorCode.FailedPrecondition,
+  [status.RESOURCE_EXHAUSTED]: ErrorCode.ResourceExhausted,
+  [status.ABORTED]: ErrorCode.Aborted,
+  [status.UNAVAILABLE]: ErrorCode.Unavailable,
+  [status.DEADLINE_EXCEEDED]: ErrorCode.DeadlineExceeded,
+};
+
+/** Set by the manager's grpc adapter (toServiceError) on every error it sends. */
+export const CODE_METADATA_KEY = 'ctnet-code';
+
+/**
+ * Without that key (an older manager, or no manager at all), these are the details that
+ * grpc-js itself writes when no server answered; a CtnetError message never
+ * starts like these.
+ */
+const TRANSPORT_DETAILS =
+  /^(No connection established|Connection dropped|Stream refused by server|Name resolution failed|Failed to parse DNS address|Channel closed|Subchannel not ready|Write failed|read ECONN|connect ECONN|Received HTTP status code|Received RST_STREAM|Deadline exceeded|Protocol error)/;
+
+export interface CallSite {
+  readonly method: string;
+  readonly address: string;
+  readonly timeoutMs: number;
+}
+
+/** Maps a grpc-js failure back to the CtnetError the manager raised, or to a transport error. */
+export function errorFromGrpc(error: ServiceError, site: CallSite): CtnetError {
+  const details = (error.details ?? '').trim();
+  // The manager's adapter names the CtnetError code in trailing metadata: trust it first.
+  const named = error.metadata?.get(CODE_METADATA_KEY)[0];
+  if (typeof named === 'string' && details !== '') {
+    const code = (Object.values(ErrorCode) as string[]).includes(named) ? (named as ErrorCode) : ErrorCode.Internal;
+    return new CtnetError(code, details, { cause: error });
+  }
+  const http = /Received HTTP status code (\d+)/.exec(details);
+  if (http || error.code === status.UNIMPLEMENTED) {
+    const what = http ? `answered HTTP ${http[1]}` : `does not implement ${site.method}`;
+    return new CtnetError(
+      ErrorCode.FailedPrecondition,
+      `the server at ${site.address} ${what}; point --manager or CTNET_MANAGER at a "ctmgr serve" of the same ctnet version`,
+      { cause: error },
+    );
+  }
+  const code = CODES[error.code as status] ?? ErrorCode.Internal;
+  const fromTransport = details === '' || TRANSPORT_DETAILS.test(details);
+  if (!fromTransport) return new CtnetError(code, details, { cause: error });
+
+  switch (error.code) {
+    case status.UNAVAILABLE:
+    case status.UNKNOWN:
+    case status.INTERNAL: {
+      const reason = transportReason(details);
+      return new CtnetError(
+        ErrorCode.Unavailable,
+        `cannot reach the manager at ${site.address}${reason ? `: ${reason}` : ''} (is "ctmgr serve" running? set --manager or CTNET_MANAGER)`,
+        { cause: error },
+      );
+    }
+    case status.DEADLINE_EXCEEDED:
+      return new CtnetError(
+        ErrorCode.DeadlineExceeded,
+        `the manager at ${site.address} did not answer ${site.method} within ${formatSeconds(site.timeoutMs)}; check that it is running and healthy, then retry`,
+        { cause: error },
+      );
+    default:
+      return new CtnetError(code, `${site.method} failed at ${site.address}: ${firstLine(error.message)}`, {
+        cause: error,
+      });
+  }
+}
+
+/** "No connection established. Last error: Error: connect ECONNREFUSED …" -> "connection refused". */
+function transportReason(details: string): string {
+  if (/ECONNREFUSED/.test(details)) return 'connection refused';
+  if (/ECONNRESET|Connection dropped/.test(details)) return 'connection reset';
+  if (/ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(details)) return 'host unreachable';
+  if (/ENOTFOUND|EAI_AGAIN|Name resolution failed/.test(details)) return 'name not resolved';
+  if (/Protocol error|RST_STREAM/.test(details)) return 'not a gRPC endpoint';
+  return '';
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n', 1)[0] ?? '';
+}

@@ -1,0 +1,218 @@
+import { CtnetError, ErrorCode } from '@ctnet/core';
+import type { Endpoint, Network, NetworkDetail, NodeDetail, NodeStatus } from '@ctnet/proto';
+
+/**
+ * Everything the CLI prints on stdout is shaped here: aligned tables for people, JSON for
+ * scripts. JSON views list their fields explicitly, so the output is a stable contract
+ * rather than whatever the wire type happens to carry; map keys are sorted.
+ */
+
+const GAP = '   ';
+
+/** Columns padded to their widest cell, three spaces apart, no trailing spaces. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    widths
+      .map((w, i) => (cells[i] ?? '').padEnd(w))
+      .join(GAP)
+      .trimEnd();
+  return [headers, ...rows].map(line).join('\n') + '\n';
+}
+
+export function formatJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** Label/value lines, the values aligned: the human form of `inspect`. */
+export function formatFields(fields: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...fields.map(([k]) => k.length)) + 1;
+  return fields.map(([k, v]) => `${`${k}:`.padEnd(width)}  ${v}`.trimEnd()).join('\n') + '\n';
+}
+
+export const shortId = (id: string): string => id.slice(0, 12);
+
+const dash = (text: string): string => (text === '' ? '-' : text);
+
+function sortedMap(map: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** "k1=v1, k2=v2" in key order, or "-" when empty. */
+export function formatPairs(map: Readonly<Record<string, string>>): string {
+  return dash(
+    Object.entries(sortedMap(map))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', '),
+  );
+}
+
+// ---- JSON views --------------------------------------------------------------------
+
+export function networkView(n: Network) {
+  return {
+    id: n.id,
+    name: n.name,
+    driver: n.driver,
+    vni: n.vni,
+    subnet: n.subnet,
+    gateway: n.gateway,
+    ipRange: n.ipRange,
+    mtu: n.mtu,
+    parent: n.parent,
+    internal: n.internal,
+    attachable: n.attachable,
+    auxAddresses: sortedMap(n.auxAddresses),
+    options: sortedMap(n.options),
+    labels: sortedMap(n.labels),
+    createdAt: n.createdAt,
+  };
+}
+
+export function endpointView(e: Endpoint) {
+  return {
+    id: e.id,
+    name: e.name,
+    networkId: e.networkId,
+    node: e.node,
+    ip: e.ip,
+    mac: e.mac,
+    aliases: [...e.aliases],
+    createdAt: e.createdAt,
+  };
+}
+
+export function nodeView(s: NodeStatus) {
+  const n = s.node;
+  return {
+    name: n?.name ?? '',
+    addr: n?.addr ?? '',
+    hostname: n?.hostname ?? '',
+    status: s.status,
+    endpointCount: s.endpoints,
+    ackedRevision: s.ackedRevision,
+    lag: s.lag,
+    lastAckAt: s.lastAckAt,
+    labels: sortedMap(n?.labels ?? {}),
+    routes: [...(n?.routes ?? [])],
+    registeredAt: n?.registeredAt ?? '',
+  };
+}
+
+export function networkDetailView(d: NetworkDetail) {
+  const usage = d.usage ?? { total: 0, allocated: 0, free: 0 };
+  return {
+    ...networkView(requireNetwork(d.network)),
+    ipamUsage: { total: usage.total, allocated: usage.allocated, free: usage.free },
+    endpoints: d.endpoints.map(endpointView),
+  };
+}
+
+export function nodeDetailView(d: NodeDetail) {
+  const { endpointCount: _count, ...node } = nodeView(requireStatus(d.status));
+  return { ...node, endpoints: d.endpoints.map(endpointView) };
+}
+
+// ---- tables ------------------------------------------------------------------------
+
+export function networkTable(rows: readonly { network: Network; endpoints: number }[]): string {
+  return formatTable(
+    ['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET', 'VNI', 'ENDPOINTS'],
+    rows.map(({ network: n, endpoints }) => [
+      shortId(n.id),
+      n.name,
+      n.driver,
+      n.subnet,
+      n.vni === 0 ? '-' : String(n.vni),
+      String(endpoints),
+    ]),
+  );
+}
+
+export function nodeTable(nodes: readonly NodeStatus[]): string {
+  return formatTable(
+    ['NAME', 'ADDRESS', 'STATUS', 'ENDPOINTS', 'LAG'],
+    nodes.map((s) => [s.node?.name ?? '', s.node?.addr ?? '', s.status, String(s.endpoints), String(s.lag)]),
+  );
+}
+
+/** `networkName` turns an endpoint's network id into what the NETWORK column shows. */
+export function endpointTable(endpoints: readonly Endpoint[], networkName: (id: string) => string): string {
+  return formatTable(
+    ['ENDPOINT ID', 'NAME', 'NETWORK', 'NODE', 'IP', 'MAC', 'ALIASES'],
+    endpoints.map((e) => [
+      shortId(e.id),
+      e.name,
+      networkName(e.networkId),
+      e.node,
+      e.ip,
+      e.mac,
+      dash(e.aliases.join(',')),
+    ]),
+  );
+}
+
+// ---- human inspect -----------------------------------------------------------------
+
+export function networkSummary(d: NetworkDetail): string {
+  const n = requireNetwork(d.network);
+  const usage = d.usage ?? { total: 0, allocated: 0, free: 0 };
+  const fields: [string, string][] = [
+    ['Name', n.name],
+    ['ID', n.id],
+    ['Driver', n.driver],
+    ['VNI', n.vni === 0 ? '-' : String(n.vni)],
+    ['Subnet', n.subnet],
+    ['Gateway', n.gateway],
+    ['IP range', dash(n.ipRange)],
+    ['MTU', n.mtu === 0 ? 'default' : String(n.mtu)],
+    ...(n.parent === '' ? [] : [['Parent', n.parent] as [string, string]]),
+    ['Internal', yesNo(n.internal)],
+    ['Attachable', yesNo(n.attachable)],
+    ['Aux addresses', formatPairs(n.auxAddresses)],
+    ['Options', formatPairs(n.options)],
+    ['Labels', formatPairs(n.labels)],
+    ['Created', dash(n.createdAt)],
+    ['IPAM', `${usage.allocated} allocated, ${usage.free} free of ${usage.total}`],
+    ['Endpoints', String(d.endpoints.length)],
+  ];
+  return formatFields(fields) + indentedEndpoints(d.endpoints, () => n.name);
+}
+
+export function nodeSummary(d: NodeDetail): string {
+  const s = requireStatus(d.status);
+  const n = s.node;
+  const fields: [string, string][] = [
+    ['Name', n?.name ?? ''],
+    ['Address', n?.addr ?? ''],
+    ['Hostname', dash(n?.hostname ?? '')],
+    ['Status', s.status],
+    ['Lag', `${s.lag} (acked revision ${s.ackedRevision}${s.lastAckAt ? ` at ${s.lastAckAt}` : ''})`],
+    ['Labels', formatPairs(n?.labels ?? {})],
+    ['Routes', dash((n?.routes ?? []).join(', '))],
+    ['Registered', dash(n?.registeredAt ?? '')],
+    ['Endpoints', String(d.endpoints.length)],
+  ];
+  return formatFields(fields) + indentedEndpoints(d.endpoints, shortId);
+}
+
+function indentedEndpoints(endpoints: readonly Endpoint[], networkName: (id: string) => string): string {
+  if (endpoints.length === 0) return '';
+  const table = endpointTable(endpoints, networkName);
+  return table
+    .split('\n')
+    .map((l) => (l === '' ? l : `  ${l}`))
+    .join('\n');
+}
+
+const yesNo = (b: boolean): string => (b ? 'yes' : 'no');
+
+function requireNetwork(n: Network | undefined): Network {
+  if (n === undefined) throw new CtnetError(ErrorCode.Internal, 'the manager answered without a network; is it the same ctnet version?');
+  return n;
+}
+
+function requireStatus(s: NodeStatus | undefined): NodeStatus {
+  if (s === undefined) throw new CtnetError(ErrorCode.Internal, 'the manager answered without a node status; is it the same ctnet version?');
+  return s;
+}

@@ -1,0 +1,173 @@
+import { CtnetError, ErrorCode } from '@ctnet/core';
+import type { Command, ManagerApi, Writer } from './api.js';
+import { COMMANDS } from './commands/index.js';
+import { errorLine, exitCodeFor, UsageError } from './errors.js';
+import { GrpcManagerApi } from './grpc-api.js';
+import { VERSION } from './version.js';
+
+export const DEFAULT_MANAGER = '127.0.0.1:4700';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** What `ctmgr serve` is given besides argv and env (the manager's ServeIo). */
+export interface ServeIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly onShutdown: (handler: () => void) => void;
+}
+
+/** `ctmgr serve`: the manager package's entry point; resolves with the exit code when it stops. */
+export type ServeMain = (argv: readonly string[], env: Env, io: ServeIo) => Promise<number>;
+
+export interface CliIo {
+  readonly out: Writer;
+  readonly err: Writer;
+  /** Registers what stops `ctmgr serve` (main.ts: SIGINT and SIGTERM). Default: nothing does. */
+  readonly onShutdown?: (handler: () => void) => void;
+  /** Builds the client for an address; the default talks gRPC. Tests pass a fake. */
+  readonly connect?: (address: string) => ManagerApi & { close?(): void };
+  /** Runs `ctmgr serve`; the default loads @ctnet/manager on first use. */
+  readonly serve?: ServeMain;
+}
+
+/**
+ * Runs one ctmgr invocation and returns its exit code: 0 on success, 1 when the operation
+ * failed, 2 when the command line was wrong. Failures print one "ctmgr: …" line on stderr.
+ */
+export async function runCli(argv: readonly string[], env: Env, io: CliIo): Promise<number> {
+  try {
+    return await dispatch(argv, env, io);
+  } catch (err) {
+    io.err.write(errorLine(err));
+    return exitCodeFor(err);
+  }
+}
+
+interface Globals {
+  manager?: string;
+  help: boolean;
+  version: boolean;
+  rest: readonly string[];
+}
+
+async function dispatch(argv: readonly string[], env: Env, io: CliIo): Promise<number> {
+  const globals = parseGlobals(argv);
+  if (globals.version) {
+    io.out.write(`ctmgr ${VERSION}\n`);
+    return 0;
+  }
+  const [noun, verb, ...args] = globals.rest;
+  if (globals.help || noun === undefined || noun === 'help') {
+    io.out.write(topHelp());
+    return 0;
+  }
+  if (noun === 'serve') {
+    const serve = io.serve ?? (await loadServe());
+    return serve(globals.rest.slice(1), env, {
+      stdout: (text) => io.out.write(text),
+      stderr: (text) => io.err.write(text),
+      onShutdown: io.onShutdown ?? (() => {}),
+    });
+  }
+
+  const verbs = COMMANDS.filter((c) => c.path.split(' ')[0] === noun);
+  if (verbs.length === 0) throw new UsageError(`unknown command "${noun}"`, 'ctmgr');
+  if (verb === undefined || verb === '-h' || verb === '--help') {
+    io.out.write(nounHelp(noun, verbs));
+    return 0;
+  }
+  const command = verbs.find((c) => c.path === `${noun} ${verb}` || (c.aliases ?? []).includes(verb));
+  if (command === undefined) {
+    const problem = verb.startsWith('-')
+      ? `flags go after the command, as in "ctmgr ${noun} ls ${verb}"`
+      : `unknown command "ctmgr ${noun} ${verb}"`;
+    throw new UsageError(problem, `ctmgr ${noun}`);
+  }
+
+  const address = globals.manager ?? (env.CTNET_MANAGER?.trim() || DEFAULT_MANAGER);
+  const client = io.connect ? io.connect(address) : new GrpcManagerApi(address);
+  try {
+    return await command.run(args, { client, out: io.out, err: io.err });
+  } finally {
+    client.close?.();
+  }
+}
+
+/** Global flags come before the command, as with `docker -H`. */
+function parseGlobals(argv: readonly string[]): Globals {
+  const g: Globals = { help: false, version: false, rest: [] };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    if (!arg.startsWith('-')) break;
+    if (arg === '-h' || arg === '--help') g.help = true;
+    else if (arg === '--version') g.version = true;
+    else if (arg === '--manager' || arg.startsWith('--manager=')) {
+      const value = arg === '--manager' ? argv[++i] : arg.slice('--manager='.length);
+      if (value === undefined || value === '') throw new UsageError('--manager needs an address such as 127.0.0.1:4700', 'ctmgr');
+      g.manager = value;
+    } else throw new UsageError(`unknown global flag ${arg.split('=')[0]}`, 'ctmgr');
+  }
+  g.rest = argv.slice(i);
+  return g;
+}
+
+/**
+ * Loaded on first use: the manager pulls in etcd, metrics and the gRPC server, which the
+ * client verbs do not need, so they start faster without it.
+ */
+async function loadServe(): Promise<ServeMain> {
+  try {
+    return (await import('@ctnet/manager')).serveMain;
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).split('\n', 1)[0] ?? '';
+    throw new CtnetError(ErrorCode.Internal, `cannot load @ctnet/manager (${reason}); build ctnet with "npm run build"`, {
+      cause: err,
+    });
+  }
+}
+
+function listing(rows: readonly (readonly [string, string])[]): string[] {
+  const width = Math.max(...rows.map(([left]) => left.length));
+  return rows.map(([left, right]) => `  ${left.padEnd(width)}   ${right}`);
+}
+
+export function topHelp(): string {
+  return [
+    'Usage:  ctmgr [--manager ADDR] COMMAND [OPTIONS] [ARGS]',
+    '',
+    'Manage ctnet overlay networks: run the manager, create networks, watch nodes.',
+    '',
+    'Commands:',
+    ...listing([
+      ['serve', 'Run the manager (see "ctmgr serve --help")'],
+      ...COMMANDS.map((c) => [c.path, c.summary] as const),
+    ]),
+    '',
+    'Global flags (before the command):',
+    ...listing([
+      ['--manager ADDR', `Manager gRPC address (env CTNET_MANAGER, default ${DEFAULT_MANAGER})`],
+      ['-h, --help', 'Show this help'],
+      ['--version', 'Print the version'],
+    ]),
+    '',
+    'Run "ctmgr COMMAND --help" for the flags of a command.',
+    '',
+  ].join('\n');
+}
+
+function nounHelp(noun: string, verbs: readonly Command[]): string {
+  return [
+    `Usage:  ctmgr [--manager ADDR] ${noun} COMMAND`,
+    '',
+    'Commands:',
+    ...listing(verbs.map((c) => [c.path, c.summary] as const)),
+    '',
+    `Run "ctmgr ${noun} COMMAND --help" for the flags of a command.`,
+    '',
+  ].join('\n');
+}

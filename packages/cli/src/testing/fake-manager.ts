@@ -1,0 +1,160 @@
+import { CtnetError, ErrorCode } from '@ctnet/core';
+import type {
+  CreateEndpointRequest,
+  CreateNetworkRequest,
+  Endpoint,
+  Network,
+  NetworkDetail,
+  NodeDetail,
+  NodeStatus,
+} from '@ctnet/proto';
+import type { ManagerApi, Writer } from '../api.js';
+import { type CliIo, runCli } from '../run.js';
+
+/** Test-only: an in-memory ManagerApi that records calls. Not compiled into dist. */
+
+export function wireNetwork(over: Partial<Network> = {}): Network {
+  return {
+    id: '3f2a9c1d5e7b4a6c8d0e1f2a3b4c5d6e',
+    name: 'blue',
+    driver: 'overlay',
+    vni: 4097,
+    subnet: '10.10.0.0/24',
+    gateway: '10.10.0.1',
+    ipRange: '10.10.0.0/24',
+    auxAddresses: {},
+    attachable: false,
+    internal: false,
+    mtu: 0,
+    parent: '',
+    options: {},
+    labels: {},
+    createdAt: '2026-01-02T03:04:05Z',
+    ...over,
+  };
+}
+
+export function wireEndpoint(over: Partial<Endpoint> = {}): Endpoint {
+  return {
+    id: 'e1e2e3e4e5e6e7e8e9e0',
+    networkId: wireNetwork().id,
+    name: 'web',
+    node: 'host1',
+    ip: '10.10.0.2',
+    mac: '02:42:0a:0a:00:02',
+    aliases: [],
+    createdAt: '2026-01-02T03:05:00Z',
+    ...over,
+  };
+}
+
+export function wireNodeStatus(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
+  return {
+    node: { name, addr: '192.168.50.11', hostname: name, labels: {}, routes: [], registeredAt: '2026-01-01T00:00:00Z' },
+    status: 'ready',
+    endpoints: 0,
+    ackedRevision: 40,
+    lag: 0,
+    lastAckAt: '2026-01-02T00:00:00Z',
+    ...over,
+  };
+}
+
+export const notFound = (what: string): CtnetError =>
+  new CtnetError(ErrorCode.NotFound, `network "${what}" not found; list networks with "ctmgr network ls"`);
+
+export class FakeManager implements ManagerApi {
+  readonly calls: { method: string; args: unknown[] }[] = [];
+  networks: { network: Network; endpoints: number }[] = [];
+  networkDetails = new Map<string, NetworkDetail>();
+  nodes: NodeStatus[] = [];
+  nodeDetails = new Map<string, NodeDetail>();
+  endpoints: Endpoint[] = [];
+  /** Rejections keyed by method name, or by "method:arg" for one argument. */
+  failures = new Map<string, CtnetError>();
+  closed = false;
+
+  private record(method: string, ...args: unknown[]): void {
+    this.calls.push({ method, args });
+    const failure = this.failures.get(`${method}:${String(args[0])}`) ?? this.failures.get(method);
+    if (failure) throw failure;
+  }
+
+  async createNetwork(req: CreateNetworkRequest): Promise<Network> {
+    this.record('createNetwork', req);
+    return wireNetwork({ id: 'new0123456789abcdef', name: req.name });
+  }
+  async listNetworks() {
+    this.record('listNetworks');
+    return this.networks;
+  }
+  async inspectNetwork(nameOrId: string): Promise<NetworkDetail> {
+    this.record('inspectNetwork', nameOrId);
+    const d = this.networkDetails.get(nameOrId);
+    if (!d) throw notFound(nameOrId);
+    return d;
+  }
+  async removeNetwork(nameOrId: string) {
+    this.record('removeNetwork', nameOrId);
+    return { id: nameOrId };
+  }
+  async listNodes() {
+    this.record('listNodes');
+    return { nodes: this.nodes, stateRevision: 42 };
+  }
+  async inspectNode(name: string): Promise<NodeDetail> {
+    this.record('inspectNode', name);
+    const d = this.nodeDetails.get(name);
+    if (!d) throw new CtnetError(ErrorCode.NotFound, `node "${name}" not found`);
+    return d;
+  }
+  async removeNode(name: string, force: boolean) {
+    this.record('removeNode', name, force);
+    return { name, endpointsRemoved: 0 };
+  }
+  async createEndpoint(req: CreateEndpointRequest): Promise<Endpoint> {
+    this.record('createEndpoint', req);
+    return wireEndpoint({ id: 'ep0123456789', name: req.name });
+  }
+  async deleteEndpoint(network: string, name: string) {
+    this.record('deleteEndpoint', network, name);
+    return { ip: '10.10.0.2' };
+  }
+  async listEndpoints(filter: { network: string; node: string }) {
+    this.record('listEndpoints', filter);
+    return this.endpoints;
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+export class Capture implements Writer {
+  text = '';
+  write(chunk: string): boolean {
+    this.text += chunk;
+    return true;
+  }
+}
+
+/** Runs ctmgr in-process against `fake`; returns the exit code and what it printed. */
+export async function ctmgr(
+  fake: FakeManager,
+  argv: readonly string[],
+  extra: Partial<CliIo> & { env?: Record<string, string> } = {},
+): Promise<{ code: number; out: string; err: string; address: string | undefined }> {
+  const out = new Capture();
+  const err = new Capture();
+  let address: string | undefined;
+  const code = await runCli(argv, extra.env ?? {}, {
+    out,
+    err,
+    connect: (a) => {
+      address = a;
+      return fake;
+    },
+    ...(extra.serve && { serve: extra.serve }),
+    ...(extra.onShutdown && { onShutdown: extra.onShutdown }),
+  });
+  return { code, out: out.text, err: err.text, address };
+}

@@ -1,0 +1,198 @@
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { alreadyExists, CtnetError, ErrorCode, invalidArgument, nameKey, parseNodeRegistration, type Node } from '@ctnet/core';
+import {
+  endpointToWire,
+  networkToWire,
+  nodeToWire,
+  type AgentMessage,
+  type AgentServiceServer,
+  type ManagerMessage,
+  type Node as WireNode,
+  type StateEvent,
+} from '@ctnet/proto';
+import { isCompactedError, type ChangeBatch, type ClusterChange, type NodeLiveness, type Watch } from '@ctnet/store';
+import type { ManagerDeps } from './deps.js';
+import { toServiceError } from './grpc-adapter.js';
+
+type Call = ServerDuplexStream<AgentMessage, ManagerMessage>;
+
+const HELLO_TIMEOUT_MS = 10_000;
+
+export function createAgentService(deps: ManagerDeps): AgentServiceServer {
+  return { connect: (call: Call) => void new AgentSession(deps, call).start() };
+}
+
+/** Wire form of one state change; undefined for kinds agents do not see. */
+export function toStateEvent(c: ClusterChange): StateEvent | undefined {
+  switch (c.kind) {
+    case 'network':
+      return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'network', value: networkToWire(c.value) } : undefined };
+    case 'endpoint':
+      return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'endpoint', value: endpointToWire(c.value) } : undefined };
+    case 'node':
+      return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'node', value: nodeToWire(c.value) } : undefined };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * One agent's stream. Order matters: register the node, take its lease (ready), then send
+ * either the changes since the agent's last applied revision or a snapshot, then watch from
+ * exactly the revision sent, so no change is lost or repeated between the two.
+ */
+class AgentSession {
+  private node: Node | undefined;
+  private watch: Watch | undefined;
+  private liveness: NodeLiveness | undefined;
+  private closed = false;
+  private ackPending: number | undefined;
+  private ackWriting = false;
+  private lastAck = 0;
+
+  constructor(
+    private readonly deps: ManagerDeps,
+    private readonly call: Call,
+  ) {}
+
+  start(): void {
+    const helloTimer = setTimeout(() => this.fail(invalidArgument('no Hello received within 10 s; the agent must introduce itself first')), HELLO_TIMEOUT_MS);
+    this.call.on('data', (msg: AgentMessage) => {
+      if (msg.msg?.$case === 'hello') {
+        clearTimeout(helloTimer);
+        if (this.node) return this.fail(invalidArgument('Hello sent twice on one stream'));
+        this.onHello(msg.msg.value.node, msg.msg.value.resumeRevision).catch((err: unknown) => this.fail(err));
+      } else if (msg.msg?.$case === 'ack') {
+        this.onAck(msg.msg.value.revision);
+      }
+    });
+    const finish = (): void => {
+      clearTimeout(helloTimer);
+      this.cleanup();
+    };
+    this.call.on('end', () => {
+      finish();
+      this.call.end();
+    });
+    this.call.on('cancelled', finish);
+    this.call.on('close', finish);
+    this.call.on('error', finish);
+  }
+
+  private async onHello(raw: WireNode | undefined, resume: number): Promise<void> {
+    const { deps } = this;
+    if (!raw) throw invalidArgument('Hello carries no node registration');
+    deps.view.requireLoaded();
+    const now = new Date(deps.clock.now()).toISOString();
+    const parsed = parseNodeRegistration(raw, now);
+    const key = nameKey(parsed.name);
+    const existing = deps.view.nodes.get(key) ?? (await deps.store.getNode(parsed.name));
+    if (existing && existing.addr !== parsed.addr && deps.view.alive.has(key)) {
+      throw alreadyExists(`node name ${parsed.name} is in use by a ready node at ${existing.addr}; give this host another --node-name`);
+    }
+    const node: Node = { ...parsed, registeredAt: existing?.registeredAt ?? now };
+    // Re-registering with nothing changed writes nothing: no revision for agents to chase.
+    if (!existing || JSON.stringify(existing) !== JSON.stringify(node)) await deps.store.putNode(node);
+    this.liveness = await deps.store.keepNodeAlive(node.name, deps.config.nodeTtlSeconds);
+    this.liveness.onLost((err) => this.fail(new CtnetError(ErrorCode.Unavailable, 'node lease lost (etcd unreachable); reconnect', { cause: err })));
+    this.node = node;
+    if (this.closed) return this.cleanup();
+    deps.metrics.agentSessions.inc();
+    deps.log.info('agent connected', { node: node.name, addr: node.addr, resume });
+
+    const current = await deps.store.currentRevision();
+    if (resume > 0 && resume <= current) {
+      // Resume: replay from the agent's revision; fall back to a snapshot if etcd compacted it.
+      let delivered = false;
+      const fallBack = (err: unknown): boolean => {
+        if (!isCompactedError(err) || delivered || this.closed) return false;
+        deps.log.info('resume revision compacted; sending a snapshot', { node: node.name, resume });
+        this.sendSnapshotAndWatch().catch((e: unknown) => this.fail(e));
+        return true;
+      };
+      try {
+        this.watch = await deps.store.watch(
+          'state',
+          resume,
+          (batch) => {
+            delivered = true;
+            this.sendBatch(batch);
+          },
+          (err) => void (fallBack(err) || this.fail(err)),
+        );
+      } catch (err) {
+        if (!fallBack(err)) throw err;
+      }
+      return;
+    }
+    await this.sendSnapshotAndWatch();
+  }
+
+  private async sendSnapshotAndWatch(): Promise<void> {
+    await this.watch?.cancel().catch(() => undefined);
+    const snap = await this.deps.store.snapshot();
+    if (this.closed) return;
+    this.call.write({
+      msg: {
+        $case: 'snapshot',
+        value: {
+          revision: snap.revision,
+          cluster: { vxlanPort: this.deps.cluster.vxlanPort },
+          networks: snap.networks.map(networkToWire),
+          endpoints: snap.endpoints.map(endpointToWire),
+          nodes: snap.nodes.map(nodeToWire),
+        },
+      },
+    });
+    this.watch = await this.deps.store.watch('state', snap.revision, (b) => this.sendBatch(b), (err) => this.fail(err));
+    if (this.closed) void this.watch.cancel().catch(() => undefined);
+  }
+
+  private sendBatch(batch: ChangeBatch): void {
+    if (this.closed) return;
+    const events = batch.changes.map(toStateEvent).filter((e): e is StateEvent => e !== undefined);
+    if (events.length > 0) this.call.write({ msg: { $case: 'changes', value: { revision: batch.revision, events } } });
+  }
+
+  /** Acks are coalesced: at most one write in flight, the newest revision wins. */
+  private onAck(revision: number): void {
+    if (!this.node || revision <= this.lastAck) return;
+    this.ackPending = revision;
+    if (this.ackWriting) return;
+    this.ackWriting = true;
+    void (async () => {
+      while (this.ackPending !== undefined && !this.closed) {
+        const next = this.ackPending;
+        this.ackPending = undefined;
+        try {
+          await this.deps.store.putAck(this.node!.name, { revision: next, at: new Date(this.deps.clock.now()).toISOString() });
+          this.lastAck = next;
+        } catch (err) {
+          this.deps.log.warn('could not record ack', { node: this.node?.name ?? '', error: String(err) });
+        }
+      }
+      this.ackWriting = false;
+    })();
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    const e = CtnetError.from(err);
+    this.deps.log.warn('agent stream failed', { node: this.node?.name ?? '?', error: e.message });
+    this.cleanup();
+    this.call.emit('error', toServiceError(e));
+  }
+
+  private cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.watch?.cancel().catch(() => undefined);
+    // Let the lease run out rather than revoking it: a brief reconnect (to this or another
+    // manager) must not flap the node to down and back.
+    this.liveness?.release();
+    if (this.node) {
+      this.deps.metrics.agentSessions.dec();
+      this.deps.log.info('agent disconnected', { node: this.node.name });
+    }
+  }
+}

@@ -1,0 +1,132 @@
+import {
+  addressTaken,
+  alreadyExists,
+  CtnetError,
+  ErrorCode,
+  failedPrecondition,
+  formatIPv4,
+  macForIPv4,
+  nextFreeAddress,
+  notFound,
+  parseIPv4,
+  parseStaticAddress,
+  planAddresses,
+  poolExhausted,
+  type AddressPlan,
+  type Endpoint,
+  type EndpointSpec,
+  type Network,
+} from '@ctnet/core';
+import type { CreateEndpointOutcome, Store } from '@ctnet/store';
+import type { ClusterView } from './view.js';
+import type { ManagerMetrics } from './metrics.js';
+
+/**
+ * Hands out addresses. Each attempt is one etcd transaction that claims `ipam/<net>/<ip>`
+ * and writes the endpoint together (see EtcdStore.createEndpoint); allocators contend only
+ * when they try the very same address. Within this process a cursor per network and a set
+ * of in-flight candidates keep concurrent calls on distinct addresses; against other
+ * managers a lost race costs one retry, after a random skip so two managers do not march
+ * in lockstep.
+ */
+export interface Allocator {
+  createEndpoint(net: Network, spec: EndpointSpec, id: string, createdAt: string): Promise<Endpoint>;
+}
+
+const MAX_ATTEMPTS = 64;
+
+export function createAllocator(store: Store, view: ClusterView, metrics: ManagerMetrics, random = Math.random): Allocator {
+  const cursors = new Map<string, number>();
+  const pending = new Map<string, Set<number>>();
+  const plans = new Map<string, { net: Network; plan: AddressPlan }>();
+
+  const planFor = (net: Network): AddressPlan => {
+    const cached = plans.get(net.id);
+    if (cached && cached.net === net) return cached.plan;
+    const plan = planAddresses(net);
+    plans.set(net.id, { net, plan });
+    return plan;
+  };
+  const pendingFor = (id: string): Set<number> => {
+    let set = pending.get(id);
+    if (!set) pending.set(id, (set = new Set()));
+    return set;
+  };
+
+  const build = (net: Network, spec: EndpointSpec, id: string, createdAt: string, addr: number): Endpoint => ({
+    id,
+    networkId: net.id,
+    name: spec.name,
+    node: spec.node,
+    ip: formatIPv4(addr),
+    mac: spec.mac ?? macForIPv4(addr),
+    aliases: spec.aliases,
+    createdAt,
+  });
+
+  const fail = (net: Network, spec: EndpointSpec, outcome: Exclude<CreateEndpointOutcome, { ok: true }>): CtnetError => {
+    switch (outcome.reason) {
+      case 'name-taken':
+        return alreadyExists(
+          `an endpoint named ${spec.name} already exists in network ${net.name} (on node ${outcome.existing.node}, ${outcome.existing.ip}); choose another name or remove it first`,
+        );
+      case 'network-gone':
+        return notFound(`network ${net.name} no longer exists; create it again or pick another network`);
+      case 'network-removing':
+        return failedPrecondition(`network ${net.name} is being removed; wait for the removal or pick another network`);
+      case 'address-taken':
+        return addressTaken(spec.ip ?? '?', net.name, outcome.owner);
+    }
+  };
+
+  return {
+    async createEndpoint(net, spec, id, createdAt) {
+      const plan = planFor(net);
+      if (spec.ip !== undefined) {
+        const addr = parseStaticAddress(plan, spec.ip, net.name);
+        const outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr));
+        metrics.allocations.inc({ result: outcome.ok ? 'ok' : outcome.reason });
+        if (!outcome.ok) throw fail(net, spec, outcome);
+        return build(net, spec, id, createdAt, addr);
+      }
+      const inFlight = pendingFor(net.id);
+      let refreshed = false;
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const claims = view.claims(net.id);
+        const cursor = cursors.get(net.id) ?? claims.last?.addr;
+        const addr = nextFreeAddress(plan, cursor, (a) => claims.taken.has(a) || inFlight.has(a));
+        if (addr === undefined) {
+          if (inFlight.size > 0 || refreshed) throw poolExhausted(net.name, plan);
+          // The view may lag behind releases made elsewhere: check etcd once before giving up.
+          const fresh = await store.listClaims(net.id);
+          claims.taken.clear();
+          for (const c of fresh.claims) claims.taken.add(parseIPv4(c.ip));
+          refreshed = true;
+          continue;
+        }
+        cursors.set(net.id, addr);
+        inFlight.add(addr);
+        let outcome: CreateEndpointOutcome;
+        try {
+          outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr));
+        } finally {
+          inFlight.delete(addr);
+        }
+        if (outcome.ok) {
+          metrics.allocations.inc({ result: 'ok' });
+          claims.taken.add(addr);
+          return build(net, spec, id, createdAt, addr);
+        }
+        metrics.allocations.inc({ result: outcome.reason });
+        if (outcome.reason !== 'address-taken') throw fail(net, spec, outcome);
+        // Lost a race for this address (another manager): remember it and skip ahead a little.
+        claims.taken.add(addr);
+        cursors.set(net.id, addr + Math.floor(random() * 16));
+      }
+      throw new CtnetError(
+        ErrorCode.Aborted,
+        `could not claim an address in network ${net.name} after ${MAX_ATTEMPTS} attempts (heavy contention); retry`,
+      );
+    },
+  };
+}

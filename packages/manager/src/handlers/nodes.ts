@@ -1,0 +1,66 @@
+import { failedPrecondition, nameKey, notFound, parseName, type Node } from '@ctnet/core';
+import {
+  endpointToWire,
+  nodeToWire,
+  type InspectNodeRequest,
+  type ListNodesResponse,
+  type NodeDetail,
+  type NodeStatus,
+  type RemoveNodeRequest,
+  type RemoveNodeResponse,
+} from '@ctnet/proto';
+import type { ManagerDeps } from '../deps.js';
+
+/** Status and lag from the view: ready = the node's lease key exists; lag = state revisions not yet acked. */
+function statusOf(deps: ManagerDeps, node: Node): NodeStatus {
+  const key = nameKey(node.name);
+  const ack = deps.view.acks.get(key);
+  let endpoints = 0;
+  for (const ep of deps.view.endpoints.values()) if (nameKey(ep.node) === key) endpoints++;
+  const acked = ack?.revision ?? 0;
+  return {
+    node: nodeToWire(node),
+    status: deps.view.alive.has(key) ? 'ready' : 'down',
+    endpoints,
+    ackedRevision: acked,
+    lag: Math.max(0, deps.view.stateRevision - acked),
+    lastAckAt: ack?.at ?? '',
+  };
+}
+
+export async function listNodes(deps: ManagerDeps): Promise<ListNodesResponse> {
+  deps.view.requireLoaded();
+  const nodes = [...deps.view.nodes.values()].sort((a, b) => a.name.localeCompare(b.name));
+  return { nodes: nodes.map((n) => statusOf(deps, n)), stateRevision: deps.view.stateRevision };
+}
+
+export async function inspectNode(deps: ManagerDeps, req: InspectNodeRequest): Promise<NodeDetail> {
+  deps.view.requireLoaded();
+  const name = parseName(req.name, 'node');
+  const node = deps.view.nodes.get(nameKey(name)) ?? (await deps.store.getNode(name));
+  if (!node) throw notFound(`node ${name} not found; list nodes with "ctmgr node ls"`);
+  const endpoints = (await deps.store.listEndpoints()).filter((e) => nameKey(e.node) === nameKey(name));
+  return { status: statusOf(deps, node), endpoints: endpoints.map(endpointToWire) };
+}
+
+/** Removes the node's endpoints (releasing their addresses), then the node record. */
+export async function removeNodeEndpoints(deps: ManagerDeps, name: string): Promise<number> {
+  const endpoints = (await deps.store.listEndpoints()).filter((e) => nameKey(e.node) === nameKey(name));
+  let removed = 0;
+  for (const ep of endpoints) if (await deps.store.deleteEndpoint(ep.networkId, ep.name)) removed++;
+  return removed;
+}
+
+export async function removeNode(deps: ManagerDeps, req: RemoveNodeRequest): Promise<RemoveNodeResponse> {
+  deps.view.requireLoaded();
+  const name = parseName(req.name, 'node');
+  const node = await deps.store.getNode(name);
+  if (!node) throw notFound(`node ${name} not found; list nodes with "ctmgr node ls"`);
+  if (deps.view.alive.has(nameKey(name)) && !req.force) {
+    throw failedPrecondition(`node ${name} is ready (its agent is connected); stop its agent first, or pass --force`);
+  }
+  const endpointsRemoved = await removeNodeEndpoints(deps, name);
+  await deps.store.deleteNode(name);
+  deps.log.info('node removed', { name, endpointsRemoved });
+  return { name: node.name, endpointsRemoved };
+}

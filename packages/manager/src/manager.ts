@@ -1,0 +1,106 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { formatHostPort, type ManagerConfig } from '@ctnet/core';
+import { AgentServiceService, ManagerServiceService } from '@ctnet/proto';
+import { createEtcdStore, type ClusterConfig, type Store } from '@ctnet/store';
+import { createAllocator } from './allocator.js';
+import { createAgentService } from './agent-stream.js';
+import { systemClock, type Clock, type Logger, type ManagerDeps } from './deps.js';
+import { startEmbeddedEtcd, type EmbeddedEtcd } from './embedded-etcd.js';
+import { startNodeGc } from './gc.js';
+import { createManagerService } from './grpc-adapter.js';
+import { startHttpServer } from './http.js';
+import { createManagerMetrics } from './metrics.js';
+import { createClusterView } from './view.js';
+
+export const GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024; // snapshots of large clusters exceed gRPC's 4 MiB default
+
+export interface RunningManager {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly etcdEndpoints: readonly string[];
+  readonly deps: ManagerDeps;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires a manager: etcd (embedded or given), the cluster view, the API and agent stream on
+ * one gRPC server, /metrics and /healthz. It starts serving at once; calls that need etcd
+ * fail with UNAVAILABLE until etcd answers (retried with backoff, never a crash loop).
+ */
+export async function startManager(
+  config: ManagerConfig,
+  opts: { log: Logger; clock?: Clock; store?: Store },
+): Promise<RunningManager> {
+  const { log } = opts;
+  let embedded: EmbeddedEtcd | undefined;
+  let endpoints = config.etcdEndpoints;
+  if (endpoints.length === 0) {
+    embedded = await startEmbeddedEtcd(config.dataDir, config.embeddedEtcdPort, log);
+    endpoints = [embedded.endpoint];
+  }
+  const store = opts.store ?? createEtcdStore({ endpoints });
+  const metrics = createManagerMetrics();
+  const cluster: { vxlanPort: number } = { vxlanPort: config.vxlanPort };
+  const view = createClusterView(store, log, endpoints.join(','), async () => {
+    const stored: ClusterConfig = await store.initCluster({ vxlanPort: config.vxlanPort });
+    if (stored.vxlanPort !== config.vxlanPort) {
+      log.warn(`the cluster already uses VXLAN port ${stored.vxlanPort} (stored in etcd); ignoring --vxlan-port ${config.vxlanPort}`);
+    }
+    cluster.vxlanPort = stored.vxlanPort;
+  });
+  const deps: ManagerDeps = {
+    config,
+    cluster,
+    store,
+    view,
+    allocator: createAllocator(store, view, metrics),
+    clock: opts.clock ?? systemClock,
+    log,
+    metrics,
+  };
+  view.onChange(() => {
+    metrics.stateRevision.set(view.stateRevision);
+    metrics.etcdUp.set(view.loaded ? 1 : 0);
+  });
+
+  const server = new Server({
+    'grpc.max_receive_message_length': GRPC_MESSAGE_LIMIT,
+    'grpc.max_send_message_length': GRPC_MESSAGE_LIMIT,
+  });
+  server.addService(ManagerServiceService, createManagerService(deps));
+  server.addService(AgentServiceService, createAgentService(deps));
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(formatHostPort(config.listen), ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(new Error(`cannot listen on ${formatHostPort(config.listen)} (${err.message}); pick another --listen`)) : resolve(port),
+    ),
+  );
+  const http = await startHttpServer(config.http, metrics.registry, () =>
+    view.loaded ? { ok: true, detail: `ok revision=${view.revision}` } : { ok: false, detail: `waiting for etcd at ${endpoints.join(',')}` },
+  );
+  const gc = startNodeGc(deps);
+  log.info('manager serving', { grpc: `${config.listen.host}:${grpcPort}`, http: `${config.http.host}:${http.port}`, etcd: endpoints.join(',') });
+
+  return {
+    grpcPort,
+    httpPort: http.port,
+    etcdEndpoints: endpoints,
+    deps,
+    async close() {
+      gc.stop();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await http.close();
+      await view.close();
+      store.close();
+      await embedded?.stop();
+    },
+  };
+}

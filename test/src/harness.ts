@@ -1,0 +1,173 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import * as proto from '@ctnet/proto';
+import { AgentServiceClient, ManagerServiceClient, type AgentMessage, type ManagerMessage } from '@ctnet/proto';
+import { freePort } from '@ctnet/store';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+export const CTMGR = join(REPO, 'packages', 'cli', 'dist', 'main.js');
+
+export interface ManagerProcess {
+  readonly addr: string;
+  readonly httpAddr: string;
+  readonly pid: number;
+  readonly output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs `ctmgr serve` as a real process and waits for its /healthz (unless told not to). */
+export async function startManagerProcess(opts: {
+  etcd?: string;
+  args?: string[];
+  waitHealthy?: boolean;
+  env?: Record<string, string>;
+}): Promise<ManagerProcess> {
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const args = [CTMGR, 'serve', `--listen=127.0.0.1:${grpcPort}`, `--http=127.0.0.1:${httpPort}`, ...(opts.args ?? [])];
+  if (opts.etcd) args.push(`--etcd-endpoints=${opts.etcd}`);
+  const child: ChildProcess = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env },
+  });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const proc: ManagerProcess = {
+    addr: `127.0.0.1:${grpcPort}`,
+    httpAddr: `127.0.0.1:${httpPort}`,
+    pid: child.pid ?? -1,
+    output: () => out,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  if (opts.waitHealthy !== false) {
+    try {
+      await waitUntil(async () => (await httpGet(`http://${proc.httpAddr}/healthz`)).status === 200, 20_000, () => `ctmgr not healthy:\n${out}`);
+    } catch (err) {
+      await proc.stop('SIGKILL');
+      throw err;
+    }
+  }
+  return proc;
+}
+
+export async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  try {
+    const res = await fetch(url);
+    return { status: res.status, body: await res.text() };
+  } catch {
+    return { status: 0, body: '' };
+  }
+}
+
+export async function waitUntil(cond: () => boolean | Promise<boolean>, ms: number, what: () => string = () => 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for: ${what()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+type Unary<Req, Res> = (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+export type Api = {
+  [K in keyof ManagerServiceClient as ManagerServiceClient[K] extends Unary<never, never> ? K : never]: ManagerServiceClient[K] extends Unary<
+    infer Req,
+    infer Res
+  >
+    ? (req: Partial<Req>) => Promise<Res>
+    : never;
+};
+
+/** A promise-shaped ManagerService client (the raw API, below the CLI). */
+export function apiClient(addr: string): Api & { close(): void } {
+  const client = new ManagerServiceClient(addr, credentials.createInsecure());
+  const api: Record<string, unknown> = { close: () => client.close() };
+  for (const name of Object.keys(ManagerServiceClient.service)) {
+    // Every request message is named <Method>Request; fromPartial fills the defaults.
+    const type = (proto as unknown as Record<string, { fromPartial(o: object): object }>)[`${name[0]!.toUpperCase()}${name.slice(1)}Request`]!;
+    api[name] = (partial: object) =>
+      new Promise((resolve, reject) =>
+        (client as unknown as Record<string, Function>)[name]!.call(
+          client,
+          type.fromPartial(partial),
+          { deadline: Date.now() + 20_000 } as never,
+          (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)),
+        ),
+      );
+  }
+  return api as Api & { close(): void };
+}
+
+/** A bare agent stream: registers a node and records what the manager sends. */
+export interface AgentConn {
+  readonly messages: ManagerMessage[];
+  readonly errors: ServiceError[];
+  ack(revision: number): void;
+  close(): void;
+  readonly client: AgentServiceClient;
+}
+
+export function connectAgent(
+  addr: string,
+  node: { name: string; addr: string; routes?: string[]; labels?: Record<string, string> },
+  resumeRevision = 0,
+  autoAck = false,
+): AgentConn {
+  const client = new AgentServiceClient(addr, credentials.createInsecure());
+  const call = client.connect();
+  const messages: ManagerMessage[] = [];
+  const errors: ServiceError[] = [];
+  const send = (m: AgentMessage): void => void call.write(m);
+  call.on('data', (m: ManagerMessage) => {
+    messages.push(m);
+    if (autoAck) {
+      const rev = m.msg?.$case === 'snapshot' ? m.msg.value.revision : m.msg?.$case === 'changes' ? m.msg.value.revision : 0;
+      if (rev) send({ msg: { $case: 'ack', value: { revision: rev } } });
+    }
+  });
+  call.on('error', (e: ServiceError) => errors.push(e));
+  send({
+    msg: {
+      $case: 'hello',
+      value: {
+        node: { name: node.name, addr: node.addr, hostname: node.name, labels: node.labels ?? {}, routes: node.routes ?? [], registeredAt: '' },
+        resumeRevision,
+      },
+    },
+  });
+  return {
+    messages,
+    errors,
+    client,
+    ack: (revision) => send({ msg: { $case: 'ack', value: { revision } } }),
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
+/** The highest revision in the messages received so far. */
+export function lastRevision(conn: AgentConn): number {
+  let rev = 0;
+  for (const m of conn.messages) {
+    if (m.msg?.$case === 'snapshot') rev = Math.max(rev, m.msg.value.revision);
+    if (m.msg?.$case === 'changes') rev = Math.max(rev, m.msg.value.revision);
+  }
+  return rev;
+}
