@@ -17,6 +17,7 @@ import { toServiceError } from './grpc-adapter.js';
 type Call = ServerDuplexStream<AgentMessage, ManagerMessage>;
 
 const HELLO_TIMEOUT_MS = 10_000;
+const ACK_FLUSH_MS = 200;
 
 export function createAgentService(deps: ManagerDeps): AgentServiceServer {
   return { connect: (call: Call) => void new AgentSession(deps, call).start() };
@@ -44,10 +45,12 @@ export function toStateEvent(c: ClusterChange): StateEvent | undefined {
 class AgentSession {
   private node: Node | undefined;
   private watch: Watch | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private pending: { revision: number; events: StateEvent[] } | undefined;
   private liveness: NodeLiveness | undefined;
   private closed = false;
-  private ackPending: number | undefined;
-  private ackWriting = false;
+  private ackPending: { revision: number; at: string } | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
   private lastAck = 0;
 
   constructor(
@@ -92,7 +95,11 @@ class AgentSession {
     }
     const node: Node = { ...parsed, registeredAt: existing?.registeredAt ?? now };
     // Re-registering with nothing changed writes nothing: no revision for agents to chase.
-    if (!existing || JSON.stringify(existing) !== JSON.stringify(node)) await deps.store.putNode(node);
+    if (!existing || JSON.stringify(existing) !== JSON.stringify(node)) {
+      // The snapshot comes from the view: let it catch up with this write first, so the
+      // node finds itself in its first snapshot.
+      await deps.view.waitForRevision(await deps.store.putNode(node));
+    }
     this.liveness = await deps.store.keepNodeAlive(node.name, deps.config.nodeTtlSeconds);
     this.liveness.onLost((err) => this.fail(new CtnetError(ErrorCode.Unavailable, 'node lease lost (etcd unreachable); reconnect', { cause: err })));
     this.node = node;
@@ -100,14 +107,24 @@ class AgentSession {
     deps.metrics.agentSessions.inc();
     deps.log.info('agent connected', { node: node.name, addr: node.addr, resume });
 
+    // 1. Resume from the manager's memory window (same tick: no batch can slip in between).
+    const replay = resume > 0 ? deps.view.feed.since(resume) : undefined;
+    if (replay) {
+      for (const batch of replay) this.sendBatch(batch);
+      this.unsubscribe = deps.view.feed.subscribe((b) => this.sendBatch(b));
+      return;
+    }
+    // 2. Older than the window (e.g. this manager restarted): replay from etcd's history,
+    //    or send a snapshot if etcd compacted it.
     const current = await deps.store.currentRevision();
     if (resume > 0 && resume <= current) {
-      // Resume: replay from the agent's revision; fall back to a snapshot if etcd compacted it.
       let delivered = false;
       const fallBack = (err: unknown): boolean => {
         if (!isCompactedError(err) || delivered || this.closed) return false;
         deps.log.info('resume revision compacted; sending a snapshot', { node: node.name, resume });
-        this.sendSnapshotAndWatch().catch((e: unknown) => this.fail(e));
+        void this.watch?.cancel().catch(() => undefined);
+        this.watch = undefined;
+        this.sendSnapshot();
         return true;
       };
       try {
@@ -120,18 +137,20 @@ class AgentSession {
           },
           (err) => void (fallBack(err) || this.fail(err)),
         );
+        if (this.closed) void this.watch.cancel().catch(() => undefined);
       } catch (err) {
         if (!fallBack(err)) throw err;
       }
       return;
     }
-    await this.sendSnapshotAndWatch();
+    // 3. A snapshot.
+    this.sendSnapshot();
   }
 
-  private async sendSnapshotAndWatch(): Promise<void> {
-    await this.watch?.cancel().catch(() => undefined);
-    const snap = await this.deps.store.snapshot();
+  /** Snapshot from the view, then live batches from the same revision on (same tick). */
+  private sendSnapshot(): void {
     if (this.closed) return;
+    const snap = this.deps.view.stateSnapshot();
     this.call.write({
       msg: {
         $case: 'snapshot',
@@ -144,35 +163,53 @@ class AgentSession {
         },
       },
     });
-    this.watch = await this.deps.store.watch('state', snap.revision, (b) => this.sendBatch(b), (err) => this.fail(err));
-    if (this.closed) void this.watch.cancel().catch(() => undefined);
+    this.unsubscribe = this.deps.view.feed.subscribe((b) => this.sendBatch(b));
   }
 
+  /**
+   * Batches that arrive in the same tick go out as one Changes message stamped with the last
+   * revision: under a burst of allocations this turns thousands of tiny frames into a few.
+   */
   private sendBatch(batch: ChangeBatch): void {
     if (this.closed) return;
     const events = batch.changes.map(toStateEvent).filter((e): e is StateEvent => e !== undefined);
-    if (events.length > 0) this.call.write({ msg: { $case: 'changes', value: { revision: batch.revision, events } } });
+    if (events.length === 0) return;
+    if (this.pending) {
+      this.pending.revision = batch.revision;
+      this.pending.events.push(...events);
+      return;
+    }
+    this.pending = { revision: batch.revision, events };
+    setImmediate(() => {
+      const out = this.pending;
+      this.pending = undefined;
+      if (out && !this.closed) this.call.write({ msg: { $case: 'changes', value: out } });
+    });
   }
 
-  /** Acks are coalesced: at most one write in flight, the newest revision wins. */
+  /**
+   * Acks are persisted at most every ACK_FLUSH_MS, newest revision wins: an ack write per
+   * applied change would double the etcd writes of every allocation. `at` is when the agent
+   * acked, not when we wrote it, so convergence times stay exact.
+   */
   private onAck(revision: number): void {
-    if (!this.node || revision <= this.lastAck) return;
-    this.ackPending = revision;
-    if (this.ackWriting) return;
-    this.ackWriting = true;
-    void (async () => {
-      while (this.ackPending !== undefined && !this.closed) {
-        const next = this.ackPending;
-        this.ackPending = undefined;
-        try {
-          await this.deps.store.putAck(this.node!.name, { revision: next, at: new Date(this.deps.clock.now()).toISOString() });
-          this.lastAck = next;
-        } catch (err) {
-          this.deps.log.warn('could not record ack', { node: this.node?.name ?? '', error: String(err) });
-        }
-      }
-      this.ackWriting = false;
-    })();
+    if (!this.node || revision <= (this.ackPending?.revision ?? this.lastAck)) return;
+    this.ackPending = { revision, at: new Date(this.deps.clock.now()).toISOString() };
+    this.ackTimer ??= setTimeout(() => void this.flushAck(), ACK_FLUSH_MS);
+  }
+
+  private async flushAck(): Promise<void> {
+    const ack = this.ackPending;
+    this.ackPending = undefined;
+    if (!ack || !this.node) return void (this.ackTimer = undefined);
+    try {
+      await this.deps.store.putAck(this.node.name, ack);
+      this.lastAck = ack.revision;
+    } catch (err) {
+      this.deps.log.warn('could not record ack', { node: this.node.name, error: String(err) });
+    }
+    this.ackTimer = undefined;
+    if (this.ackPending && !this.closed) this.ackTimer = setTimeout(() => void this.flushAck(), ACK_FLUSH_MS);
   }
 
   private fail(err: unknown): void {
@@ -187,6 +224,11 @@ class AgentSession {
     if (this.closed) return;
     this.closed = true;
     void this.watch?.cancel().catch(() => undefined);
+    this.unsubscribe?.();
+    if (this.ackTimer) {
+      clearTimeout(this.ackTimer);
+      void this.flushAck(); // the last ack the agent sent still counts
+    }
     // Let the lease run out rather than revoking it: a brief reconnect (to this or another
     // manager) must not flap the node to down and back.
     this.liveness?.release();

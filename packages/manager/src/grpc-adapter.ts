@@ -7,7 +7,7 @@ import { createEndpoint, deleteEndpoint, listEndpoints } from './handlers/endpoi
 import { inspectNode, listNodes, removeNode } from './handlers/nodes.js';
 
 /** The handler table: plain async functions of (deps, request). */
-const handlers = {
+export const handlers = {
   createNetwork,
   listNetworks,
   inspectNetwork,

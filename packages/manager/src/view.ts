@@ -1,6 +1,7 @@
 import { parseIPv4, unavailable, type Endpoint, type Network, type Node } from '@ctnet/core';
 import { isCompactedError, type ChangeBatch, type ClusterChange, type NodeAck, type Store, type Watch } from '@ctnet/store';
 import type { Logger } from './deps.js';
+import { createStateFeed, isStateChange, type StateFeed } from './state-feed.js';
 
 /**
  * The manager's in-memory copy of the cluster, kept by one list + watch of the whole root
@@ -26,6 +27,12 @@ export interface ClusterView {
   readonly loaded: boolean;
   claims(networkId: string): ClaimSet;
   networkByNameOrId(text: string): Network | undefined;
+  /** Desired-state changes as they are applied, with a window for resuming agents. */
+  readonly feed: StateFeed;
+  /** The desired state at `revision`, from memory. */
+  stateSnapshot(): { revision: number; networks: Network[]; endpoints: Endpoint[]; nodes: Node[] };
+  /** Resolves once the view has applied `revision` (e.g. a write this manager just made). */
+  waitForRevision(revision: number, timeoutMs?: number): Promise<void>;
   /** Called after every applied batch (for the GC loop and metrics). */
   onChange(listener: () => void): void;
   /** Resolves once the first load succeeded; rejects never: it retries with backoff. */
@@ -49,11 +56,13 @@ export function createClusterView(
   const acks = new Map<string, NodeAck>();
   const claims = new Map<string, ClaimSet>();
   const listeners: (() => void)[] = [];
+  const feed = createStateFeed();
   let stateRevision = 0;
   let revision = 0;
   let loaded = false;
   let closed = false;
-  let watch: Watch | undefined;
+  const watches: Watch[] = [];
+  let reloading = false;
   let resolveLoaded: () => void = () => undefined;
   const loadedPromise = new Promise<void>((r) => (resolveLoaded = r));
 
@@ -63,7 +72,15 @@ export function createClusterView(
     return set;
   };
 
-  const apply = (c: ClusterChange): void => {
+  const claim = (networkId: string, ip: string, createRevision: number): void => {
+    const addr = parseIPv4(ip);
+    const set = claimSet(networkId);
+    set.taken.add(addr);
+    if (!set.last || createRevision > set.last.createRevision) set.last = { addr, createRevision };
+  };
+
+  /** `revision` is the batch's: an endpoint's claim is created in the same transaction. */
+  const apply = (c: ClusterChange, revision: number): void => {
     switch (c.kind) {
       case 'network':
         if (c.value) networks.set(c.id, c.value);
@@ -76,20 +93,23 @@ export function createClusterView(
         if (c.value) nodes.set(c.id, c.value);
         else nodes.delete(c.id);
         return;
-      case 'endpoint':
-        if (c.value) endpoints.set(c.id, c.value);
-        else endpoints.delete(c.id);
-        return;
-      case 'claim': {
-        const addr = parseIPv4(c.ip);
-        const set = claimSet(c.networkId);
-        if (c.owner === undefined) set.taken.delete(addr);
-        else {
-          set.taken.add(addr);
-          if (!set.last || c.createRevision > set.last.createRevision) set.last = { addr, createRevision: c.createRevision };
+      case 'endpoint': {
+        // Claims and endpoints are written and removed together, so after the initial load
+        // the view follows claims through endpoint changes and need not watch ipam/ at all.
+        const before = endpoints.get(c.id);
+        if (c.value) {
+          endpoints.set(c.id, c.value);
+          if (!before && revision > 0) claim(c.value.networkId, c.value.ip, revision);
+        } else {
+          endpoints.delete(c.id);
+          if (before) claims.get(before.networkId)?.taken.delete(parseIPv4(before.ip));
         }
         return;
       }
+      case 'claim':
+        if (c.owner === undefined) claims.get(c.networkId)?.taken.delete(parseIPv4(c.ip));
+        else claim(c.networkId, c.ip, c.createRevision);
+        return;
       case 'alive':
         if (c.up) alive.add(c.node);
         else alive.delete(c.node);
@@ -102,11 +122,13 @@ export function createClusterView(
   };
 
   const applyBatch = (batch: ChangeBatch): void => {
-    for (const c of batch.changes) {
-      apply(c);
-      if (c.kind === 'network' || c.kind === 'node' || c.kind === 'endpoint') stateRevision = Math.max(stateRevision, batch.revision);
-    }
+    for (const c of batch.changes) apply(c, batch.revision);
     revision = Math.max(revision, batch.revision);
+    const state = batch.changes.filter(isStateChange);
+    if (state.length > 0) {
+      stateRevision = Math.max(stateRevision, batch.revision);
+      feed.append(state.length === batch.changes.length ? batch : { revision: batch.revision, changes: state });
+    }
     for (const l of listeners) l();
   };
 
@@ -118,16 +140,34 @@ export function createClusterView(
           initialised = true;
         }
         const all = await store.loadAll();
+        const before = loaded ? stateMaps() : undefined;
         for (const m of [networks, nodes, endpoints, alive, acks, claims]) m.clear();
-        for (const c of all.changes) apply(c);
-        stateRevision = all.revision;
+        for (const c of all.changes) apply(c, 0); // claims come from the ipam/ keys here
         revision = all.revision;
-        watch = await store.watch('all', all.revision, applyBatch, (err) => {
+        if (before) {
+          // A reload (the watch was lost): hand live agent streams the difference as one
+          // batch, so they stay exact without a snapshot.
+          const diff = diffState(before, stateMaps());
+          if (diff.length > 0) {
+            stateRevision = all.revision;
+            feed.append({ revision: all.revision, changes: diff });
+          }
+        } else {
+          stateRevision = all.revision;
+          feed.resetFloor(all.revision);
+        }
+        const onError = (err: unknown): void => {
           // Compaction or a cancelled watch: start over from a fresh list.
           log.warn('cluster watch ended; reloading', { reason: err instanceof Error ? err.message : String(err), compacted: isCompactedError(err) });
-          void watch?.cancel().catch(() => undefined);
-          if (!closed) void load();
-        });
+          for (const w of watches.splice(0)) void w.cancel().catch(() => undefined);
+          if (!closed && !reloading) {
+            reloading = true;
+            void load().finally(() => (reloading = false));
+          }
+        };
+        for (const w of watches.splice(0)) await w.cancel().catch(() => undefined);
+        watches.push(await store.watch('state', all.revision, applyBatch, onError));
+        watches.push(await store.watch('status', all.revision, applyBatch, onError));
         if (!loaded) log.info('connected to etcd', { revision: all.revision, networks: networks.size, nodes: nodes.size });
         loaded = true;
         resolveLoaded();
@@ -139,9 +179,17 @@ export function createClusterView(
       }
     }
   };
+  const stateMaps = (): StateMaps => ({ networks: new Map(networks), endpoints: new Map(endpoints), nodes: new Map(nodes) });
   void load();
 
   return {
+    feed,
+    stateSnapshot: () => ({
+      revision,
+      networks: [...networks.values()],
+      endpoints: [...endpoints.values()],
+      nodes: [...nodes.values()],
+    }),
     networks,
     nodes,
     endpoints,
@@ -170,13 +218,49 @@ export function createClusterView(
       return undefined;
     },
     onChange: (l) => void listeners.push(l),
+    waitForRevision(target, timeoutMs = 5000) {
+      if (revision >= target) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        function done(): void {
+          clearTimeout(timer);
+          const i = listeners.indexOf(check);
+          if (i >= 0) listeners.splice(i, 1);
+          resolve();
+        }
+        function check(): void {
+          if (revision >= target) done();
+        }
+        listeners.push(check);
+      });
+    },
     whenLoaded: () => loadedPromise,
     requireLoaded() {
       if (!loaded) throw unavailable(`the manager is still connecting to etcd at ${describeEtcd}; retry in a moment`);
     },
     async close() {
       closed = true;
-      await watch?.cancel().catch(() => undefined);
+      for (const w of watches.splice(0)) await w.cancel().catch(() => undefined);
     },
   };
+}
+
+interface StateMaps {
+  networks: ReadonlyMap<string, Network>;
+  endpoints: ReadonlyMap<string, Endpoint>;
+  nodes: ReadonlyMap<string, Node>;
+}
+
+/** What changed between two copies of the desired state, as changes (pure). */
+export function diffState(before: StateMaps, after: StateMaps): ClusterChange[] {
+  const out: ClusterChange[] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  for (const kind of ['network', 'node', 'endpoint'] as const) {
+    const key = kind === 'network' ? 'networks' : kind === 'node' ? 'nodes' : 'endpoints';
+    const was = before[key] as ReadonlyMap<string, Network | Node | Endpoint>;
+    const now = after[key] as ReadonlyMap<string, Network | Node | Endpoint>;
+    for (const [id, value] of now) if (!same(was.get(id), value)) out.push({ kind, id, value } as ClusterChange);
+    for (const id of was.keys()) if (!now.has(id)) out.push({ kind, id } as ClusterChange);
+  }
+  return out;
 }

@@ -135,19 +135,13 @@ class EtcdStore implements Store {
         .and(lockKey, 'Version', '==', 0)
         .and(epKey, 'Create', '==', 0)
         .and(claimKey, 'Create', '==', 0)
-        .then(
-          this.client.put(claimKey).value(ep.name),
-          this.client.put(epKey).value(JSON.stringify(ep)),
-        )
-        .else(
-          this.client.get(netKey),
-          this.client.get(lockKey),
-          this.client.get(epKey),
-          this.client.get(claimKey),
-        )
+        .then(this.client.put(claimKey).value(ep.name), this.client.put(epKey).value(JSON.stringify(ep)))
         .commit();
       if (res.succeeded) return { ok: true, revision: rev(res.header.revision) };
-      const [net, lock, existing, claim] = res.responses.map((r) => r.response_range?.kvs[0]);
+      // Failures are rare: find out why with a read rather than carrying reads in every txn.
+      const [net, lock, existing, claim] = await Promise.all(
+        [netKey, lockKey, epKey, claimKey].map(async (k) => (await this.client.get(k).exec()).kvs[0]),
+      );
       if (!net) return { ok: false, reason: 'network-gone' };
       if (lock) return { ok: false, reason: 'network-removing' };
       if (existing) {
@@ -156,6 +150,8 @@ class EtcdStore implements Store {
         if (found.id === ep.id) return { ok: true, revision: rev(existing.mod_revision) };
         return { ok: false, reason: 'name-taken', existing: found };
       }
+      // The claim may have been released again in between: report it taken all the same,
+      // the allocator simply moves on to the next address.
       return { ok: false, reason: 'address-taken', owner: claim ? claim.value.toString() : 'another endpoint' };
     });
   }
@@ -218,8 +214,11 @@ class EtcdStore implements Store {
     });
   }
 
-  async putNode(node: Node): Promise<void> {
-    await this.io(`registering node ${node.name}`, () => this.client.put(keys.node(node.name)).value(JSON.stringify(node)).exec());
+  async putNode(node: Node): Promise<number> {
+    return this.io(`registering node ${node.name}`, async () => {
+      const res = await this.client.put(keys.node(node.name)).value(JSON.stringify(node)).exec();
+      return rev(res.header.revision);
+    });
   }
 
   async getNode(name: string): Promise<Node | undefined> {
@@ -305,14 +304,14 @@ class EtcdStore implements Store {
   }
 
   async watch(
-    scope: 'state' | 'all',
+    scope: 'state' | 'status' | 'all',
     fromRevision: number,
     onBatch: (batch: ChangeBatch) => void,
     onError: (err: unknown) => void,
   ): Promise<Watch> {
     const watcher = this.client
       .watch()
-      .prefix(scope === 'state' ? STATE_PREFIX : ROOT)
+      .prefix(scope === 'state' ? STATE_PREFIX : scope === 'status' ? `${ROOT}status/` : ROOT)
       .startRevision(String(fromRevision + 1))
       .watcher();
     let failed = false;

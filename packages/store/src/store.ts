@@ -76,7 +76,8 @@ export interface Store {
   listEndpoints(networkId?: string): Promise<Endpoint[]>;
   listClaims(networkId: string): Promise<{ claims: Claim[]; revision: number }>;
 
-  putNode(node: Node): Promise<void>;
+  /** Returns the revision of the write. */
+  putNode(node: Node): Promise<number>;
   getNode(name: string): Promise<Node | undefined>;
   listNodes(): Promise<Node[]>;
   deleteNode(name: string): Promise<boolean>;
@@ -91,9 +92,10 @@ export interface Store {
   /**
    * Delivers every change after `fromRevision` (exclusive), grouped by revision, in order.
    * If that revision was compacted, onError gets an error for which isCompactedError() is
-   * true: the caller then takes a fresh snapshot. `scope` is 'state' (what agents see) or 'all'.
+   * true: the caller then takes a fresh snapshot. `scope` is 'state' (what agents see),
+   * 'status' (liveness and acks) or 'all'.
    */
-  watch(scope: 'state' | 'all', fromRevision: number, onBatch: (batch: ChangeBatch) => void, onError: (err: unknown) => void): Promise<Watch>;
+  watch(scope: 'state' | 'status' | 'all', fromRevision: number, onBatch: (batch: ChangeBatch) => void, onError: (err: unknown) => void): Promise<Watch>;
   /** The latest revision of the whole store, and of anything in the state prefix. */
   currentRevision(): Promise<number>;
   close(): void;
