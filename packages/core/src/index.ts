@@ -7,3 +7,5 @@ export * from './model/node.js';
 export * from './ipam/pool.js';
 export * from './ipam/subnets.js';
 export * from './config.js';
+export * from './plan/ops.js';
+export * from './plan/actual.js';
