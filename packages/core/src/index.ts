@@ -9,3 +9,6 @@ export * from './ipam/subnets.js';
 export * from './config.js';
 export * from './plan/ops.js';
 export * from './plan/actual.js';
+export * from './model/container.js';
+export * from './desired/host.js';
+export * from './plan/overlay.js';

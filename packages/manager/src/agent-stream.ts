@@ -1,6 +1,7 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { alreadyExists, CtnetError, ErrorCode, invalidArgument, nameKey, parseNodeRegistration, type Node } from '@ctnet/core';
 import {
+  containerToWire,
   endpointToWire,
   networkToWire,
   nodeToWire,
@@ -32,6 +33,8 @@ export function toStateEvent(c: ClusterChange): StateEvent | undefined {
       return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'endpoint', value: endpointToWire(c.value) } : undefined };
     case 'node':
       return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'node', value: nodeToWire(c.value) } : undefined };
+    case 'container':
+      return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'container', value: containerToWire(c.value) } : undefined };
     default:
       return undefined;
   }
@@ -160,6 +163,7 @@ class AgentSession {
           networks: snap.networks.map(networkToWire),
           endpoints: snap.endpoints.map(endpointToWire),
           nodes: snap.nodes.map(nodeToWire),
+          containers: snap.containers.map(containerToWire),
         },
       },
     });

@@ -13,6 +13,7 @@ import {
   planAddresses,
   poolExhausted,
   type AddressPlan,
+  type Container,
   type Endpoint,
   type EndpointSpec,
   type Network,
@@ -30,7 +31,8 @@ import type { ManagerMetrics } from './metrics.js';
  * in lockstep.
  */
 export interface Allocator {
-  createEndpoint(net: Network, spec: EndpointSpec, id: string, createdAt: string): Promise<Endpoint>;
+  /** With `container`, the container record is written in the same transaction. */
+  createEndpoint(net: Network, spec: EndpointSpec, id: string, createdAt: string, container?: Container): Promise<Endpoint>;
 }
 
 const MAX_ATTEMPTS = 64;
@@ -62,10 +64,15 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
     mac: spec.mac ?? macForIPv4(addr),
     aliases: spec.aliases,
     createdAt,
+    container: spec.container ?? '',
   });
 
   const fail = (net: Network, spec: EndpointSpec, outcome: Exclude<CreateEndpointOutcome, { ok: true }>): CtnetError => {
     switch (outcome.reason) {
+      case 'container-taken':
+        return alreadyExists(
+          `a container named ${outcome.existing.name} already exists (on node ${outcome.existing.node}); choose another name or remove it with "ctmgr rm -f ${outcome.existing.name}"`,
+        );
       case 'name-taken':
         return alreadyExists(
           `an endpoint named ${spec.name} already exists in network ${net.name} (on node ${outcome.existing.node}, ${outcome.existing.ip}); choose another name or remove it first`,
@@ -80,11 +87,11 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
   };
 
   return {
-    async createEndpoint(net, spec, id, createdAt) {
+    async createEndpoint(net, spec, id, createdAt, container) {
       const plan = planFor(net);
       if (spec.ip !== undefined) {
         const addr = parseStaticAddress(plan, spec.ip, net.name);
-        const outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr));
+        const outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr), container);
         metrics.allocations.inc({ result: outcome.ok ? 'ok' : outcome.reason });
         if (!outcome.ok) throw fail(net, spec, outcome);
         return build(net, spec, id, createdAt, addr);
@@ -108,7 +115,7 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
         inFlight.add(addr);
         let outcome: CreateEndpointOutcome;
         try {
-          outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr));
+          outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr), container);
         } finally {
           inFlight.delete(addr);
         }

@@ -24,6 +24,7 @@ export function startNodeGc(deps: ManagerDeps, intervalMs = 1000): NodeGc {
       const now = deps.clock.now();
       const withEndpoints = new Set<string>();
       for (const ep of deps.view.endpoints.values()) withEndpoints.add(nameKey(ep.node));
+      for (const c of deps.view.containers.values()) withEndpoints.add(nameKey(c.node));
       for (const key of [...downSince.keys()]) if (deps.view.alive.has(key) || !withEndpoints.has(key)) downSince.delete(key);
       for (const key of withEndpoints) {
         if (deps.view.alive.has(key)) continue;

@@ -18,7 +18,7 @@ export interface StateFeed {
 }
 
 export function isStateChange(c: ClusterChange): boolean {
-  return c.kind === 'network' || c.kind === 'endpoint' || c.kind === 'node';
+  return c.kind === 'network' || c.kind === 'endpoint' || c.kind === 'node' || c.kind === 'container';
 }
 
 export function createStateFeed(maxBatches = 10_000): StateFeed {

@@ -1,4 +1,4 @@
-import { parseIPv4, unavailable, type Endpoint, type Network, type Node } from '@ctnet/core';
+import { parseIPv4, unavailable, type Container, type Endpoint, type Network, type Node } from '@ctnet/core';
 import { isCompactedError, type ChangeBatch, type ClusterChange, type NodeAck, type Store, type Watch } from '@ctnet/store';
 import type { Logger } from './deps.js';
 import { createStateFeed, isStateChange, type StateFeed } from './state-feed.js';
@@ -19,6 +19,7 @@ export interface ClusterView {
   readonly networks: ReadonlyMap<string, Network>;
   readonly nodes: ReadonlyMap<string, Node>;
   readonly endpoints: ReadonlyMap<string, Endpoint>;
+  readonly containers: ReadonlyMap<string, Container>;
   readonly alive: ReadonlySet<string>;
   readonly acks: ReadonlyMap<string, NodeAck>;
   /** Latest revision at which desired state (networks, endpoints, nodes) changed. */
@@ -30,7 +31,7 @@ export interface ClusterView {
   /** Desired-state changes as they are applied, with a window for resuming agents. */
   readonly feed: StateFeed;
   /** The desired state at `revision`, from memory. */
-  stateSnapshot(): { revision: number; networks: Network[]; endpoints: Endpoint[]; nodes: Node[] };
+  stateSnapshot(): { revision: number; networks: Network[]; endpoints: Endpoint[]; nodes: Node[]; containers: Container[] };
   /** Resolves once the view has applied `revision` (e.g. a write this manager just made). */
   waitForRevision(revision: number, timeoutMs?: number): Promise<void>;
   /** Called after every applied batch (for the GC loop and metrics). */
@@ -52,6 +53,7 @@ export function createClusterView(
   const networks = new Map<string, Network>();
   const nodes = new Map<string, Node>();
   const endpoints = new Map<string, Endpoint>();
+  const containers = new Map<string, Container>();
   const alive = new Set<string>();
   const acks = new Map<string, NodeAck>();
   const claims = new Map<string, ClaimSet>();
@@ -92,6 +94,10 @@ export function createClusterView(
       case 'node':
         if (c.value) nodes.set(c.id, c.value);
         else nodes.delete(c.id);
+        return;
+      case 'container':
+        if (c.value) containers.set(c.id, c.value);
+        else containers.delete(c.id);
         return;
       case 'endpoint': {
         // Claims and endpoints are written and removed together, so after the initial load
@@ -141,7 +147,7 @@ export function createClusterView(
         }
         const all = await store.loadAll();
         const before = loaded ? stateMaps() : undefined;
-        for (const m of [networks, nodes, endpoints, alive, acks, claims]) m.clear();
+        for (const m of [networks, nodes, endpoints, containers, alive, acks, claims]) m.clear();
         for (const c of all.changes) apply(c, 0); // claims come from the ipam/ keys here
         revision = all.revision;
         if (before) {
@@ -179,7 +185,12 @@ export function createClusterView(
       }
     }
   };
-  const stateMaps = (): StateMaps => ({ networks: new Map(networks), endpoints: new Map(endpoints), nodes: new Map(nodes) });
+  const stateMaps = (): StateMaps => ({
+    networks: new Map(networks),
+    endpoints: new Map(endpoints),
+    nodes: new Map(nodes),
+    containers: new Map(containers),
+  });
   void load();
 
   return {
@@ -189,10 +200,12 @@ export function createClusterView(
       networks: [...networks.values()],
       endpoints: [...endpoints.values()],
       nodes: [...nodes.values()],
+      containers: [...containers.values()],
     }),
     networks,
     nodes,
     endpoints,
+    containers,
     alive,
     acks,
     get stateRevision() {
@@ -249,16 +262,17 @@ interface StateMaps {
   networks: ReadonlyMap<string, Network>;
   endpoints: ReadonlyMap<string, Endpoint>;
   nodes: ReadonlyMap<string, Node>;
+  containers?: ReadonlyMap<string, Container>;
 }
 
 /** What changed between two copies of the desired state, as changes (pure). */
 export function diffState(before: StateMaps, after: StateMaps): ClusterChange[] {
   const out: ClusterChange[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  for (const kind of ['network', 'node', 'endpoint'] as const) {
-    const key = kind === 'network' ? 'networks' : kind === 'node' ? 'nodes' : 'endpoints';
-    const was = before[key] as ReadonlyMap<string, Network | Node | Endpoint>;
-    const now = after[key] as ReadonlyMap<string, Network | Node | Endpoint>;
+  const maps = { network: 'networks', node: 'nodes', endpoint: 'endpoints', container: 'containers' } as const;
+  for (const kind of ['network', 'node', 'container', 'endpoint'] as const) {
+    const was = (before[maps[kind]] ?? new Map()) as ReadonlyMap<string, unknown>;
+    const now = (after[maps[kind]] ?? new Map()) as ReadonlyMap<string, unknown>;
     for (const [id, value] of now) if (!same(was.get(id), value)) out.push({ kind, id, value } as ClusterChange);
     for (const id of was.keys()) if (!now.has(id)) out.push({ kind, id } as ClusterChange);
   }

@@ -1,6 +1,6 @@
 import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from 'etcd3';
-import type { Endpoint, Network, Node } from '@ctnet/core';
+import type { Container, Endpoint, Network, Node } from '@ctnet/core';
 import { decodeKey, keys, ROOT, STATE_PREFIX } from './keys.js';
 import { compactedError, etcdError } from './etcd-errors.js';
 import type {
@@ -123,21 +123,34 @@ class EtcdStore implements Store {
     });
   }
 
-  async createEndpoint(ep: Endpoint): Promise<CreateEndpointOutcome> {
+  async createEndpoint(ep: Endpoint, container?: Container): Promise<CreateEndpointOutcome> {
     const epKey = keys.endpoint(ep.networkId, ep.name);
+    const ctKey = container ? keys.container(container.name) : undefined;
     const claimKey = keys.claim(ep.networkId, ep.ip);
     const netKey = keys.network(ep.networkId);
     const lockKey = keys.networkLock(ep.networkId);
     return this.io(`creating endpoint ${ep.name}`, async () => {
       // One transaction claims the address and writes the endpoint: both or neither.
-      const res = await this.client
+      let txn = this.client
         .if(netKey, 'Version', '>', 0)
         .and(lockKey, 'Version', '==', 0)
         .and(epKey, 'Create', '==', 0)
-        .and(claimKey, 'Create', '==', 0)
-        .then(this.client.put(claimKey).value(ep.name), this.client.put(epKey).value(JSON.stringify(ep)))
-        .commit();
+        .and(claimKey, 'Create', '==', 0);
+      const puts = [this.client.put(claimKey).value(ep.name), this.client.put(epKey).value(JSON.stringify(ep))];
+      if (container && ctKey) {
+        txn = txn.and(ctKey, 'Create', '==', 0);
+        puts.push(this.client.put(ctKey).value(JSON.stringify(container)));
+      }
+      const res = await txn.then(...puts).commit();
       if (res.succeeded) return { ok: true, revision: rev(res.header.revision) };
+      if (ctKey) {
+        const ct = (await this.client.get(ctKey).exec()).kvs[0];
+        if (ct) {
+          const found = json(ct) as Container;
+          if (found.id === container!.id) return { ok: true, revision: rev(ct.mod_revision) };
+          return { ok: false, reason: 'container-taken', existing: found };
+        }
+      }
       // Failures are rare: find out why with a read rather than carrying reads in every txn.
       const [net, lock, existing, claim] = await Promise.all(
         [netKey, lockKey, epKey, claimKey].map(async (k) => (await this.client.get(k).exec()).kvs[0]),
@@ -183,6 +196,46 @@ class EtcdStore implements Store {
           if (only.succeeded) return ep;
         }
       }
+    });
+  }
+
+  async getContainer(name: string): Promise<Container | undefined> {
+    return this.io(`reading container ${name}`, async () => {
+      const value = await this.client.get(keys.container(name)).string();
+      return value === null ? undefined : (JSON.parse(value) as Container);
+    });
+  }
+
+  async listContainers(): Promise<Container[]> {
+    return this.io('listing containers', async () => {
+      const res = await this.client.getAll().prefix(keys.containersPrefix).exec();
+      return res.kvs.map((kv) => json(kv) as Container);
+    });
+  }
+
+  async deleteContainer(name: string): Promise<{ container: Container; endpoints: Endpoint[] } | undefined> {
+    const ctKey = keys.container(name);
+    return this.io(`removing container ${name}`, async () => {
+      for (let attempt = 0; attempt < 16; attempt++) {
+        const kv = (await this.client.get(ctKey).exec()).kvs[0];
+        if (!kv) return undefined;
+        const container = json(kv) as Container;
+        const all = await this.client.getAll().prefix(keys.endpointsPrefix).exec();
+        const mine = all.kvs.filter((e) => (json(e) as Endpoint).container === container.id);
+        const endpoints = mine.map((e) => json(e) as Endpoint);
+        // Container, endpoints and their claims go in one transaction; any concurrent change
+        // to one of them makes it fail and we look again.
+        let txn = this.client.if(ctKey, 'Mod', '==', rev(kv.mod_revision));
+        for (const e of mine) txn = txn.and(e.key.toString(), 'Mod', '==', rev(e.mod_revision));
+        const ops = [this.client.delete().key(ctKey)];
+        for (const e of endpoints) {
+          ops.push(this.client.delete().key(keys.endpoint(e.networkId, e.name)));
+          ops.push(this.client.delete().key(keys.claim(e.networkId, e.ip)));
+        }
+        const res = await txn.then(...ops).commit();
+        if (res.succeeded) return { container, endpoints };
+      }
+      throw etcdError(new Error('container kept changing'), this.endpoints, `removing container ${name}`);
     });
   }
 
@@ -285,13 +338,15 @@ class EtcdStore implements Store {
       const networks: Network[] = [];
       const endpoints: Endpoint[] = [];
       const nodes: Node[] = [];
+      const containers: Container[] = [];
       for (const kv of res.kvs) {
         const key = decodeKey(kv.key.toString());
         if (key.kind === 'network') networks.push(json(kv) as Network);
         else if (key.kind === 'endpoint') endpoints.push(json(kv) as Endpoint);
         else if (key.kind === 'node') nodes.push(json(kv) as Node);
+        else if (key.kind === 'container') containers.push(json(kv) as Container);
       }
-      return { revision: rev(res.header.revision), networks, endpoints, nodes };
+      return { revision: rev(res.header.revision), networks, endpoints, nodes, containers };
     });
   }
 
@@ -408,6 +463,8 @@ export function decodeChange(kv: IKeyValue, deleted: boolean): ClusterChange | u
       return { kind: 'endpoint', id: key.id, ...(value !== undefined && { value: value as Endpoint }) };
     case 'node':
       return { kind: 'node', id: key.id, ...(value !== undefined && { value: value as Node }) };
+    case 'container':
+      return { kind: 'container', id: key.id, ...(value !== undefined && { value: value as Container }) };
     case 'claim':
       return {
         kind: 'claim',

@@ -9,6 +9,7 @@ import { nameKey } from '@ctnet/core';
  *   state/networks/<id>           Network                  } the desired state streamed to agents
  *   state/endpoints/<net>/<name>  Endpoint (name lowercased: names are unique per network)
  *   state/nodes/<name>            Node                     }
+ *   state/containers/<name>       Container (names unique in the cluster, lowercased)
  *   ipam/<net>/<ip>               owner of the address: one key per address, so concurrent
  *                                 allocators never contend on a shared counter or bitmap
  *   locks/networks/<id>           present while a network is being removed; endpoint creation
@@ -28,6 +29,8 @@ export const keys = {
   networkEndpointsPrefix: (networkId: string) => `${STATE_PREFIX}endpoints/${networkId}/`,
   endpoint: (networkId: string, name: string) => `${STATE_PREFIX}endpoints/${networkId}/${nameKey(name)}`,
   nodesPrefix: `${STATE_PREFIX}nodes/`,
+  containersPrefix: `${STATE_PREFIX}containers/`,
+  container: (name: string) => `${STATE_PREFIX}containers/${nameKey(name)}`,
   node: (name: string) => `${STATE_PREFIX}nodes/${nameKey(name)}`,
   claimsPrefix: (networkId: string) => `${ROOT}ipam/${networkId}/`,
   claim: (networkId: string, ip: string) => `${ROOT}ipam/${networkId}/${ip}`,
@@ -43,6 +46,7 @@ export type DecodedKey =
   | { kind: 'network'; id: string }
   | { kind: 'endpoint'; networkId: string; name: string; id: string }
   | { kind: 'node'; id: string }
+  | { kind: 'container'; id: string }
   | { kind: 'claim'; networkId: string; ip: string }
   | { kind: 'alive'; node: string }
   | { kind: 'ack'; node: string }
@@ -57,6 +61,7 @@ export function decodeKey(key: string): DecodedKey {
     return { kind: 'endpoint', networkId: c, name: d, id: `${c}/${d}` };
   }
   if (a === 'state' && b === 'nodes' && c && parts.length === 3) return { kind: 'node', id: c };
+  if (a === 'state' && b === 'containers' && c && parts.length === 3) return { kind: 'container', id: c };
   if (a === 'ipam' && b && c && parts.length === 3) return { kind: 'claim', networkId: b, ip: c };
   if (a === 'status' && b === 'alive' && c) return { kind: 'alive', node: c };
   if (a === 'status' && b === 'acks' && c) return { kind: 'ack', node: c };

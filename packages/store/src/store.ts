@@ -1,4 +1,4 @@
-import type { Endpoint, Network, Node } from '@ctnet/core';
+import type { Container, Endpoint, Network, Node } from '@ctnet/core';
 
 /**
  * The store contract: the manager's only way to etcd. Every method that writes does so in
@@ -14,6 +14,7 @@ export interface StateSnapshot {
   readonly networks: readonly Network[];
   readonly endpoints: readonly Endpoint[];
   readonly nodes: readonly Node[];
+  readonly containers: readonly Container[];
 }
 
 /** One change to the cluster, decoded. `value` is absent on deletes. */
@@ -21,6 +22,7 @@ export type ClusterChange =
   | { kind: 'network'; id: string; value?: Network }
   | { kind: 'endpoint'; id: string; value?: Endpoint }
   | { kind: 'node'; id: string; value?: Node }
+  | { kind: 'container'; id: string; value?: Container }
   | { kind: 'claim'; networkId: string; ip: string; owner?: string; createRevision: number }
   | { kind: 'alive'; node: string; up: boolean }
   | { kind: 'ack'; node: string; value?: NodeAck };
@@ -44,6 +46,7 @@ export interface Claim {
 export type CreateEndpointOutcome =
   | { ok: true; revision: number }
   | { ok: false; reason: 'name-taken'; existing: Endpoint }
+  | { ok: false; reason: 'container-taken'; existing: Container }
   | { ok: false; reason: 'address-taken'; owner: string }
   | { ok: false; reason: 'network-gone' }
   | { ok: false; reason: 'network-removing' };
@@ -69,7 +72,12 @@ export interface Store {
   createNetwork(net: Network, listRevision: number): Promise<boolean>;
   removeNetwork(net: Network): Promise<RemoveNetworkOutcome>;
 
-  createEndpoint(ep: Endpoint): Promise<CreateEndpointOutcome>;
+  /** With `container`, also writes the container record (its name must be free) in the same transaction. */
+  createEndpoint(ep: Endpoint, container?: Container): Promise<CreateEndpointOutcome>;
+  getContainer(name: string): Promise<Container | undefined>;
+  listContainers(): Promise<Container[]>;
+  /** Deletes the container with all its endpoints and their address claims, together. */
+  deleteContainer(name: string): Promise<{ container: Container; endpoints: Endpoint[] } | undefined>;
   /** Deletes the endpoint and releases its address together; undefined if it did not exist. */
   deleteEndpoint(networkId: string, name: string): Promise<Endpoint | undefined>;
   getEndpoint(networkId: string, name: string): Promise<Endpoint | undefined>;

@@ -11,6 +11,8 @@ export interface Endpoint {
   readonly mac: string;
   readonly aliases: readonly string[];
   readonly createdAt: string;
+  /** Id of the container this endpoint is an interface of; '' for a bare endpoint. */
+  readonly container: string;
 }
 
 export interface EndpointRequest {
@@ -29,6 +31,7 @@ export interface EndpointSpec {
   readonly aliases: readonly string[];
   readonly ip?: string; // still unparsed against the subnet: IPAM checks it
   readonly mac?: string;
+  readonly container?: string;
 }
 
 export function parseEndpointRequest(req: EndpointRequest): EndpointSpec {

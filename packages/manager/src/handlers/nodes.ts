@@ -43,10 +43,14 @@ export async function inspectNode(deps: ManagerDeps, req: InspectNodeRequest): P
   return { status: statusOf(deps, node), endpoints: endpoints.map(endpointToWire) };
 }
 
-/** Removes the node's endpoints (releasing their addresses), then the node record. */
+/** Removes the node's containers and endpoints (releasing their addresses), not the node record. */
 export async function removeNodeEndpoints(deps: ManagerDeps, name: string): Promise<number> {
-  const endpoints = (await deps.store.listEndpoints()).filter((e) => nameKey(e.node) === nameKey(name));
   let removed = 0;
+  for (const c of await deps.store.listContainers()) {
+    if (nameKey(c.node) !== nameKey(name)) continue;
+    removed += (await deps.store.deleteContainer(c.name))?.endpoints.length ?? 0;
+  }
+  const endpoints = (await deps.store.listEndpoints()).filter((e) => nameKey(e.node) === nameKey(name));
   for (const ep of endpoints) if (await deps.store.deleteEndpoint(ep.networkId, ep.name)) removed++;
   return removed;
 }

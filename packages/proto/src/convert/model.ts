@@ -1,6 +1,6 @@
-import type { Endpoint as DomainEndpoint, Network as DomainNetwork, Node as DomainNode, Driver } from '@ctnet/core';
+import type { Container as DomainContainer, Endpoint as DomainEndpoint, Network as DomainNetwork, Node as DomainNode, Driver } from '@ctnet/core';
 import { DRIVERS, invalidArgument, parseCidr, parseIPv4, parseMac } from '@ctnet/core';
-import type { Endpoint, Network, Node } from '../gen/ctnet/v1/model.js';
+import type { Container, Endpoint, Network, Node } from '../gen/ctnet/v1/model.js';
 
 /**
  * Wire <-> domain. Outbound is a plain copy; inbound (what an agent or a peer sends) is
@@ -50,4 +50,13 @@ export function nodeToWire(n: DomainNode): Node {
 export function nodeFromWire(w: Node): DomainNode {
   parseIPv4(w.addr, `node ${w.name} address`);
   return { ...w, labels: { ...w.labels }, routes: [...w.routes] };
+}
+
+export function containerToWire(c: DomainContainer): Container {
+  return { ...c, cmd: [...c.cmd], env: { ...c.env }, dns: [...c.dns], dnsSearch: [...c.dnsSearch] };
+}
+
+export function containerFromWire(w: Container): DomainContainer {
+  if (w.cmd.length === 0) throw invalidArgument(`container ${w.name} has no command`);
+  return { ...w, cmd: [...w.cmd], env: { ...w.env }, dns: [...w.dns], dnsSearch: [...w.dnsSearch] };
 }

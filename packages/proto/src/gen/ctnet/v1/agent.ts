@@ -17,7 +17,7 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ClusterConfig, Endpoint, Network, Node } from "./model.js";
+import { ClusterConfig, Container, Endpoint, Network, Node } from "./model.js";
 
 export interface AgentMessage {
   msg: { $case: "hello"; value: Hello } | { $case: "ack"; value: Ack } | undefined;
@@ -45,6 +45,7 @@ export interface Snapshot {
   networks: Network[];
   endpoints: Endpoint[];
   nodes: Node[];
+  containers: Container[];
 }
 
 export interface StateEvent {
@@ -53,8 +54,9 @@ export interface StateEvent {
     | { $case: "network"; value: Network }
     | { $case: "endpoint"; value: Endpoint }
     | { $case: "node"; value: Node }
+    | { $case: "container"; value: Container }
     | undefined;
-  /** key of the object within its kind (network id, node name, "networkId/name") */
+  /** key of the object within its kind (network id, node name, "networkId/name", container name) */
   id: string;
 }
 
@@ -422,7 +424,7 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
 };
 
 function createBaseSnapshot(): Snapshot {
-  return { revision: 0, cluster: undefined, networks: [], endpoints: [], nodes: [] };
+  return { revision: 0, cluster: undefined, networks: [], endpoints: [], nodes: [], containers: [] };
 }
 
 export const Snapshot: MessageFns<Snapshot> = {
@@ -441,6 +443,9 @@ export const Snapshot: MessageFns<Snapshot> = {
     }
     for (const v of message.nodes) {
       Node.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.containers) {
+      Container.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -498,6 +503,14 @@ export const Snapshot: MessageFns<Snapshot> = {
             message.nodes.push(Node.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.containers.push(Container.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -519,6 +532,9 @@ export const Snapshot: MessageFns<Snapshot> = {
         ? object.endpoints.map((e: any) => Endpoint.fromJSON(e))
         : [],
       nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => Node.fromJSON(e)) : [],
+      containers: globalThis.Array.isArray(object?.containers)
+        ? object.containers.map((e: any) => Container.fromJSON(e))
+        : [],
     };
   },
 
@@ -539,6 +555,9 @@ export const Snapshot: MessageFns<Snapshot> = {
     if (message.nodes?.length) {
       obj.nodes = message.nodes.map((e) => Node.toJSON(e));
     }
+    if (message.containers?.length) {
+      obj.containers = message.containers.map((e) => Container.toJSON(e));
+    }
     return obj;
   },
 
@@ -554,6 +573,7 @@ export const Snapshot: MessageFns<Snapshot> = {
     message.networks = object.networks?.map((e) => Network.fromPartial(e)) || [];
     message.endpoints = object.endpoints?.map((e) => Endpoint.fromPartial(e)) || [];
     message.nodes = object.nodes?.map((e) => Node.fromPartial(e)) || [];
+    message.containers = object.containers?.map((e) => Container.fromPartial(e)) || [];
     return message;
   },
 };
@@ -576,6 +596,9 @@ export const StateEvent: MessageFns<StateEvent> = {
         break;
       case "node":
         Node.encode(message.object.value, writer.uint32(34).fork()).join();
+        break;
+      case "container":
+        Container.encode(message.object.value, writer.uint32(50).fork()).join();
         break;
     }
     if (message.id !== "") {
@@ -629,6 +652,14 @@ export const StateEvent: MessageFns<StateEvent> = {
             message.object = { $case: "node", value: Node.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.object = { $case: "container", value: Container.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 5: {
             if (tag !== 42) {
               break;
@@ -658,6 +689,8 @@ export const StateEvent: MessageFns<StateEvent> = {
         ? { $case: "endpoint", value: Endpoint.fromJSON(object.endpoint) }
         : isSet(object.node)
         ? { $case: "node", value: Node.fromJSON(object.node) }
+        : isSet(object.container)
+        ? { $case: "container", value: Container.fromJSON(object.container) }
         : undefined,
       id: isSet(object.id) ? globalThis.String(object.id) : "",
     };
@@ -674,6 +707,8 @@ export const StateEvent: MessageFns<StateEvent> = {
       obj.endpoint = Endpoint.toJSON(message.object.value);
     } else if (message.object?.$case === "node") {
       obj.node = Node.toJSON(message.object.value);
+    } else if (message.object?.$case === "container") {
+      obj.container = Container.toJSON(message.object.value);
     }
     if (message.id !== "") {
       obj.id = message.id;
@@ -703,6 +738,12 @@ export const StateEvent: MessageFns<StateEvent> = {
       case "node": {
         if (object.object?.value !== undefined && object.object?.value !== null) {
           message.object = { $case: "node", value: Node.fromPartial(object.object.value) };
+        }
+        break;
+      }
+      case "container": {
+        if (object.object?.value !== undefined && object.object?.value !== null) {
+          message.object = { $case: "container", value: Container.fromPartial(object.object.value) };
         }
         break;
       }

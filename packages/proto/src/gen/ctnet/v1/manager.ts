@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Endpoint, Network, Node } from "./model.js";
+import { Container, Endpoint, Network, Node } from "./model.js";
 
 export interface CreateNetworkRequest {
   name: string;
@@ -154,6 +154,53 @@ export interface ListEndpointsRequest {
 
 export interface ListEndpointsResponse {
   endpoints: Endpoint[];
+}
+
+export interface RunContainerRequest {
+  name: string;
+  /** name or id */
+  network: string;
+  /** empty: the manager picks the ready node with the fewest containers */
+  node: string;
+  ip: string;
+  mac: string;
+  aliases: string[];
+  cmd: string[];
+  env: { [key: string]: string };
+  hostname: string;
+  dns: string[];
+  dnsSearch: string[];
+}
+
+export interface RunContainerRequest_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface ContainerDetail {
+  container: Container | undefined;
+  endpoints: Endpoint[];
+}
+
+export interface RemoveContainerRequest {
+  name: string;
+}
+
+export interface RemoveContainerResponse {
+  name: string;
+  released: string[];
+}
+
+export interface ListContainersRequest {
+  node: string;
+}
+
+export interface ListContainersResponse {
+  containers: ContainerDetail[];
+}
+
+export interface InspectContainerRequest {
+  name: string;
 }
 
 function createBaseCreateNetworkRequest(): CreateNetworkRequest {
@@ -2470,6 +2517,812 @@ export const ListEndpointsResponse: MessageFns<ListEndpointsResponse> = {
   },
 };
 
+function createBaseRunContainerRequest(): RunContainerRequest {
+  return {
+    name: "",
+    network: "",
+    node: "",
+    ip: "",
+    mac: "",
+    aliases: [],
+    cmd: [],
+    env: {},
+    hostname: "",
+    dns: [],
+    dnsSearch: [],
+  };
+}
+
+export const RunContainerRequest: MessageFns<RunContainerRequest> = {
+  encode(message: RunContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.network !== "") {
+      writer.uint32(18).string(message.network);
+    }
+    if (message.node !== "") {
+      writer.uint32(26).string(message.node);
+    }
+    if (message.ip !== "") {
+      writer.uint32(34).string(message.ip);
+    }
+    if (message.mac !== "") {
+      writer.uint32(42).string(message.mac);
+    }
+    for (const v of message.aliases) {
+      writer.uint32(50).string(v!);
+    }
+    for (const v of message.cmd) {
+      writer.uint32(58).string(v!);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      RunContainerRequest_EnvEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
+    if (message.hostname !== "") {
+      writer.uint32(74).string(message.hostname);
+    }
+    for (const v of message.dns) {
+      writer.uint32(82).string(v!);
+    }
+    for (const v of message.dnsSearch) {
+      writer.uint32(90).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunContainerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunContainerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mac = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cmd.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = RunContainerRequest_EnvEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.env[entry8.key] = entry8.value;
+            }
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.dns.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.dnsSearch.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunContainerRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+      mac: isSet(object.mac) ? globalThis.String(object.mac) : "",
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
+      cmd: globalThis.Array.isArray(object?.cmd) ? object.cmd.map((e: any) => globalThis.String(e)) : [],
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+      dns: globalThis.Array.isArray(object?.dns) ? object.dns.map((e: any) => globalThis.String(e)) : [],
+      dnsSearch: globalThis.Array.isArray(object?.dnsSearch)
+        ? object.dnsSearch.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.dns_search)
+        ? object.dns_search.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RunContainerRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    if (message.mac !== "") {
+      obj.mac = message.mac;
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
+    }
+    if (message.cmd?.length) {
+      obj.cmd = message.cmd;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    if (message.dns?.length) {
+      obj.dns = message.dns;
+    }
+    if (message.dnsSearch?.length) {
+      obj.dnsSearch = message.dnsSearch;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunContainerRequest>, I>>(base?: I): RunContainerRequest {
+    return RunContainerRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunContainerRequest>, I>>(object: I): RunContainerRequest {
+    const message = createBaseRunContainerRequest();
+    message.name = object.name ?? "";
+    message.network = object.network ?? "";
+    message.node = object.node ?? "";
+    message.ip = object.ip ?? "";
+    message.mac = object.mac ?? "";
+    message.aliases = object.aliases?.map((e) => e) || [];
+    message.cmd = object.cmd?.map((e) => e) || [];
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.hostname = object.hostname ?? "";
+    message.dns = object.dns?.map((e) => e) || [];
+    message.dnsSearch = object.dnsSearch?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRunContainerRequest_EnvEntry(): RunContainerRequest_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const RunContainerRequest_EnvEntry: MessageFns<RunContainerRequest_EnvEntry> = {
+  encode(message: RunContainerRequest_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunContainerRequest_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunContainerRequest_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunContainerRequest_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: RunContainerRequest_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunContainerRequest_EnvEntry>, I>>(base?: I): RunContainerRequest_EnvEntry {
+    return RunContainerRequest_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunContainerRequest_EnvEntry>, I>>(object: I): RunContainerRequest_EnvEntry {
+    const message = createBaseRunContainerRequest_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseContainerDetail(): ContainerDetail {
+  return { container: undefined, endpoints: [] };
+}
+
+export const ContainerDetail: MessageFns<ContainerDetail> = {
+  encode(message: ContainerDetail, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.container !== undefined) {
+      Container.encode(message.container, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.endpoints) {
+      Endpoint.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerDetail {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerDetail();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.container = Container.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoints.push(Endpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerDetail {
+    return {
+      container: isSet(object.container) ? Container.fromJSON(object.container) : undefined,
+      endpoints: globalThis.Array.isArray(object?.endpoints)
+        ? object.endpoints.map((e: any) => Endpoint.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ContainerDetail): unknown {
+    const obj: any = {};
+    if (message.container !== undefined) {
+      obj.container = Container.toJSON(message.container);
+    }
+    if (message.endpoints?.length) {
+      obj.endpoints = message.endpoints.map((e) => Endpoint.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerDetail>, I>>(base?: I): ContainerDetail {
+    return ContainerDetail.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerDetail>, I>>(object: I): ContainerDetail {
+    const message = createBaseContainerDetail();
+    message.container = (object.container !== undefined && object.container !== null)
+      ? Container.fromPartial(object.container)
+      : undefined;
+    message.endpoints = object.endpoints?.map((e) => Endpoint.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveContainerRequest(): RemoveContainerRequest {
+  return { name: "" };
+}
+
+export const RemoveContainerRequest: MessageFns<RemoveContainerRequest> = {
+  encode(message: RemoveContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveContainerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveContainerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveContainerRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: RemoveContainerRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveContainerRequest>, I>>(base?: I): RemoveContainerRequest {
+    return RemoveContainerRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveContainerRequest>, I>>(object: I): RemoveContainerRequest {
+    const message = createBaseRemoveContainerRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveContainerResponse(): RemoveContainerResponse {
+  return { name: "", released: [] };
+}
+
+export const RemoveContainerResponse: MessageFns<RemoveContainerResponse> = {
+  encode(message: RemoveContainerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.released) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveContainerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveContainerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.released.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveContainerResponse {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      released: globalThis.Array.isArray(object?.released) ? object.released.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: RemoveContainerResponse): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.released?.length) {
+      obj.released = message.released;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveContainerResponse>, I>>(base?: I): RemoveContainerResponse {
+    return RemoveContainerResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveContainerResponse>, I>>(object: I): RemoveContainerResponse {
+    const message = createBaseRemoveContainerResponse();
+    message.name = object.name ?? "";
+    message.released = object.released?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListContainersRequest(): ListContainersRequest {
+  return { node: "" };
+}
+
+export const ListContainersRequest: MessageFns<ListContainersRequest> = {
+  encode(message: ListContainersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListContainersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListContainersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListContainersRequest {
+    return { node: isSet(object.node) ? globalThis.String(object.node) : "" };
+  },
+
+  toJSON(message: ListContainersRequest): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListContainersRequest>, I>>(base?: I): ListContainersRequest {
+    return ListContainersRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListContainersRequest>, I>>(object: I): ListContainersRequest {
+    const message = createBaseListContainersRequest();
+    message.node = object.node ?? "";
+    return message;
+  },
+};
+
+function createBaseListContainersResponse(): ListContainersResponse {
+  return { containers: [] };
+}
+
+export const ListContainersResponse: MessageFns<ListContainersResponse> = {
+  encode(message: ListContainersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.containers) {
+      ContainerDetail.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListContainersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListContainersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.containers.push(ContainerDetail.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListContainersResponse {
+    return {
+      containers: globalThis.Array.isArray(object?.containers)
+        ? object.containers.map((e: any) => ContainerDetail.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListContainersResponse): unknown {
+    const obj: any = {};
+    if (message.containers?.length) {
+      obj.containers = message.containers.map((e) => ContainerDetail.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListContainersResponse>, I>>(base?: I): ListContainersResponse {
+    return ListContainersResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListContainersResponse>, I>>(object: I): ListContainersResponse {
+    const message = createBaseListContainersResponse();
+    message.containers = object.containers?.map((e) => ContainerDetail.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseInspectContainerRequest(): InspectContainerRequest {
+  return { name: "" };
+}
+
+export const InspectContainerRequest: MessageFns<InspectContainerRequest> = {
+  encode(message: InspectContainerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InspectContainerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInspectContainerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InspectContainerRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: InspectContainerRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InspectContainerRequest>, I>>(base?: I): InspectContainerRequest {
+    return InspectContainerRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InspectContainerRequest>, I>>(object: I): InspectContainerRequest {
+    const message = createBaseInspectContainerRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
 export type ManagerServiceService = typeof ManagerServiceService;
 export const ManagerServiceService = {
   createNetwork: {
@@ -2569,6 +3422,47 @@ export const ManagerServiceService = {
       Buffer.from(ListEndpointsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListEndpointsResponse => ListEndpointsResponse.decode(value),
   },
+  runContainer: {
+    path: "/ctnet.v1.ManagerService/RunContainer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RunContainerRequest): Buffer => Buffer.from(RunContainerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RunContainerRequest => RunContainerRequest.decode(value),
+    responseSerialize: (value: ContainerDetail): Buffer => Buffer.from(ContainerDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ContainerDetail => ContainerDetail.decode(value),
+  },
+  removeContainer: {
+    path: "/ctnet.v1.ManagerService/RemoveContainer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveContainerRequest): Buffer =>
+      Buffer.from(RemoveContainerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveContainerRequest => RemoveContainerRequest.decode(value),
+    responseSerialize: (value: RemoveContainerResponse): Buffer =>
+      Buffer.from(RemoveContainerResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveContainerResponse => RemoveContainerResponse.decode(value),
+  },
+  listContainers: {
+    path: "/ctnet.v1.ManagerService/ListContainers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListContainersRequest): Buffer =>
+      Buffer.from(ListContainersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListContainersRequest => ListContainersRequest.decode(value),
+    responseSerialize: (value: ListContainersResponse): Buffer =>
+      Buffer.from(ListContainersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListContainersResponse => ListContainersResponse.decode(value),
+  },
+  inspectContainer: {
+    path: "/ctnet.v1.ManagerService/InspectContainer" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: InspectContainerRequest): Buffer =>
+      Buffer.from(InspectContainerRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InspectContainerRequest => InspectContainerRequest.decode(value),
+    responseSerialize: (value: ContainerDetail): Buffer => Buffer.from(ContainerDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ContainerDetail => ContainerDetail.decode(value),
+  },
 } as const;
 
 export interface ManagerServiceServer extends UntypedServiceImplementation {
@@ -2582,6 +3476,10 @@ export interface ManagerServiceServer extends UntypedServiceImplementation {
   createEndpoint: handleUnaryCall<CreateEndpointRequest, Endpoint>;
   deleteEndpoint: handleUnaryCall<DeleteEndpointRequest, DeleteEndpointResponse>;
   listEndpoints: handleUnaryCall<ListEndpointsRequest, ListEndpointsResponse>;
+  runContainer: handleUnaryCall<RunContainerRequest, ContainerDetail>;
+  removeContainer: handleUnaryCall<RemoveContainerRequest, RemoveContainerResponse>;
+  listContainers: handleUnaryCall<ListContainersRequest, ListContainersResponse>;
+  inspectContainer: handleUnaryCall<InspectContainerRequest, ContainerDetail>;
 }
 
 export interface ManagerServiceClient extends Client {
@@ -2734,6 +3632,66 @@ export interface ManagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListEndpointsResponse) => void,
+  ): ClientUnaryCall;
+  runContainer(
+    request: RunContainerRequest,
+    callback: (error: ServiceError | null, response: ContainerDetail) => void,
+  ): ClientUnaryCall;
+  runContainer(
+    request: RunContainerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ContainerDetail) => void,
+  ): ClientUnaryCall;
+  runContainer(
+    request: RunContainerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ContainerDetail) => void,
+  ): ClientUnaryCall;
+  removeContainer(
+    request: RemoveContainerRequest,
+    callback: (error: ServiceError | null, response: RemoveContainerResponse) => void,
+  ): ClientUnaryCall;
+  removeContainer(
+    request: RemoveContainerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveContainerResponse) => void,
+  ): ClientUnaryCall;
+  removeContainer(
+    request: RemoveContainerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveContainerResponse) => void,
+  ): ClientUnaryCall;
+  listContainers(
+    request: ListContainersRequest,
+    callback: (error: ServiceError | null, response: ListContainersResponse) => void,
+  ): ClientUnaryCall;
+  listContainers(
+    request: ListContainersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListContainersResponse) => void,
+  ): ClientUnaryCall;
+  listContainers(
+    request: ListContainersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListContainersResponse) => void,
+  ): ClientUnaryCall;
+  inspectContainer(
+    request: InspectContainerRequest,
+    callback: (error: ServiceError | null, response: ContainerDetail) => void,
+  ): ClientUnaryCall;
+  inspectContainer(
+    request: InspectContainerRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ContainerDetail) => void,
+  ): ClientUnaryCall;
+  inspectContainer(
+    request: InspectContainerRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ContainerDetail) => void,
   ): ClientUnaryCall;
 }
 

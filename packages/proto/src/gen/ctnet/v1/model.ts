@@ -56,6 +56,29 @@ export interface Endpoint {
   mac: string;
   aliases: string[];
   createdAt: string;
+  /** id of the container (sandbox) this endpoint is an interface of; empty for bare endpoints */
+  container: string;
+}
+
+/**
+ * A container: a process in its own network namespace (a "sandbox") on one node, joined to
+ * networks through endpoints (eth0, eth1, ... in the order they were attached).
+ */
+export interface Container {
+  id: string;
+  name: string;
+  node: string;
+  cmd: string[];
+  env: { [key: string]: string };
+  hostname: string;
+  dns: string[];
+  dnsSearch: string[];
+  createdAt: string;
+}
+
+export interface Container_EnvEntry {
+  key: string;
+  value: string;
 }
 
 export interface Node {
@@ -754,7 +777,7 @@ export const Network_LabelsEntry: MessageFns<Network_LabelsEntry> = {
 };
 
 function createBaseEndpoint(): Endpoint {
-  return { id: "", networkId: "", name: "", node: "", ip: "", mac: "", aliases: [], createdAt: "" };
+  return { id: "", networkId: "", name: "", node: "", ip: "", mac: "", aliases: [], createdAt: "", container: "" };
 }
 
 export const Endpoint: MessageFns<Endpoint> = {
@@ -782,6 +805,9 @@ export const Endpoint: MessageFns<Endpoint> = {
     }
     if (message.createdAt !== "") {
       writer.uint32(66).string(message.createdAt);
+    }
+    if (message.container !== "") {
+      writer.uint32(74).string(message.container);
     }
     return writer;
   },
@@ -863,6 +889,14 @@ export const Endpoint: MessageFns<Endpoint> = {
             message.createdAt = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.container = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -893,6 +927,7 @@ export const Endpoint: MessageFns<Endpoint> = {
         : isSet(object.created_at)
         ? globalThis.String(object.created_at)
         : "",
+      container: isSet(object.container) ? globalThis.String(object.container) : "",
     };
   },
 
@@ -922,6 +957,9 @@ export const Endpoint: MessageFns<Endpoint> = {
     if (message.createdAt !== "") {
       obj.createdAt = message.createdAt;
     }
+    if (message.container !== "") {
+      obj.container = message.container;
+    }
     return obj;
   },
 
@@ -938,6 +976,327 @@ export const Endpoint: MessageFns<Endpoint> = {
     message.mac = object.mac ?? "";
     message.aliases = object.aliases?.map((e) => e) || [];
     message.createdAt = object.createdAt ?? "";
+    message.container = object.container ?? "";
+    return message;
+  },
+};
+
+function createBaseContainer(): Container {
+  return { id: "", name: "", node: "", cmd: [], env: {}, hostname: "", dns: [], dnsSearch: [], createdAt: "" };
+}
+
+export const Container: MessageFns<Container> = {
+  encode(message: Container, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.node !== "") {
+      writer.uint32(26).string(message.node);
+    }
+    for (const v of message.cmd) {
+      writer.uint32(34).string(v!);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      Container_EnvEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.hostname !== "") {
+      writer.uint32(50).string(message.hostname);
+    }
+    for (const v of message.dns) {
+      writer.uint32(58).string(v!);
+    }
+    for (const v of message.dnsSearch) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.createdAt !== "") {
+      writer.uint32(74).string(message.createdAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Container {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cmd.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = Container_EnvEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.env[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.dns.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.dnsSearch.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.createdAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Container {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      cmd: globalThis.Array.isArray(object?.cmd) ? object.cmd.map((e: any) => globalThis.String(e)) : [],
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+      dns: globalThis.Array.isArray(object?.dns) ? object.dns.map((e: any) => globalThis.String(e)) : [],
+      dnsSearch: globalThis.Array.isArray(object?.dnsSearch)
+        ? object.dnsSearch.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.dns_search)
+        ? object.dns_search.map((e: any) => globalThis.String(e))
+        : [],
+      createdAt: isSet(object.createdAt)
+        ? globalThis.String(object.createdAt)
+        : isSet(object.created_at)
+        ? globalThis.String(object.created_at)
+        : "",
+    };
+  },
+
+  toJSON(message: Container): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.cmd?.length) {
+      obj.cmd = message.cmd;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    if (message.dns?.length) {
+      obj.dns = message.dns;
+    }
+    if (message.dnsSearch?.length) {
+      obj.dnsSearch = message.dnsSearch;
+    }
+    if (message.createdAt !== "") {
+      obj.createdAt = message.createdAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Container>, I>>(base?: I): Container {
+    return Container.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Container>, I>>(object: I): Container {
+    const message = createBaseContainer();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.node = object.node ?? "";
+    message.cmd = object.cmd?.map((e) => e) || [];
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.hostname = object.hostname ?? "";
+    message.dns = object.dns?.map((e) => e) || [];
+    message.dnsSearch = object.dnsSearch?.map((e) => e) || [];
+    message.createdAt = object.createdAt ?? "";
+    return message;
+  },
+};
+
+function createBaseContainer_EnvEntry(): Container_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const Container_EnvEntry: MessageFns<Container_EnvEntry> = {
+  encode(message: Container_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Container_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainer_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Container_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Container_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Container_EnvEntry>, I>>(base?: I): Container_EnvEntry {
+    return Container_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Container_EnvEntry>, I>>(object: I): Container_EnvEntry {
+    const message = createBaseContainer_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };

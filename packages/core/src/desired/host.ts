@@ -1,0 +1,131 @@
+import type { Container } from '../model/container.js';
+import type { Endpoint } from '../model/endpoint.js';
+import type { Network } from '../model/network.js';
+import type { Node } from '../model/node.js';
+import { nameKey } from '../model/names.js';
+import { parseCidr } from '../net/ipv4.js';
+
+/**
+ * What one host should have, computed from the cluster's desired state (pure). An overlay
+ * network is present on a host while a local endpoint uses it (as Swarm creates networks on
+ * a node lazily); for each such network: a bridge with the anycast gateway, a VXLAN device,
+ * and a permanent FDB and neighbour entry per remote endpoint.
+ */
+export interface HostContext {
+  readonly node: string;
+  readonly advertiseAddr: string;
+  readonly underlayMtu: number;
+  readonly vxlanPort: number;
+}
+
+export interface DesiredOverlay {
+  readonly networkId: string;
+  readonly bridge: string;
+  readonly vxlan: string;
+  readonly vni: number;
+  readonly port: number; // VXLAN UDP port (cluster-wide)
+  readonly local: string; // this host's VTEP address
+  readonly mtu: number;
+  readonly gatewayCidr: string; // gateway/prefix, on the bridge
+  readonly fdb: readonly { readonly mac: string; readonly dst: string }[];
+  readonly neigh: readonly { readonly ip: string; readonly mac: string }[];
+}
+
+/** One interface of a local sandbox. */
+export interface DesiredInterface {
+  readonly endpointId: string;
+  readonly networkId: string;
+  readonly bridge: string;
+  readonly hostVeth: string; // host end, enslaved to the bridge
+  readonly ifname: string; // inside the sandbox: eth0, eth1, ... by attach order
+  readonly mac: string;
+  readonly cidr: string; // address/prefix
+  readonly gateway: string;
+  readonly mtu: number;
+}
+
+export interface DesiredSandbox {
+  readonly container: Container;
+  readonly netns: string;
+  readonly interfaces: readonly DesiredInterface[];
+}
+
+export interface DesiredHost {
+  readonly overlays: readonly DesiredOverlay[];
+  readonly sandboxes: readonly DesiredSandbox[];
+}
+
+export interface ClusterState {
+  readonly networks: ReadonlyMap<string, Network>;
+  readonly endpoints: ReadonlyMap<string, Endpoint>;
+  readonly nodes: ReadonlyMap<string, Node>;
+  readonly containers: ReadonlyMap<string, Container>;
+}
+
+/** Interface names are derived from ids and fit the kernel's 15 characters, so a restarted agent recognises its own. */
+export const DEVICE_PREFIX = { bridge: 'ctbr-', vxlan: 'ctvx-', veth: 'ctve-' } as const;
+export const bridgeName = (networkId: string): string => `${DEVICE_PREFIX.bridge}${networkId.slice(0, 8)}`;
+export const vxlanName = (networkId: string): string => `${DEVICE_PREFIX.vxlan}${networkId.slice(0, 8)}`;
+export const hostVethName = (endpointId: string): string => `${DEVICE_PREFIX.veth}${endpointId.slice(0, 8)}`;
+export const isOwnedDevice = (name: string): boolean => Object.values(DEVICE_PREFIX).some((p) => name.startsWith(p));
+
+export function overlayMtu(net: Network, underlayMtu: number): number {
+  return net.mtu > 0 ? net.mtu : underlayMtu - 50; // VXLAN over IPv4 adds 50 bytes
+}
+
+export function desiredHost(state: ClusterState, ctx: HostContext, netnsPrefix: string): DesiredHost {
+  const me = nameKey(ctx.node);
+  const local = [...state.endpoints.values()].filter((e) => nameKey(e.node) === me);
+  const present = new Set(local.map((e) => e.networkId));
+  const overlays: DesiredOverlay[] = [];
+  for (const id of [...present].sort()) {
+    const net = state.networks.get(id);
+    if (!net || net.driver !== 'overlay') continue;
+    const fdb: { mac: string; dst: string }[] = [];
+    const neigh: { ip: string; mac: string }[] = [];
+    for (const ep of state.endpoints.values()) {
+      if (ep.networkId !== id || nameKey(ep.node) === me) continue;
+      const node = state.nodes.get(nameKey(ep.node));
+      if (!node) continue; // its host is not registered (yet): nothing to point at
+      fdb.push({ mac: ep.mac, dst: node.addr });
+      neigh.push({ ip: ep.ip, mac: ep.mac });
+    }
+    overlays.push({
+      networkId: id,
+      bridge: bridgeName(id),
+      vxlan: vxlanName(id),
+      vni: net.vni,
+      port: ctx.vxlanPort,
+      local: ctx.advertiseAddr,
+      mtu: overlayMtu(net, ctx.underlayMtu),
+      gatewayCidr: `${net.gateway}/${parseCidr(net.subnet).prefix}`,
+      fdb,
+      neigh,
+    });
+  }
+
+  const sandboxes: DesiredSandbox[] = [];
+  for (const c of state.containers.values()) {
+    if (nameKey(c.node) !== me) continue;
+    const eps = local.filter((e) => e.container === c.id).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    const interfaces: DesiredInterface[] = [];
+    for (const ep of eps) {
+      const net = state.networks.get(ep.networkId);
+      if (!net || net.driver !== 'overlay') continue; // bridge/macvlan data planes come later
+      interfaces.push({
+        endpointId: ep.id,
+        networkId: net.id,
+        bridge: bridgeName(net.id),
+        hostVeth: hostVethName(ep.id),
+        ifname: `eth${interfaces.length}`,
+        mac: ep.mac,
+        cidr: `${ep.ip}/${parseCidr(net.subnet).prefix}`,
+        gateway: net.gateway,
+        mtu: overlayMtu(net, ctx.underlayMtu),
+      });
+    }
+    sandboxes.push({ container: c, netns: `${netnsPrefix}${c.id.slice(0, 8)}`, interfaces });
+  }
+  sandboxes.sort((a, b) => a.container.name.localeCompare(b.container.name));
+  return { overlays, sandboxes };
+}

@@ -1,0 +1,60 @@
+import { invalidArgument } from '../errors.js';
+import { parseIPv4 } from '../net/ipv4.js';
+import { parseName } from './names.js';
+
+/** A container: a command in its own network namespace on one node (the seeds' "sandbox"). */
+export interface Container {
+  readonly id: string;
+  readonly name: string;
+  readonly node: string;
+  readonly cmd: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly hostname: string;
+  readonly dns: readonly string[];
+  readonly dnsSearch: readonly string[];
+  readonly createdAt: string;
+}
+
+export interface ContainerRequest {
+  name: string;
+  node?: string;
+  cmd?: readonly string[];
+  env?: Record<string, string>;
+  hostname?: string;
+  dns?: readonly string[];
+  dnsSearch?: readonly string[];
+}
+
+export interface ContainerSpec {
+  readonly name: string;
+  readonly node?: string;
+  readonly cmd: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly hostname: string;
+  readonly dns: readonly string[];
+  readonly dnsSearch: readonly string[];
+}
+
+const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function parseContainerRequest(req: ContainerRequest): ContainerSpec {
+  const name = parseName(req.name, 'container');
+  const node = req.node?.trim() ? parseName(req.node, 'node') : undefined;
+  const cmd = [...(req.cmd ?? [])];
+  if (cmd.length === 0 || cmd[0]!.trim() === '') {
+    throw invalidArgument('no command given; put it after "--", e.g. ctmgr run -d --name web --network app -- sleep infinity');
+  }
+  for (const key of Object.keys(req.env ?? {})) {
+    if (!ENV_KEY.test(key)) throw invalidArgument(`environment variable name "${key}" is invalid; use letters, digits and _`);
+  }
+  const hostname = req.hostname?.trim() ? parseName(req.hostname, 'hostname') : name;
+  const dns = (req.dns ?? []).map((d) => {
+    parseIPv4(d, '--dns');
+    return d.trim();
+  });
+  const dnsSearch = (req.dnsSearch ?? []).map((d) => {
+    if (!/^[A-Za-z0-9.-]{1,253}$/.test(d)) throw invalidArgument(`--dns-search "${d}" is not a domain name`);
+    return d;
+  });
+  return { name, ...(node && { node }), cmd, env: { ...(req.env ?? {}) }, hostname, dns, dnsSearch };
+}

@@ -1,0 +1,85 @@
+import { nameKey, notFound, parseContainerRequest, parseEndpointRequest, type Container, type Endpoint } from '@ctnet/core';
+import {
+  containerToWire,
+  endpointToWire,
+  type ContainerDetail,
+  type InspectContainerRequest,
+  type ListContainersRequest,
+  type ListContainersResponse,
+  type RemoveContainerRequest,
+  type RemoveContainerResponse,
+  type RunContainerRequest,
+} from '@ctnet/proto';
+import { failedPrecondition } from '@ctnet/core';
+import type { ManagerDeps } from '../deps.js';
+import { findNetwork, newId } from './networks.js';
+
+const detail = (c: Container, endpoints: readonly Endpoint[]): ContainerDetail => ({
+  container: containerToWire(c),
+  endpoints: [...endpoints].sort((a, b) => a.createdAt.localeCompare(b.createdAt)).map(endpointToWire),
+});
+
+/** Spread: the ready node with the fewest containers (ties by name), as Swarm's spread strategy. */
+function pickNode(deps: ManagerDeps): string {
+  const counts = new Map<string, number>();
+  for (const key of deps.view.nodes.keys()) if (deps.view.alive.has(key)) counts.set(key, 0);
+  if (counts.size === 0) throw failedPrecondition('no node is ready; start ctagent on a host first (see "ctmgr node ls")');
+  for (const c of deps.view.containers.values()) {
+    const key = nameKey(c.node);
+    if (counts.has(key)) counts.set(key, counts.get(key)! + 1);
+  }
+  const [best] = [...counts].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]));
+  return deps.view.nodes.get(best![0])!.name;
+}
+
+/** `ctmgr run`: records the container and its first endpoint in one transaction; the node's agent does the rest. */
+export async function runContainer(deps: ManagerDeps, req: RunContainerRequest): Promise<ContainerDetail> {
+  const spec = parseContainerRequest({
+    name: req.name,
+    node: req.node,
+    cmd: req.cmd,
+    env: req.env,
+    hostname: req.hostname,
+    dns: req.dns,
+    dnsSearch: req.dnsSearch,
+  });
+  deps.view.requireLoaded();
+  let node: string;
+  if (spec.node) {
+    const known = deps.view.nodes.get(nameKey(spec.node)) ?? (await deps.store.getNode(spec.node));
+    if (!known) throw notFound(`node ${spec.node} is not registered; pick one from "ctmgr node ls"`);
+    node = known.name;
+  } else node = pickNode(deps);
+  const epSpec = parseEndpointRequest({ network: req.network, node, name: spec.name, aliases: req.aliases, ip: req.ip, mac: req.mac });
+  const net = await findNetwork(deps, epSpec.network);
+  const createdAt = new Date(deps.clock.now()).toISOString();
+  const container: Container = { id: newId(), ...spec, node, createdAt };
+  const ep = await deps.allocator.createEndpoint(net, { ...epSpec, container: container.id }, newId(), createdAt, container);
+  deps.log.info('container created', { name: container.name, node, network: net.name, ip: ep.ip });
+  return detail(container, [ep]);
+}
+
+export async function removeContainer(deps: ManagerDeps, req: RemoveContainerRequest): Promise<RemoveContainerResponse> {
+  const removed = await deps.store.deleteContainer(req.name.trim());
+  if (!removed) throw notFound(`no container named ${req.name}; list them with "ctmgr ps"`);
+  deps.log.info('container removed', { name: removed.container.name, released: removed.endpoints.map((e) => e.ip).join(',') });
+  return { name: removed.container.name, released: removed.endpoints.map((e) => e.ip) };
+}
+
+export async function listContainers(deps: ManagerDeps, req: ListContainersRequest): Promise<ListContainersResponse> {
+  const [containers, endpoints] = await Promise.all([deps.store.listContainers(), deps.store.listEndpoints()]);
+  const node = req.node.trim().toLowerCase();
+  return {
+    containers: containers
+      .filter((c) => node === '' || c.node.toLowerCase() === node)
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((c) => detail(c, endpoints.filter((e) => e.container === c.id))),
+  };
+}
+
+export async function inspectContainer(deps: ManagerDeps, req: InspectContainerRequest): Promise<ContainerDetail> {
+  const c = await deps.store.getContainer(req.name.trim());
+  if (!c) throw notFound(`no container named ${req.name}; list them with "ctmgr ps"`);
+  const endpoints = (await deps.store.listEndpoints()).filter((e) => e.container === c.id);
+  return detail(c, endpoints);
+}
