@@ -1,1 +1,3 @@
-export {};
+export { runAgentCli, USAGE } from './cli.js';
+export { startAgent } from './agent.js';
+export { createLocalState, type LocalState } from './state.js';

@@ -1,4 +1,5 @@
 import type {
+  ContainerDetail,
   CreateEndpointRequest,
   CreateNetworkRequest,
   DeleteEndpointResponse,
@@ -8,8 +9,10 @@ import type {
   NetworkDetail,
   NetworkSummary,
   NodeDetail,
+  RemoveContainerResponse,
   RemoveNetworkResponse,
   RemoveNodeResponse,
+  RunContainerRequest,
 } from '@ctnet/proto';
 
 /**
@@ -28,6 +31,10 @@ export interface ManagerApi {
   createEndpoint(req: CreateEndpointRequest): Promise<Endpoint>;
   deleteEndpoint(network: string, name: string): Promise<DeleteEndpointResponse>;
   listEndpoints(filter: { network: string; node: string }): Promise<Endpoint[]>;
+  runContainer(req: RunContainerRequest): Promise<ContainerDetail>;
+  removeContainer(name: string): Promise<RemoveContainerResponse>;
+  listContainers(filter: { node: string }): Promise<ContainerDetail[]>;
+  inspectContainer(name: string): Promise<ContainerDetail>;
 }
 
 /** Where a command writes; process.stdout and process.stderr fit, and so does a test buffer. */
@@ -41,9 +48,9 @@ export interface CommandContext {
   readonly err: Writer;
 }
 
-/** One `ctmgr <noun> <verb>`: its grammar (for help listings) and what it does. */
+/** One `ctmgr <noun> <verb>` or `ctmgr <verb>`: its grammar (for help listings) and what it does. */
 export interface Command {
-  readonly path: string; // "network ls"
+  readonly path: string; // "network ls", or "ps" for the Docker-style container verbs
   readonly aliases?: readonly string[]; // other spellings of the verb, e.g. "list"
   readonly summary: string;
   run(args: readonly string[], ctx: CommandContext): Promise<number>;

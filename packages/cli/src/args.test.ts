@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatOption, type OptionSpecs, parseFormat, parseVerb, type VerbSpec, verbHelp } from './args.js';
+import { endFlagsAtOperand, formatOption, type OptionSpecs, parseFormat, parseVerb, type VerbSpec, verbHelp } from './args.js';
 import { UsageError } from './errors.js';
 import { Capture } from './testing/fake-manager.js';
 
@@ -52,6 +52,31 @@ describe('parseVerb', () => {
     expect(usage([])).toBe('"ctmgr thing make" needs NAME; run "ctmgr thing make --help" for usage');
     expect(usage(['a', 'b'])).toBe('"ctmgr thing make" takes NAME; unexpected "b"; run "ctmgr thing make --help" for usage');
     for (const m of [usage(['--colour']), usage(['x', '--size'])]) expect(m).not.toContain('\n');
+  });
+});
+
+describe('endFlagsAtOperand (flagsEndAtOperand, as for ctmgr run)', () => {
+  const options = { ...SPEC.options, detach: { type: 'boolean', short: 'd', help: 'x' } } as const satisfies OptionSpecs;
+  const split = (args: string[]): string[] => endFlagsAtOperand(args, options);
+
+  it('inserts -- before the first operand, skipping the values of flags that take one', () => {
+    expect(split(['-s', '3', '--tag', 'a', '--quiet', 'sh', '-c', 'x'])).toEqual(['-s', '3', '--tag', 'a', '--quiet', '--', 'sh', '-c', 'x']);
+    expect(split(['--size=3', '-ds', '4', 'ls', '-l'])).toEqual(['--size=3', '-ds', '4', '--', 'ls', '-l']);
+    expect(split(['-s4', 'ls'])).toEqual(['-s4', '--', 'ls']);
+    expect(split(['-', 'x'])).toEqual(['--', '-', 'x']);
+  });
+
+  it('leaves arguments alone when the user wrote -- or gave no operand', () => {
+    expect(split(['-d', '--', 'sh', '-c', '--size'])).toEqual(['-d', '--', 'sh', '-c', '--size']);
+    expect(split(['-d', '--size'])).toEqual(['-d', '--size']);
+    expect(split(['--bogus', 'x'])).toEqual(['--bogus', '--', 'x']); // parseArgs then names --bogus
+  });
+
+  it('makes parseVerb keep flags after the first operand as operands', () => {
+    const spec = { ...SPEC, max: Infinity, flagsEndAtOperand: true } as const;
+    const parsed = parseVerb(spec, ['--quiet', 'x', '--size', '3', '--help'], new Capture());
+    expect(parsed?.values).toEqual({ quiet: true });
+    expect(parsed?.positionals).toEqual(['x', '--size', '3', '--help']);
   });
 });
 

@@ -22,6 +22,11 @@ export interface VerbSpec<O extends OptionSpecs> {
   readonly min: number;
   readonly max: number;
   readonly options: O;
+  /**
+   * Like `docker run IMAGE CMD...`: flags end at the first operand, and every argument from
+   * there on is an operand, even one that looks like a flag (it belongs to a command line).
+   */
+  readonly flagsEndAtOperand?: boolean;
 }
 
 export type Parsed<O extends OptionSpecs> = ReturnType<
@@ -54,11 +59,12 @@ export function parseVerb<O extends OptionSpecs>(
   out: Writer,
 ): Parsed<O> | undefined {
   const command = `ctmgr ${spec.path}`;
+  const options: OptionSpecs = { ...spec.options, ...HELP };
   let parsed: Parsed<O>;
   try {
     parsed = parseArgs({
-      args: [...args],
-      options: { ...spec.options, ...HELP },
+      args: spec.flagsEndAtOperand ? endFlagsAtOperand(args, options) : [...args],
+      options,
       strict: true,
       allowPositionals: true,
     }) as Parsed<O>;
@@ -76,6 +82,31 @@ export function parseVerb<O extends OptionSpecs>(
     throw new UsageError(`"${command}" takes ${spec.max === 0 ? 'no operands' : spec.operands}; unexpected "${extra}"`, command);
   }
   return parsed;
+}
+
+/**
+ * Inserts the "--" that parseArgs needs before the first operand, so that in
+ * `ctmgr run -d --name a --network n sh -c 'echo --name'` the command keeps "-c" and
+ * "--name". Which flags take a value is what tells a flag's value from that operand.
+ */
+export function endFlagsAtOperand(args: readonly string[], options: OptionSpecs): string[] {
+  const takesValue = (o: OptionSpec | undefined): boolean => o?.type === 'string';
+  const byShort = new Map(Object.values(options).map((o) => [o.short, o]));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--') break; // the user split it already
+    if (arg.startsWith('--')) {
+      if (!arg.includes('=') && takesValue(options[arg.slice(2)])) i++;
+    } else if (arg.startsWith('-') && arg !== '-') {
+      // A group such as "-de": the first short flag that takes a value takes the rest of
+      // the group ("-eK=V") or, at the end of the group, the next argument.
+      const at = [...arg.slice(1)].findIndex((c) => takesValue(byShort.get(c)));
+      if (at === arg.length - 2) i++;
+    } else {
+      return [...args.slice(0, i), '--', ...args.slice(i)];
+    }
+  }
+  return [...args];
 }
 
 function describeParseError(err: unknown): string {

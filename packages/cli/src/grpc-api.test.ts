@@ -12,7 +12,7 @@ import {
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorFromGrpc, GrpcManagerApi } from './grpc-api.js';
-import { wireNetwork, wireNodeStatus } from './testing/fake-manager.js';
+import { wireContainerDetail, wireNetwork, wireNodeStatus } from './testing/fake-manager.js';
 
 const site = { method: 'ListNodes', address: '127.0.0.1:4700', timeoutMs: 15_000 };
 
@@ -98,6 +98,12 @@ describe('GrpcManagerApi against a real gRPC server', () => {
       const e = new CtnetError(ErrorCode.NotFound, `network "${call.request.nameOrId}" not found; list networks with "ctmgr network ls"`);
       cb(toServiceError(e));
     },
+    runContainer: (call, cb) => {
+      cb(null, wireContainerDetail({ name: call.request.name, cmd: call.request.cmd, env: call.request.env }));
+    },
+    listContainers: (call, cb) => {
+      cb(null, { containers: [wireContainerDetail({ node: call.request.node })] });
+    },
     listNetworks: () => {
       // never answers: the client's deadline must end the call
     },
@@ -126,6 +132,22 @@ describe('GrpcManagerApi against a real gRPC server', () => {
       const nodes = await api.listNodes();
       expect(nodes.stateRevision).toBe(42);
       expect(nodes.nodes[0]).toMatchObject({ status: 'ready', lag: 5, ackedRevision: 37, node: { name: 'host1' } });
+    } finally {
+      api.close();
+    }
+  });
+
+  it('round-trips the container calls, unwrapping the list', async () => {
+    const api = new GrpcManagerApi(address);
+    try {
+      const run = await api.runContainer({
+        name: 'web', network: 'blue', node: '', ip: '', mac: '', aliases: [], cmd: ['sh', '-c', 'echo --name'],
+        env: { A: '1' }, hostname: '', dns: [], dnsSearch: [],
+      });
+      expect(run.container).toMatchObject({ name: 'web', cmd: ['sh', '-c', 'echo --name'], env: { A: '1' } });
+      expect(run.endpoints[0]).toMatchObject({ container: run.container?.id });
+      const list = await api.listContainers({ node: 'host2' });
+      expect(list.map((d) => d.container?.node)).toEqual(['host2']);
     } finally {
       api.close();
     }

@@ -1,5 +1,10 @@
 import { CtnetError, ErrorCode, formatHostPort, parseHostPort } from '@ctnet/core';
-import { type ListEndpointsResponse, type ListNetworksResponse, ManagerServiceClient } from '@ctnet/proto';
+import {
+  type ListContainersResponse,
+  type ListEndpointsResponse,
+  type ListNetworksResponse,
+  ManagerServiceClient,
+} from '@ctnet/proto';
 import {
   type CallOptions,
   type ClientUnaryCall,
@@ -52,6 +57,15 @@ export class GrpcManagerApi implements ManagerApi {
     this.unary('DeleteEndpoint', (c, m, o, cb) => c.deleteEndpoint({ network, name }, m, o, cb));
   listEndpoints: ManagerApi['listEndpoints'] = async (filter) =>
     (await this.unary<ListEndpointsResponse>('ListEndpoints', (c, m, o, cb) => c.listEndpoints(filter, m, o, cb))).endpoints;
+  runContainer: ManagerApi['runContainer'] = (req) =>
+    this.unary('RunContainer', (c, m, o, cb) => c.runContainer(req, m, o, cb));
+  removeContainer: ManagerApi['removeContainer'] = (name) =>
+    this.unary('RemoveContainer', (c, m, o, cb) => c.removeContainer({ name }, m, o, cb));
+  listContainers: ManagerApi['listContainers'] = async (filter) =>
+    (await this.unary<ListContainersResponse>('ListContainers', (c, m, o, cb) => c.listContainers(filter, m, o, cb)))
+      .containers;
+  inspectContainer: ManagerApi['inspectContainer'] = (name) =>
+    this.unary('InspectContainer', (c, m, o, cb) => c.inspectContainer({ name }, m, o, cb));
 
   close(): void {
     this.raw?.close();

@@ -1,5 +1,5 @@
 import { CtnetError, ErrorCode } from '@ctnet/core';
-import type { Endpoint, Network, NetworkDetail, NodeDetail, NodeStatus } from '@ctnet/proto';
+import type { Container, ContainerDetail, Endpoint, Network, NetworkDetail, NodeDetail, NodeStatus } from '@ctnet/proto';
 
 /**
  * Everything the CLI prints on stdout is shaped here: aligned tables for people, JSON for
@@ -113,6 +113,32 @@ export function nodeDetailView(d: NodeDetail) {
   return { ...node, endpoints: d.endpoints.map(endpointView) };
 }
 
+/**
+ * `networkName` turns an endpoint's network id into a name. Endpoints are listed by network
+ * name, as in Docker's NetworkSettings; the endpoint's own name is the container's.
+ */
+export function containerView(d: ContainerDetail, networkName: (id: string) => string) {
+  const c = requireContainer(d.container);
+  return {
+    id: c.id,
+    name: c.name,
+    node: c.node,
+    cmd: [...c.cmd],
+    env: sortedMap(c.env),
+    hostname: c.hostname,
+    dns: [...c.dns],
+    dnsSearch: [...c.dnsSearch],
+    createdAt: c.createdAt,
+    endpoints: d.endpoints.map((e) => ({
+      network: networkName(e.networkId),
+      ip: e.ip,
+      mac: e.mac,
+      aliases: [...e.aliases],
+      id: e.id,
+    })),
+  };
+}
+
 // ---- tables ------------------------------------------------------------------------
 
 export function networkTable(rows: readonly { network: Network; endpoints: number }[]): string {
@@ -151,6 +177,33 @@ export function endpointTable(endpoints: readonly Endpoint[], networkName: (id: 
     ]),
   );
 }
+
+const COMMAND_WIDTH = 30;
+
+export function containerTable(details: readonly ContainerDetail[], networkName: (id: string) => string): string {
+  return formatTable(
+    ['CONTAINER ID', 'NAME', 'NODE', 'NETWORKS', 'IP', 'COMMAND', 'CREATED'],
+    details.map((d) => {
+      const c = requireContainer(d.container);
+      return [
+        shortId(c.id),
+        c.name,
+        c.node,
+        dash(d.endpoints.map((e) => networkName(e.networkId)).join(',')),
+        dash(d.endpoints.map((e) => e.ip).join(',')),
+        truncate(commandLine(c.cmd), COMMAND_WIDTH),
+        c.createdAt,
+      ];
+    }),
+  );
+}
+
+/** The command as a shell would need it typed: `sh -c 'echo hi'`, so argument boundaries show. */
+export function commandLine(cmd: readonly string[]): string {
+  return cmd.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(' ');
+}
+
+const truncate = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
 // ---- human inspect -----------------------------------------------------------------
 
@@ -196,6 +249,23 @@ export function nodeSummary(d: NodeDetail): string {
   return formatFields(fields) + indentedEndpoints(d.endpoints, shortId);
 }
 
+export function containerSummary(d: ContainerDetail, networkName: (id: string) => string): string {
+  const c = requireContainer(d.container);
+  const fields: [string, string][] = [
+    ['Name', c.name],
+    ['ID', c.id],
+    ['Node', c.node],
+    ['Command', commandLine(c.cmd)],
+    ['Hostname', c.hostname],
+    ['Env', formatPairs(c.env)],
+    ['DNS', dash(c.dns.join(', '))],
+    ['DNS search', dash(c.dnsSearch.join(', '))],
+    ['Created', dash(c.createdAt)],
+    ['Endpoints', String(d.endpoints.length)],
+  ];
+  return formatFields(fields) + indentedEndpoints(d.endpoints, networkName);
+}
+
 function indentedEndpoints(endpoints: readonly Endpoint[], networkName: (id: string) => string): string {
   if (endpoints.length === 0) return '';
   const table = endpointTable(endpoints, networkName);
@@ -210,6 +280,11 @@ const yesNo = (b: boolean): string => (b ? 'yes' : 'no');
 function requireNetwork(n: Network | undefined): Network {
   if (n === undefined) throw new CtnetError(ErrorCode.Internal, 'the manager answered without a network; is it the same ctnet version?');
   return n;
+}
+
+export function requireContainer(c: Container | undefined): Container {
+  if (c === undefined) throw new CtnetError(ErrorCode.Internal, 'the manager answered without a container; is it the same ctnet version?');
+  return c;
 }
 
 function requireStatus(s: NodeStatus | undefined): NodeStatus {

@@ -25,6 +25,28 @@ describe('runCli: top level', () => {
     }
   });
 
+  it('lists the single-word container commands first, then the management commands', async () => {
+    const r = await ctmgr(fake, ['--help']);
+    const commands = r.out.indexOf('\nCommands:\n');
+    const management = r.out.indexOf('\nManagement commands:\n');
+    expect(commands).toBeGreaterThan(0);
+    for (const word of ['serve', 'run', 'ps', 'inspect', 'rm']) {
+      const at = r.out.indexOf(`\n  ${word} `);
+      expect(at).toBeGreaterThan(commands);
+      expect(at).toBeLessThan(management);
+    }
+    expect(r.out.indexOf('\n  network create ')).toBeGreaterThan(management);
+  });
+
+  it('runs a single-word command with the rest of the line as its arguments', async () => {
+    const r = await ctmgr(fake, ['--manager', '10.9.9.9:4700', 'ps', '--node', 'host1']);
+    expect(r).toMatchObject({ code: 0, address: '10.9.9.9:4700' });
+    expect(fake.calls).toEqual([{ method: 'listContainers', args: [{ node: 'host1' }] }]);
+    expect(fake.closed).toBe(true);
+    const help = await ctmgr(fake, ['rm', '--help']);
+    expect(help.out).toMatch(/^Usage: {2}ctmgr \[--manager ADDR\] rm \[OPTIONS\] NAME\.\.\.\n/);
+  });
+
   it('lists the verbs of a noun given alone', async () => {
     const r = await ctmgr(fake, ['endpoint']);
     expect(r.code).toBe(0);

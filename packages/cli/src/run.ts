@@ -56,35 +56,44 @@ async function dispatch(argv: readonly string[], env: Env, io: CliIo): Promise<n
     io.out.write(`ctmgr ${VERSION}\n`);
     return 0;
   }
-  const [noun, verb, ...args] = globals.rest;
-  if (globals.help || noun === undefined || noun === 'help') {
+  const [word, ...rest] = globals.rest;
+  if (globals.help || word === undefined || word === 'help') {
     io.out.write(topHelp());
     return 0;
   }
-  if (noun === 'serve') {
+  if (word === 'serve') {
     const serve = io.serve ?? (await loadServe());
-    return serve(globals.rest.slice(1), env, {
+    return serve(rest, env, {
       stdout: (text) => io.out.write(text),
       stderr: (text) => io.err.write(text),
       onShutdown: io.onShutdown ?? (() => {}),
     });
   }
 
-  const verbs = COMMANDS.filter((c) => c.path.split(' ')[0] === noun);
-  if (verbs.length === 0) throw new UsageError(`unknown command "${noun}"`, 'ctmgr');
+  // A single-word command (`ctmgr ps`) takes the rest as its arguments; a noun
+  // (`ctmgr network`) takes a verb first.
+  const address = globals.manager ?? (env.CTNET_MANAGER?.trim() || DEFAULT_MANAGER);
+  const single = COMMANDS.find((c) => c.path === word);
+  if (single) return runCommand(single, rest, address, io);
+  const verbs = COMMANDS.filter((c) => c.path.startsWith(`${word} `));
+  if (verbs.length === 0) throw new UsageError(`unknown command "${word}"`, 'ctmgr');
+  const [verb, ...args] = rest;
   if (verb === undefined || verb === '-h' || verb === '--help') {
-    io.out.write(nounHelp(noun, verbs));
+    io.out.write(nounHelp(word, verbs));
     return 0;
   }
-  const command = verbs.find((c) => c.path === `${noun} ${verb}` || (c.aliases ?? []).includes(verb));
+  const command = verbs.find((c) => c.path === `${word} ${verb}` || (c.aliases ?? []).includes(verb));
   if (command === undefined) {
     const problem = verb.startsWith('-')
-      ? `flags go after the command, as in "ctmgr ${noun} ls ${verb}"`
-      : `unknown command "ctmgr ${noun} ${verb}"`;
-    throw new UsageError(problem, `ctmgr ${noun}`);
+      ? `flags go after the command, as in "ctmgr ${word} ls ${verb}"`
+      : `unknown command "ctmgr ${word} ${verb}"`;
+    throw new UsageError(problem, `ctmgr ${word}`);
   }
+  return runCommand(command, args, address, io);
+}
 
-  const address = globals.manager ?? (env.CTNET_MANAGER?.trim() || DEFAULT_MANAGER);
+/** Builds the client for one command and closes it afterwards, also when the command fails. */
+async function runCommand(command: Command, args: readonly string[], address: string, io: CliIo): Promise<number> {
   const client = io.connect ? io.connect(address) : new GrpcManagerApi(address);
   try {
     return await command.run(args, { client, out: io.out, err: io.err });
@@ -140,13 +149,16 @@ export function topHelp(): string {
   return [
     'Usage:  ctmgr [--manager ADDR] COMMAND [OPTIONS] [ARGS]',
     '',
-    'Manage ctnet overlay networks: run the manager, create networks, watch nodes.',
+    'Manage ctnet overlay networks: run the manager and containers, create networks, watch nodes.',
     '',
     'Commands:',
     ...listing([
       ['serve', 'Run the manager (see "ctmgr serve --help")'],
-      ...COMMANDS.map((c) => [c.path, c.summary] as const),
+      ...COMMANDS.filter((c) => !c.path.includes(' ')).map((c) => [c.path, c.summary] as const),
     ]),
+    '',
+    'Management commands:',
+    ...listing(COMMANDS.filter((c) => c.path.includes(' ')).map((c) => [c.path, c.summary] as const)),
     '',
     'Global flags (before the command):',
     ...listing([

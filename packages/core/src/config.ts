@@ -108,3 +108,52 @@ export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
     embeddedEtcdPort: parsePort(raw.embeddedEtcdPort ?? '23790', '--embedded-etcd-port'),
   });
 }
+
+export interface AgentConfig {
+  readonly managers: readonly HostPort[];
+  readonly advertiseAddr: string;
+  readonly nodeName: string;
+  readonly dataDir: string;
+  readonly http: HostPort;
+  readonly resyncIntervalMs: number;
+  readonly netnsPrefix: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface RawAgentConfig {
+  manager?: string;
+  advertiseAddr?: string;
+  nodeName?: string;
+  dataDir?: string;
+  http?: string;
+  resyncInterval?: string;
+  netnsPrefix?: string;
+  labels?: Readonly<Record<string, string>>;
+  defaultNodeName: string;
+}
+
+export function parseAgentConfig(raw: RawAgentConfig): AgentConfig {
+  const managers = (raw.manager ?? '')
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean)
+    .map((m) => parseHostPort(m.includes(':') ? m : `${m}:4700`, '--manager'));
+  if (managers.length === 0) throw invalidArgument('no manager given; pass --manager HOST:PORT[,HOST:PORT...] (or CTNET_MANAGER)');
+  if (!raw.advertiseAddr) throw invalidArgument('no advertise address given; pass --advertise-addr IP (this host\'s underlay address)');
+  const advertiseAddr = raw.advertiseAddr.trim();
+  if (tryParseIPv4(advertiseAddr) === undefined) throw invalidArgument(`--advertise-addr "${advertiseAddr}" is not an IPv4 address`);
+  const resync = parseDuration(raw.resyncInterval ?? '10s', '--resync-interval');
+  if (resync < 100) throw invalidArgument('--resync-interval must be at least 100ms');
+  const prefix = raw.netnsPrefix?.trim() || 'ctns-';
+  if (!/^[A-Za-z0-9_.-]{1,20}$/.test(prefix)) throw invalidArgument(`namespace prefix "${prefix}" must be 1-20 letters, digits, '.', '_' or '-'`);
+  return Object.freeze({
+    managers: Object.freeze(managers),
+    advertiseAddr,
+    nodeName: (raw.nodeName?.trim() || raw.defaultNodeName).toLowerCase(),
+    dataDir: raw.dataDir?.trim() || '/var/lib/ctnet/agent',
+    http: parseHostPort(raw.http ?? '127.0.0.1:4702', '--http'),
+    resyncIntervalMs: resync,
+    netnsPrefix: prefix,
+    labels: Object.freeze({ ...(raw.labels ?? {}) }),
+  });
+}

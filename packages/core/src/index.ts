@@ -12,3 +12,4 @@ export * from './plan/actual.js';
 export * from './model/container.js';
 export * from './desired/host.js';
 export * from './plan/overlay.js';
+export * from './log.js';

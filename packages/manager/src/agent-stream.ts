@@ -28,13 +28,13 @@ export function createAgentService(deps: ManagerDeps): AgentServiceServer {
 export function toStateEvent(c: ClusterChange): StateEvent | undefined {
   switch (c.kind) {
     case 'network':
-      return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'network', value: networkToWire(c.value) } : undefined };
+      return { deleted: !c.value, id: c.id, kind: 'network', object: c.value ? { $case: 'network', value: networkToWire(c.value) } : undefined };
     case 'endpoint':
-      return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'endpoint', value: endpointToWire(c.value) } : undefined };
+      return { deleted: !c.value, id: c.id, kind: 'endpoint', object: c.value ? { $case: 'endpoint', value: endpointToWire(c.value) } : undefined };
     case 'node':
-      return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'node', value: nodeToWire(c.value) } : undefined };
+      return { deleted: !c.value, id: c.id, kind: 'node', object: c.value ? { $case: 'node', value: nodeToWire(c.value) } : undefined };
     case 'container':
-      return { deleted: !c.value, id: c.id, object: c.value ? { $case: 'container', value: containerToWire(c.value) } : undefined };
+      return { deleted: !c.value, id: c.id, kind: 'container', object: c.value ? { $case: 'container', value: containerToWire(c.value) } : undefined };
     default:
       return undefined;
   }

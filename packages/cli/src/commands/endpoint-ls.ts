@@ -1,5 +1,6 @@
 import { defineCommand, formatOption, type OptionSpecs, parseFormat, type VerbSpec } from '../args.js';
 import { endpointTable, endpointView, formatJson, shortId } from '../output.js';
+import { networkNames } from './network-names.js';
 
 const FORMATS = ['table', 'json'] as const;
 
@@ -26,11 +27,6 @@ export const endpointLs = defineCommand(SPEC, async ({ values }, { client, out }
     out.write(formatJson(endpoints.map(endpointView)));
     return 0;
   }
-  // The table names networks rather than showing bare ids; one extra call finds the names.
-  const names = new Map<string, string>();
-  if (endpoints.length > 0) {
-    for (const s of await client.listNetworks()) if (s.network) names.set(s.network.id, s.network.name);
-  }
-  out.write(endpointTable(endpoints, (id) => names.get(id) ?? shortId(id)));
+  out.write(endpointTable(endpoints, await networkNames(client, endpoints.length > 0, shortId)));
   return 0;
 });

@@ -1,4 +1,8 @@
 import type { Command } from '../api.js';
+import { containerInspect } from './container-inspect.js';
+import { containerPs } from './container-ps.js';
+import { containerRm } from './container-rm.js';
+import { containerRun } from './container-run.js';
 import { endpointCreate } from './endpoint-create.js';
 import { endpointLs } from './endpoint-ls.js';
 import { endpointRm } from './endpoint-rm.js';
@@ -10,8 +14,15 @@ import { nodeInspect } from './node-inspect.js';
 import { nodeLs } from './node-ls.js';
 import { nodeRm } from './node-rm.js';
 
-/** Every `ctmgr <noun> <verb>`, in the order `ctmgr --help` lists them. */
+/**
+ * Every command, in the order `ctmgr --help` lists them: first the Docker-style container
+ * verbs (`ctmgr run`), then each `ctmgr <noun> <verb>`.
+ */
 export const COMMANDS: readonly Command[] = [
+  containerRun,
+  containerPs,
+  containerInspect,
+  containerRm,
   networkCreate,
   networkLs,
   networkInspect,

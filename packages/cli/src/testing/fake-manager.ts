@@ -1,5 +1,7 @@
 import { CtnetError, ErrorCode } from '@ctnet/core';
 import type {
+  Container,
+  ContainerDetail,
   CreateEndpointRequest,
   CreateNetworkRequest,
   Endpoint,
@@ -7,6 +9,7 @@ import type {
   NetworkDetail,
   NodeDetail,
   NodeStatus,
+  RunContainerRequest,
 } from '@ctnet/proto';
 import type { ManagerApi, Writer } from '../api.js';
 import { type CliIo, runCli } from '../run.js';
@@ -44,7 +47,32 @@ export function wireEndpoint(over: Partial<Endpoint> = {}): Endpoint {
     mac: '02:42:0a:0a:00:02',
     aliases: [],
     createdAt: '2026-01-02T03:05:00Z',
+    container: '',
     ...over,
+  };
+}
+
+export function wireContainer(over: Partial<Container> = {}): Container {
+  return {
+    id: 'c0ffee0123456789abcdef0123456789',
+    name: 'web',
+    node: 'host1',
+    cmd: ['sleep', 'infinity'],
+    env: {},
+    hostname: 'web',
+    dns: [],
+    dnsSearch: [],
+    createdAt: '2026-01-02T03:06:00Z',
+    ...over,
+  };
+}
+
+/** A container with one endpoint on wireNetwork(), as RunContainer answers. */
+export function wireContainerDetail(over: Partial<Container> = {}, endpoints?: Endpoint[]): ContainerDetail {
+  const container = wireContainer(over);
+  return {
+    container,
+    endpoints: endpoints ?? [wireEndpoint({ id: `ep-${container.id}`, name: container.name, node: container.node, container: container.id })],
   };
 }
 
@@ -70,6 +98,7 @@ export class FakeManager implements ManagerApi {
   nodes: NodeStatus[] = [];
   nodeDetails = new Map<string, NodeDetail>();
   endpoints: Endpoint[] = [];
+  containers: ContainerDetail[] = [];
   /** Rejections keyed by method name, or by "method:arg" for one argument. */
   failures = new Map<string, CtnetError>();
   closed = false;
@@ -123,6 +152,24 @@ export class FakeManager implements ManagerApi {
   async listEndpoints(filter: { network: string; node: string }) {
     this.record('listEndpoints', filter);
     return this.endpoints;
+  }
+  async runContainer(req: RunContainerRequest): Promise<ContainerDetail> {
+    this.record('runContainer', req);
+    return wireContainerDetail({ name: req.name, node: req.node || 'host1', cmd: req.cmd, env: req.env });
+  }
+  async removeContainer(name: string) {
+    this.record('removeContainer', name);
+    return { name, released: ['10.10.0.2'] };
+  }
+  async listContainers(filter: { node: string }) {
+    this.record('listContainers', filter);
+    return this.containers;
+  }
+  async inspectContainer(name: string): Promise<ContainerDetail> {
+    this.record('inspectContainer', name);
+    const d = this.containers.find((c) => c.container?.name === name);
+    if (!d) throw new CtnetError(ErrorCode.NotFound, `no container named ${name}; list them with "ctmgr ps"`);
+    return d;
   }
   close(): void {
     this.closed = true;

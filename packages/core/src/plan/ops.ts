@@ -20,7 +20,7 @@ export type KernelOp =
       readonly mtu?: number;
       readonly master?: string;
       readonly up?: boolean;
-      /** VXLAN: learning off, ARP proxy on (what vxlan-add creates). */
+      /** VXLAN: learning off (ARP proxy cannot be changed on a live device: planned as a recreate). */
       readonly vxlanFlags?: boolean;
     }
   | { readonly op: 'link-del'; readonly name: string }

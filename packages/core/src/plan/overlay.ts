@@ -58,7 +58,14 @@ function planBridge(want: DesiredOverlay, have: ActualLink | undefined, adds: Ke
 
 /** Whether an existing VXLAN device can be kept (flannel's vxlanLinksIncompat, inverted). */
 export function vxlanCompatible(want: DesiredOverlay, have: ActualLink): boolean {
-  return have.kind === 'vxlan' && have.vxlan?.vni === want.vni && have.vxlan.port === want.port && have.vxlan.local === want.local;
+  // The kernel refuses to change the ARP-proxy flag of a live device, so proxy off means recreate.
+  return (
+    have.kind === 'vxlan' &&
+    have.vxlan?.vni === want.vni &&
+    have.vxlan.port === want.port &&
+    have.vxlan.local === want.local &&
+    have.vxlan.proxy
+  );
 }
 
 function planVxlan(want: DesiredOverlay, have: ActualLink | undefined, adds: KernelOp[], sets: KernelOp[]): void {
@@ -74,7 +81,7 @@ function planVxlan(want: DesiredOverlay, have: ActualLink | undefined, adds: Ker
     );
     return;
   }
-  if (!have.vxlan || have.vxlan.learning || !have.vxlan.proxy) sets.push({ op: 'link-set', name: want.vxlan, vxlanFlags: true });
+  if (have.vxlan?.learning) sets.push({ op: 'link-set', name: want.vxlan, vxlanFlags: true });
   if (have.master !== want.bridge || have.mtu !== want.mtu || !have.up) {
     sets.push({ op: 'link-set', name: want.vxlan, mtu: want.mtu, master: want.bridge, up: true });
   }

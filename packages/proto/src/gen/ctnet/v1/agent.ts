@@ -58,6 +58,8 @@ export interface StateEvent {
     | undefined;
   /** key of the object within its kind (network id, node name, "networkId/name", container name) */
   id: string;
+  /** network | endpoint | node | container: names the object of a delete */
+  kind: string;
 }
 
 export interface Changes {
@@ -579,7 +581,7 @@ export const Snapshot: MessageFns<Snapshot> = {
 };
 
 function createBaseStateEvent(): StateEvent {
-  return { deleted: false, object: undefined, id: "" };
+  return { deleted: false, object: undefined, id: "", kind: "" };
 }
 
 export const StateEvent: MessageFns<StateEvent> = {
@@ -603,6 +605,9 @@ export const StateEvent: MessageFns<StateEvent> = {
     }
     if (message.id !== "") {
       writer.uint32(42).string(message.id);
+    }
+    if (message.kind !== "") {
+      writer.uint32(58).string(message.kind);
     }
     return writer;
   },
@@ -668,6 +673,14 @@ export const StateEvent: MessageFns<StateEvent> = {
             message.id = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -693,6 +706,7 @@ export const StateEvent: MessageFns<StateEvent> = {
         ? { $case: "container", value: Container.fromJSON(object.container) }
         : undefined,
       id: isSet(object.id) ? globalThis.String(object.id) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
     };
   },
 
@@ -712,6 +726,9 @@ export const StateEvent: MessageFns<StateEvent> = {
     }
     if (message.id !== "") {
       obj.id = message.id;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
     }
     return obj;
   },
@@ -749,6 +766,7 @@ export const StateEvent: MessageFns<StateEvent> = {
       }
     }
     message.id = object.id ?? "";
+    message.kind = object.kind ?? "";
     return message;
   },
 };

@@ -1,0 +1,43 @@
+import type { AgentConfig, Logger } from '@ctnet/core';
+import { readHostInfo } from './host-info.js';
+import { serveAgentHttp } from './http.js';
+import { createAgentMetrics } from './metrics.js';
+import type { CommandRunner } from './netlink/runner.js';
+import { createReconciler } from './reconciler.js';
+import { createSandboxRuntime } from './sandbox/runtime.js';
+import { createLocalState } from './state.js';
+import { connectToManagers } from './stream.js';
+
+/** Wires a running agent: host facts, the manager link, the reconciler, resync and HTTP. */
+export async function startAgent(config: AgentConfig, deps: { runner: CommandRunner; log: Logger }): Promise<{ stop(): Promise<void> }> {
+  const { runner, log } = deps;
+  const host = await readHostInfo(runner, config.advertiseAddr);
+  const metrics = createAgentMetrics();
+  const state = createLocalState();
+  const sandboxes = createSandboxRuntime({ runner, dataDir: config.dataDir, netnsPrefix: config.netnsPrefix });
+  let link: ReturnType<typeof connectToManagers> | undefined;
+  const reconciler = createReconciler({
+    runner,
+    state,
+    host: { node: config.nodeName, advertiseAddr: config.advertiseAddr, underlayMtu: host.underlayMtu },
+    netnsPrefix: config.netnsPrefix,
+    sandboxes,
+    metrics,
+    log,
+    onApplied: (revision) => link?.ack(revision),
+  });
+  link = connectToManagers({ config, host, state, log, metrics, onState: () => reconciler.request('change') });
+  const resync = setInterval(() => reconciler.request('resync'), config.resyncIntervalMs);
+  const closeHttp = await serveAgentHttp(config.http, metrics.registry, () =>
+    !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler.lastError,
+  );
+  log.info('agent running', { node: config.nodeName, advertise: config.advertiseAddr, underlay: `${host.underlayDev} mtu ${host.underlayMtu}` });
+  return {
+    async stop() {
+      clearInterval(resync);
+      link?.stop();
+      await reconciler.idle();
+      await closeHttp();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface AgentMetrics {
+  readonly registry: Registry;
+  readonly reconciles: Counter<'reason' | 'result'>;
+  readonly reconcileSeconds: Histogram;
+  readonly opsApplied: Counter<'op'>;
+  readonly opsFailed: Counter<'op'>;
+  readonly driftRepairs: Counter;
+  readonly appliedRevision: Gauge;
+  readonly connected: Gauge;
+  readonly sandboxes: Gauge;
+}
+
+export function createAgentMetrics(): AgentMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ctnet_agent_' });
+  const r = [registry];
+  return {
+    registry,
+    reconciles: new Counter({ name: 'ctnet_agent_reconciles_total', help: 'Reconcile runs by trigger and result', labelNames: ['reason', 'result'], registers: r }),
+    reconcileSeconds: new Histogram({
+      name: 'ctnet_agent_reconcile_seconds',
+      help: 'Time to read the kernel, plan and apply',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: r,
+    }),
+    opsApplied: new Counter({ name: 'ctnet_agent_kernel_ops_total', help: 'Kernel operations applied, by kind', labelNames: ['op'], registers: r }),
+    opsFailed: new Counter({ name: 'ctnet_agent_kernel_op_failures_total', help: 'Kernel operations that failed, by kind', labelNames: ['op'], registers: r }),
+    driftRepairs: new Counter({
+      name: 'ctnet_agent_drift_repairs_total',
+      help: 'Kernel operations a periodic resync needed although the desired state had not changed (state altered behind our back)',
+      registers: r,
+    }),
+    appliedRevision: new Gauge({ name: 'ctnet_agent_applied_revision', help: 'Last desired-state revision fully applied', registers: r }),
+    connected: new Gauge({ name: 'ctnet_agent_manager_connected', help: '1 while a manager stream is up', registers: r }),
+    sandboxes: new Gauge({ name: 'ctnet_agent_sandboxes', help: 'Local sandboxes', registers: r }),
+  };
+}

@@ -1,0 +1,104 @@
+import { desiredHost, planOverlays, type HostContext } from '@ctnet/core';
+import { applyOps, readActual } from './netlink/kernel.js';
+import type { CommandRunner } from './netlink/runner.js';
+import type { SandboxRuntime } from './sandbox/runtime.js';
+import type { LocalState } from './state.js';
+import type { AgentMetrics } from './metrics.js';
+import type { Logger } from './log.js';
+
+/**
+ * Makes the kernel match the desired state: read the kernel back, diff (pure), apply the plan
+ * in one batch per tool, then the sandboxes. One run at a time; requests that arrive during
+ * a run coalesce into one more run. A periodic resync runs the same thing, so anything changed
+ * behind our back (an entry or device deleted by hand) is repaired, and counted as drift.
+ */
+export interface Reconciler {
+  request(reason: 'change' | 'resync' | 'start'): void;
+  /** Resolves when no run is pending or in progress. */
+  idle(): Promise<void>;
+  readonly lastError: string | undefined;
+}
+
+export function createReconciler(deps: {
+  runner: CommandRunner;
+  state: LocalState;
+  host: Omit<HostContext, 'vxlanPort'>;
+  netnsPrefix: string;
+  sandboxes: SandboxRuntime;
+  metrics: AgentMetrics;
+  log: Logger;
+  onApplied(revision: number): void;
+}): Reconciler {
+  let running: Promise<void> | undefined;
+  let pending: 'change' | 'resync' | 'start' | undefined;
+  let lastError: string | undefined;
+
+  const once = async (reason: 'change' | 'resync' | 'start'): Promise<void> => {
+    const { state, metrics, log } = deps;
+    if (!state.hasSnapshot) return; // nothing known yet: never act on an empty picture (never flush)
+    const revision = state.revision;
+    const stop = metrics.reconcileSeconds.startTimer();
+    const ctx: HostContext = { ...deps.host, vxlanPort: state.vxlanPort };
+    const desired = desiredHost(state, ctx, deps.netnsPrefix);
+    const errors: string[] = [];
+    try {
+      const actual = await readActual(deps.runner);
+      const plan = planOverlays(desired, actual);
+      if (plan.length > 0) {
+        const result = await applyOps(deps.runner, plan);
+        for (const op of plan) metrics.opsApplied.inc({ op: op.op });
+        for (const f of result.failed) {
+          metrics.opsFailed.inc({ op: f.op.op });
+          errors.push(`${f.op.op} ${'name' in f.op ? f.op.name : 'dev' in f.op ? f.op.dev : ''}: ${f.error}`);
+        }
+        if (reason === 'resync') {
+          metrics.driftRepairs.inc(plan.length);
+          log.warn('repaired drift in the kernel', { ops: plan.length, first: plan[0]?.op ?? '' });
+        }
+      }
+      const links = new Set((await readActual(deps.runner)).links.map((l) => l.name));
+      const existing = await deps.sandboxes.listNetns();
+      const wanted = new Set(desired.sandboxes.map((s) => s.netns));
+      for (const sb of desired.sandboxes) {
+        await deps.sandboxes.ensure(sb, existing, links).catch((err: unknown) => errors.push(`sandbox ${sb.container.name}: ${String(err)}`));
+      }
+      for (const ns of existing) if (!wanted.has(ns)) await deps.sandboxes.remove(ns);
+      metrics.sandboxes.set(desired.sandboxes.length);
+    } catch (err) {
+      errors.push(err instanceof Error ? err.message : String(err));
+    }
+    stop();
+    metrics.reconciles.inc({ reason, result: errors.length ? 'error' : 'ok' });
+    if (errors.length) {
+      lastError = errors.join('; ');
+      log.error('reconcile incomplete; will retry at the next change or resync', { errors: lastError });
+      return;
+    }
+    lastError = undefined;
+    metrics.appliedRevision.set(revision);
+    deps.onApplied(revision);
+  };
+
+  const loop = async (): Promise<void> => {
+    while (pending) {
+      const reason = pending;
+      pending = undefined;
+      await once(reason);
+    }
+    running = undefined;
+  };
+
+  return {
+    request(reason) {
+      // A change outranks a resync: drift is only what a resync finds with nothing changed.
+      pending = pending === 'change' || reason === 'change' ? 'change' : reason;
+      running ??= loop();
+    },
+    async idle() {
+      while (running) await running;
+    },
+    get lastError() {
+      return lastError;
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import type { DesiredSandbox } from '@ctnet/core';
+
+/**
+ * /etc/netns/<ns>/{resolv.conf,hosts}: `ip netns exec` bind-mounts these over /etc, so the
+ * container sees them as its own. Pure: content only; writing is the runtime's job.
+ */
+export function resolvConf(sb: DesiredSandbox, hostResolvConf: string): string {
+  const c = sb.container;
+  if (c.dns.length === 0 && c.dnsSearch.length === 0) return hostResolvConf;
+  const lines: string[] = [];
+  const upstream = hostResolvConf.split('\n').filter((l) => /^\s*nameserver\s/.test(l));
+  for (const ns of c.dns) lines.push(`nameserver ${ns}`);
+  if (c.dns.length === 0) lines.push(...upstream);
+  if (c.dnsSearch.length > 0) lines.push(`search ${c.dnsSearch.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function hostsFile(sb: DesiredSandbox): string {
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
+  const names = [...new Set([sb.container.hostname, sb.container.name])].join(' ');
+  for (const itf of sb.interfaces) lines.push(`${itf.cidr.split('/')[0]}\t${names}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,188 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DesiredInterface, DesiredSandbox } from '@ctnet/core';
+import type { CommandRunner } from '../netlink/runner.js';
+import { hostsFile, resolvConf } from './files.js';
+
+/** What the agent records about a local sandbox, so a restarted agent adopts it (and `ctagent ps` can list it). */
+export interface SandboxRecord {
+  readonly name: string;
+  readonly containerId: string;
+  readonly netns: string;
+  readonly pid: number;
+  readonly log: string;
+  readonly startedAt: string;
+  readonly interfaces: readonly { ifname: string; cidr: string; mac: string; network: string }[];
+}
+
+export interface SandboxRuntime {
+  /** Namespaces of ours that exist now (by prefix). */
+  listNetns(): Promise<Set<string>>;
+  ensure(sb: DesiredSandbox, existing: ReadonlySet<string>, hostLinks: ReadonlySet<string>): Promise<void>;
+  remove(netns: string): Promise<void>;
+  records(): Promise<SandboxRecord[]>;
+  running(record: SandboxRecord): boolean;
+}
+
+export function createSandboxRuntime(opts: {
+  runner: CommandRunner;
+  dataDir: string;
+  netnsPrefix: string;
+  etcNetns?: string; // /etc/netns
+  hostResolvConf?: string; // /etc/resolv.conf
+}): SandboxRuntime {
+  const { runner } = opts;
+  const recordsDir = join(opts.dataDir, 'sandboxes');
+  const logsDir = join(opts.dataDir, 'logs');
+  const etcNetns = opts.etcNetns ?? '/etc/netns';
+
+  const ip = async (args: string[], input?: string): Promise<void> => {
+    const res = await runner.run('ip', args, input === undefined ? undefined : { input });
+    if (res.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+  };
+  const recordPath = (netns: string) => join(recordsDir, `${netns}.json`);
+  const readRecord = async (netns: string): Promise<SandboxRecord | undefined> =>
+    readFile(recordPath(netns), 'utf8').then((t) => JSON.parse(t) as SandboxRecord, () => undefined);
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  /** One veth per interface: host end on the bridge, peer moved in and renamed (two batches, not a process per step). */
+  const plumb = async (sb: DesiredSandbox, itf: DesiredInterface, first: boolean): Promise<void> => {
+    const tmp = `ctvp-${itf.endpointId.slice(0, 8)}`;
+    await ip(['-batch', '-'], [
+      `link add ${itf.hostVeth} mtu ${itf.mtu} type veth peer name ${tmp} mtu ${itf.mtu}`,
+      `link set ${tmp} netns ${sb.netns}`,
+      `link set ${itf.hostVeth} master ${itf.bridge} up`,
+    ].join('\n') + '\n');
+    const inside = [
+      `link set ${tmp} name ${itf.ifname}`,
+      `link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu} up`,
+      `addr replace ${itf.cidr} dev ${itf.ifname}`,
+    ];
+    // The default route goes last: before the address exists the gateway would be unreachable.
+    if (first) inside.push(`route replace default via ${itf.gateway} dev ${itf.ifname}`);
+    await ip(['-n', sb.netns, '-batch', '-'], inside.join('\n') + '\n');
+  };
+
+  const writeIfChanged = async (path: string, content: string): Promise<void> => {
+    const old = await readFile(path, 'utf8').catch(() => undefined);
+    if (old !== content) await writeFile(path, content);
+  };
+
+  const start = async (sb: DesiredSandbox): Promise<SandboxRecord> => {
+    await mkdir(logsDir, { recursive: true });
+    const log = join(logsDir, `${sb.container.name}.log`);
+    const fd = openSync(log, 'a');
+    const c = sb.container;
+    // A UTS namespace of its own so the container has its hostname; `ip netns exec` gives it
+    // the network namespace and the /etc/netns files.
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', sb.netns, 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$1" && shift && exec "$@"', 'sh', c.hostname, ...c.cmd],
+      {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOSTNAME: c.hostname, ...c.env },
+      },
+    );
+    closeSync(fd);
+    child.unref();
+    child.on('error', () => undefined);
+    return {
+      name: c.name,
+      containerId: c.id,
+      netns: sb.netns,
+      pid: child.pid ?? -1,
+      log,
+      startedAt: new Date().toISOString(),
+      interfaces: sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId })),
+    };
+  };
+
+  return {
+    async listNetns() {
+      const res = await runner.run('ip', ['-j', 'netns', 'list']);
+      const list = res.stdout.trim() ? (JSON.parse(res.stdout) as { name: string }[]) : [];
+      return new Set(list.map((n) => n.name).filter((n) => n.startsWith(opts.netnsPrefix)));
+    },
+
+    async ensure(sb, existing, hostLinks) {
+      await mkdir(recordsDir, { recursive: true });
+      if (!existing.has(sb.netns)) {
+        await ip(['netns', 'add', sb.netns]);
+        await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
+      }
+      const inside = await runner.run('ip', ['-n', sb.netns, '-j', 'addr', 'show']);
+      const ifaces = new Map<string, { addrs: string[]; mac: string }>();
+      for (const l of (inside.stdout.trim() ? JSON.parse(inside.stdout) : []) as {
+        ifname: string;
+        address?: string;
+        addr_info?: { family: string; local: string; prefixlen: number }[];
+      }[]) {
+        ifaces.set(l.ifname, {
+          mac: l.address ?? '',
+          addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+        });
+      }
+      for (const [i, itf] of sb.interfaces.entries()) {
+        const have = ifaces.get(itf.ifname);
+        if (!have || !hostLinks.has(itf.hostVeth)) {
+          // Half-plumbed (either end gone): start that interface over.
+          if (have) await ip(['-n', sb.netns, 'link', 'del', itf.ifname]).catch(() => undefined);
+          if (hostLinks.has(itf.hostVeth)) await ip(['link', 'del', itf.hostVeth]).catch(() => undefined);
+          await plumb(sb, itf, i === 0);
+        } else if (!have.addrs.includes(itf.cidr) || have.mac !== itf.mac) {
+          await ip(['-n', sb.netns, '-batch', '-'], `link set ${itf.ifname} address ${itf.mac} up\naddr replace ${itf.cidr} dev ${itf.ifname}\n`);
+        }
+      }
+      const dir = join(etcNetns, sb.netns);
+      await mkdir(dir, { recursive: true });
+      const hostResolv = await readFile(opts.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+      await writeIfChanged(join(dir, 'resolv.conf'), resolvConf(sb, hostResolv));
+      await writeIfChanged(join(dir, 'hosts'), hostsFile(sb));
+
+      const record = await readRecord(sb.netns);
+      if (!record) {
+        const started = await start(sb);
+        await writeFile(recordPath(sb.netns), JSON.stringify(started, null, 2));
+      }
+    },
+
+    async remove(netns) {
+      const record = await readRecord(netns);
+      if (record && record.pid > 0 && alive(record.pid)) {
+        try {
+          process.kill(-record.pid, 'SIGTERM'); // the whole process group: it was started detached
+        } catch {
+          /* already gone */
+        }
+        for (let i = 0; i < 20 && alive(record.pid); i++) await new Promise((r) => setTimeout(r, 100));
+        if (alive(record.pid)) process.kill(-record.pid, 'SIGKILL');
+      }
+      await ip(['netns', 'del', netns]).catch(() => undefined); // its veth ends go with it
+      await rm(join(etcNetns, netns), { recursive: true, force: true });
+      await rm(recordPath(netns), { force: true });
+    },
+
+    async records() {
+      const files = await readdir(recordsDir).catch(() => [] as string[]);
+      const out: SandboxRecord[] = [];
+      for (const f of files) {
+        if (!f.endsWith('.json')) continue;
+        const r = await readRecord(f.slice(0, -5));
+        if (r) out.push(r);
+      }
+      return out.sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    running: (record) => record.pid > 0 && alive(record.pid),
+  };
+}

@@ -1,0 +1,109 @@
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { formatHostPort, type AgentConfig, type Logger } from '@ctnet/core';
+import { AgentServiceClient, type AgentMessage, type ManagerMessage } from '@ctnet/proto';
+import type { HostInfo } from './host-info.js';
+import type { LocalState } from './state.js';
+import type { AgentMetrics } from './metrics.js';
+
+export const GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Keeps one stream to a manager up: tries the managers in turn with backoff, resumes from
+ * the last revision it received (the manager replays what it missed, or sends a snapshot),
+ * and hands every message to the local state and the reconciler. While no manager can be
+ * reached nothing is flushed: the kernel keeps the last known state.
+ */
+export interface ManagerLink {
+  /** Sends an ack on the current stream, if one is up. */
+  ack(revision: number): void;
+  stop(): void;
+}
+
+export function connectToManagers(deps: {
+  config: AgentConfig;
+  host: HostInfo;
+  state: LocalState;
+  log: Logger;
+  metrics: AgentMetrics;
+  onState(kind: 'snapshot' | 'changes'): void;
+}): ManagerLink {
+  const { config, state, log, metrics } = deps;
+  let stopped = false;
+  let current: { write(m: AgentMessage): void } | undefined;
+  let cancel: (() => void) | undefined;
+
+  const session = (addr: string): Promise<string> =>
+    new Promise((resolve) => {
+      const client = new AgentServiceClient(addr, credentials.createInsecure(), {
+        'grpc.max_receive_message_length': GRPC_MESSAGE_LIMIT,
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+      });
+      const call = client.connect();
+      let settled = false;
+      const end = (why: string): void => {
+        if (settled) return;
+        settled = true;
+        current = undefined;
+        metrics.connected.set(0);
+        call.cancel();
+        client.close();
+        resolve(why);
+      };
+      cancel = () => end('stopped');
+      call.on('data', (msg: ManagerMessage) => {
+        try {
+          if (msg.msg?.$case === 'snapshot') {
+            state.applySnapshot(msg.msg.value);
+            log.info('snapshot received', { revision: msg.msg.value.revision, endpoints: msg.msg.value.endpoints.length });
+            deps.onState('snapshot');
+          } else if (msg.msg?.$case === 'changes') {
+            state.applyChanges(msg.msg.value);
+            deps.onState('changes');
+          }
+        } catch (err) {
+          log.error('bad message from the manager; reconnecting', { error: String(err) });
+          end('bad message');
+        }
+      });
+      call.on('error', (err: ServiceError) => end(err.details || err.message));
+      call.on('end', () => end('stream ended'));
+      const hello: AgentMessage = {
+        msg: {
+          $case: 'hello',
+          value: {
+            node: { name: config.nodeName, addr: config.advertiseAddr, hostname: config.nodeName, labels: { ...config.labels }, routes: [...deps.host.routes], registeredAt: '' },
+            resumeRevision: state.hasSnapshot ? state.revision : 0,
+          },
+        },
+      };
+      call.write(hello);
+      current = { write: (m) => void call.write(m) };
+      metrics.connected.set(1);
+      log.info('connected to manager', { manager: addr, resume: hello.msg?.$case === 'hello' ? hello.msg.value.resumeRevision : 0 });
+    });
+
+  void (async () => {
+    let delay = 200;
+    for (let i = 0; !stopped; i++) {
+      const addr = formatHostPort(config.managers[i % config.managers.length]!);
+      const started = Date.now();
+      const why = await session(addr);
+      if (stopped) return;
+      if (Date.now() - started > 10_000) delay = 200; // it was up for a while: reconnect quickly
+      log.warn(`manager stream to ${addr} ended (${why}); next manager in ${delay} ms`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  })();
+
+  return {
+    ack(revision) {
+      current?.write({ msg: { $case: 'ack', value: { revision } } });
+    },
+    stop() {
+      stopped = true;
+      cancel?.();
+    },
+  };
+}
