@@ -123,7 +123,9 @@ async function exec(argv: readonly string[], env: Env, io: AgentIo): Promise<num
     io.err(`ctagent: no sandbox named ${name} on this host; see "ctagent ps"\n`);
     return 1;
   }
-  const child = spawn('ip', ['netns', 'exec', record.netns, ...cmd], { stdio: 'inherit' });
+  // Join the container's UTS namespace too (its hostname), when its process is still there.
+  const uts = rt.running(record) ? ['nsenter', `--target=${record.pid}`, '--uts', '--'] : [];
+  const child = spawn('ip', ['netns', 'exec', record.netns, ...uts, ...cmd], { stdio: 'inherit' });
   return new Promise((resolve) => {
     child.once('error', (err) => {
       io.err(`ctagent: ${err.message}\n`);
