@@ -1,30 +1,33 @@
 #!/usr/bin/env bash
-# The demo: a manager on its embedded etcd, an overlay network created and inspected.
-# Runs until Ctrl-C (or exits at once with --once), and cleans up after itself either way.
+# The demo: a 3-host lab (hosts are network namespaces on one underlay bridge), a manager on
+# its embedded etcd, an agent on every host; an overlay network, one sandbox on h1 and one on
+# h3, and a ping across hosts over VXLAN. Leaves the lab up for you to explore (deploy/lab.sh
+# ... ; deploy/lab.sh down to remove it); with --once it tears it down before exiting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh >/dev/null
-
 once=0; [ "${1:-}" = "--once" ] && once=1
-work=$(mktemp -d /tmp/ctnet-demo.XXXXXX)
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-grpc=$(port); http=$(port); etcdport=$(port)
-ctmgr() { node packages/cli/dist/main.js --manager "127.0.0.1:$grpc" "$@"; }
+L=deploy/lab.sh
+say() { printf '\n$ %s\n' "$*"; }
+cleanup_on_error() { echo "demo failed; tearing the lab down" >&2; bash $L down >/dev/null 2>&1 || true; }
+trap cleanup_on_error ERR
+[ "$once" = 1 ] && trap 'bash $L down >/dev/null 2>&1 || true' EXIT
 
-node packages/cli/dist/main.js serve --listen "127.0.0.1:$grpc" --http "127.0.0.1:$http" \
-  --data-dir "$work" --embedded-etcd-port "$etcdport" >"$work/ctmgr.log" 2>&1 &
-mgr=$!
-cleanup() { kill "$mgr" 2>/dev/null || true; wait "$mgr" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
-
-for _ in $(seq 100); do node -e "fetch(\"http://127.0.0.1:$http/healthz\").then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" && break; sleep 0.1; done
-echo "== ctmgr serving on 127.0.0.1:$grpc (embedded etcd on 127.0.0.1:$etcdport, log $work/ctmgr.log)"
-echo "\$ ctmgr network create -d overlay --subnet 10.10.0.0/24 app"; ctmgr network create -d overlay --subnet 10.10.0.0/24 app
-echo "\$ ctmgr network create backend   # subnet and VNI chosen for you"; ctmgr network create backend
-echo "\$ ctmgr network ls"; ctmgr network ls
-echo "\$ ctmgr network inspect --format table app"; ctmgr network inspect --format table app
-if [ "$once" = 1 ]; then exit 0; fi
-echo
-echo "Try: CTNET_MANAGER=127.0.0.1:$grpc node packages/cli/dist/main.js network --help"
-echo "Ctrl-C stops the manager and removes $work."
-wait "$mgr"
+bash $L up 3
+for _ in $(seq 100); do
+  [ "$(bash $L ctmgr node ls | grep -c ready)" = 3 ] && break; sleep 0.2
+done
+say ctmgr node ls; bash $L ctmgr node ls
+say ctmgr network create -d overlay --subnet 10.10.0.0/24 app; bash $L ctmgr network create -d overlay --subnet 10.10.0.0/24 app
+say ctmgr run -d --name web --network app --node h1 -- sleep infinity; bash $L ctmgr run -d --name web --network app --node h1 -- sleep infinity
+say ctmgr run -d --name db --network app --node h3 -- sleep infinity; bash $L ctmgr run -d --name db --network app --node h3 -- sleep infinity
+say ctmgr ps; bash $L ctmgr ps
+for _ in $(seq 100); do bash $L ctagent h1 exec web -- ping -c1 -W1 10.10.0.3 >/dev/null 2>&1 && break; sleep 0.1; done
+say "on h1: ctagent exec web -- ping -c3 10.10.0.3   (db, on h3)"; bash $L ctagent h1 exec web -- ping -c3 -W1 10.10.0.3
+say "on h1: bridge fdb show (db's MAC -> h3's VTEP, permanent)"; bash $L exec h1 bridge fdb show | grep ' dst '
+say ctmgr network inspect --format table app; bash $L ctmgr network inspect --format table app
+if [ "$once" = 0 ]; then
+  echo
+  echo "The lab stays up. Explore: bash deploy/lab.sh ctmgr ps | bash deploy/lab.sh ctagent h3 exec db -- ip addr"
+  echo "Remove it:  bash deploy/lab.sh down"
+fi

@@ -54,7 +54,8 @@ describe('readActual', () => {
 
 describe('applyOps', () => {
   it('runs one ip batch, then one bridge batch, with -force, whatever the number of entries', async () => {
-    const runner = createFakeRunner(({ input }) => ({ stderr: markersOnly(input ?? ''), exitCode: 1 }));
+    // a clean run of plain entry batches (no progress markers needed) is the fast path
+    const runner = createFakeRunner(() => ({ stderr: '', exitCode: 0 }));
     const ops = [...Array.from({ length: 50 }, (_, i) => fdb(i)), ...Array.from({ length: 50 }, (_, i) => neigh(i + 2))];
     const result = await applyOps(runner, ops, { netns: 'ctnet-t-3' });
     expect(result).toEqual({ applied: 100, failed: [] });
@@ -64,6 +65,19 @@ describe('applyOps', () => {
     ]);
     expect(runner.calls[0]?.input).toContain('neigh replace 10.10.0.2 lladdr 02:42:0a:0a:00:02 dev ctvx-1 nud permanent\n');
     expect(runner.calls[1]?.input).toContain('fdb replace 02:42:0a:0a:00:00 dev ctvx-1 dst 192.0.2.2 self permanent\n');
+    expect(runner.calls[0]?.input).not.toContain('127.0.0.1/8'); // no markers on the fast path
+  });
+
+  it('runs entry batches again with markers when the plain run was not clean, to find the failing entry', async () => {
+    const runner = createFakeRunner(({ input }) =>
+      (input ?? '').includes('127.0.0.1/8')
+        ? { stderr: markersOnly(input ?? ''), exitCode: 1 }
+        : { stderr: 'RTNETLINK answers: No such device\n', exitCode: 2 },
+    );
+    const result = await applyOps(runner, [neigh(2), neigh(3)]);
+    expect(result).toEqual({ applied: 2, failed: [] });
+    expect(runner.calls).toHaveLength(2);
+    expect(runner.calls[1]?.input).toContain('127.0.0.1/8');
   });
 
   it('runs nothing for no ops', async () => {
@@ -123,7 +137,7 @@ describe('applyOps', () => {
     const ops = Array.from({ length: 20 }, (_, i) => neigh(i + 2));
     const runner = createFakeRunner(() => ({ stderr: 'Not enough information: "dev" argument is required.\nCommand failed -:1\nRTNETLINK answers: No such file or directory\n', exitCode: 2 }));
     const result = await applyOps(runner, ops);
-    expect(runner.calls).toHaveLength(9);
+    expect(runner.calls).toHaveLength(10); // the plain attempt, then 9 marked runs
     expect(result.applied).toBe(0);
     expect(result.failed).toHaveLength(20);
     expect(result.failed[0]?.code).toBe(ErrorCode.NotFound);
