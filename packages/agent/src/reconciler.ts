@@ -1,5 +1,6 @@
-import { desiredHost, planOverlays, type HostContext } from '@ctnet/core';
+import { desiredHost, planOverlays, projectApplied, type ActualHost, type HostContext } from '@ctnet/core';
 import { applyOps, readActual } from './netlink/kernel.js';
+import { parseLinks } from './netlink/parse.js';
 import type { CommandRunner } from './netlink/runner.js';
 import type { SandboxRuntime } from './sandbox/runtime.js';
 import type { LocalState } from './state.js';
@@ -32,6 +33,9 @@ export function createReconciler(deps: {
   let running: Promise<void> | undefined;
   let pending: 'change' | 'resync' | 'start' | undefined;
   let lastError: string | undefined;
+  // What the kernel holds after our last clean apply. Change-triggered runs plan against it;
+  // resyncs (and any run after a failure) read the kernel back instead.
+  let believed: ActualHost | undefined;
 
   const once = async (reason: 'change' | 'resync' | 'start'): Promise<void> => {
     const { state, metrics, log } = deps;
@@ -42,10 +46,13 @@ export function createReconciler(deps: {
     const desired = desiredHost(state, ctx, deps.netnsPrefix);
     const errors: string[] = [];
     try {
-      const actual = await readActual(deps.runner);
+      const actual = reason === 'change' && believed ? believed : await readActual(deps.runner);
+      believed = undefined;
       const plan = planOverlays(desired, actual);
+      let clean = true;
       if (plan.length > 0) {
         const result = await applyOps(deps.runner, plan);
+        clean = result.failed.length === 0;
         for (const op of plan) metrics.opsApplied.inc({ op: op.op });
         for (const f of result.failed) {
           metrics.opsFailed.inc({ op: f.op.op });
@@ -56,8 +63,12 @@ export function createReconciler(deps: {
           log.warn('repaired drift in the kernel', { ops: plan.length, first: plan[0]?.op ?? '' });
         }
       }
-      const links = new Set((await readActual(deps.runner)).links.map((l) => l.name));
+      if (clean) believed = projectApplied(desired, actual);
       const existing = await deps.sandboxes.listNetns();
+      const links =
+        desired.sandboxes.length > 0 || existing.size > 0
+          ? new Set(parseLinks((await deps.runner.run('ip', ['-j', 'link', 'show'])).stdout).map((l) => l.name))
+          : new Set<string>();
       const wanted = new Set(desired.sandboxes.map((s) => s.netns));
       for (const sb of desired.sandboxes) {
         await deps.sandboxes.ensure(sb, existing, links).catch((err: unknown) => errors.push(`sandbox ${sb.container.name}: ${String(err)}`));

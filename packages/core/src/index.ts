@@ -13,3 +13,4 @@ export * from './model/container.js';
 export * from './desired/host.js';
 export * from './plan/overlay.js';
 export * from './log.js';
+export * from './plan/project.js';

@@ -115,7 +115,8 @@ describe('applyOps', () => {
   });
 
   it('carries on in a new ip process after the op ip exited on, and blames only that op', async () => {
-    const ops: KernelOp[] = [neigh(2), { op: 'link-set', name: 'ctvx-1', master: 'nobr0' }, neigh(3), neigh(4)];
+    const up = (name: string): KernelOp => ({ op: 'link-set', name, up: true });
+    const ops: KernelOp[] = [up('ctbr-a'), { op: 'link-set', name: 'ctvx-1', master: 'nobr0' }, up('ctbr-b'), up('ctbr-c')];
     const runner = createFakeRunner(({ input }) => {
       const lines = (input ?? '').split('\n');
       const fatal = lines.findIndex((l) => l.includes('master nobr0'));
@@ -129,8 +130,15 @@ describe('applyOps', () => {
       { op: ops[1], error: 'argument "nobr0" is wrong: Device does not exist (ip exited with status 255 on this op)', code: ErrorCode.NotFound },
     ]);
     expect(runner.calls).toHaveLength(2);
-    expect(runner.calls[1]?.input).not.toContain('10.10.0.2 ');
-    expect(runner.calls[1]?.input).toContain('neigh replace 10.10.0.3 ');
+    expect(runner.calls[1]?.input).not.toContain('ctbr-a ');
+    expect(runner.calls[1]?.input).toContain('dev ctbr-b ');
+  });
+
+  it('runs device ops, entries and removals as separate groups in the plan order', async () => {
+    const runner = createFakeRunner(({ input }) => ({ stderr: markersOnly(input ?? ''), exitCode: (input ?? '').includes('127.0.0.1/8') ? 1 : 0 }));
+    const ops: KernelOp[] = [{ op: 'link-set', name: 'ctbr-a', up: true }, neigh(2), neigh(3), { op: 'link-del', name: 'ctvx-old' }];
+    expect(await applyOps(runner, ops)).toEqual({ applied: 4, failed: [] });
+    expect(runner.calls.map((c) => (c.input ?? '').includes('127.0.0.1/8'))).toEqual([true, false, true]);
   });
 
   it('gives up restarting after a bounded number of early exits', async () => {

@@ -80,9 +80,13 @@ export async function applyOps(runner: CommandRunner, ops: readonly KernelOp[], 
   });
   let applied = 0;
   for (const tool of ['ip', 'bridge'] as const) {
-    const result = await runBatch(runner, tool, ns, batches[tool]);
-    applied += result.applied;
-    failed.push(...result.failed);
+    // Consecutive entry ops form one group and take the fast path; device ops (few) keep the
+    // marked path. Groups keep the plan's order: devices, then entries, then removals.
+    for (const group of groupRuns(batches[tool])) {
+      const result = await runBatch(runner, tool, ns, group);
+      applied += result.applied;
+      failed.push(...result.failed);
+    }
   }
   failed.sort((a, b) => a.index - b.index);
   return { applied, failed: failed.map((f) => f.failure) };
@@ -98,6 +102,16 @@ type Failed = { index: number; failure: ApplyFailure };
 
 /** FDB and neighbour replaces and deletes: idempotent, so a batch of them can simply be run again. */
 const isEntryOp = (op: KernelOp): boolean => /^(fdb|neigh)-/.test(op.op);
+
+function groupRuns(items: readonly Item[]): Item[][] {
+  const groups: Item[][] = [];
+  for (const item of items) {
+    const last = groups[groups.length - 1];
+    if (last && isEntryOp(last[0]!.op) === isEntryOp(item.op)) last.push(item);
+    else groups.push([item]);
+  }
+  return groups;
+}
 
 async function runBatch(runner: CommandRunner, tool: Tool, ns: readonly string[], items: readonly Item[]): Promise<{ applied: number; failed: Failed[] }> {
   // Fast path for the hot case (thousands of entries): the plain batch without progress

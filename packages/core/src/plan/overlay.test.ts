@@ -6,6 +6,7 @@ import type { Network } from '../model/network.js';
 import type { Node } from '../model/node.js';
 import type { ActualHost, ActualLink } from './actual.js';
 import { planOverlays } from './overlay.js';
+import { projectApplied } from './project.js';
 
 const net: Network = {
   id: 'aaaaaaaa11112222', name: 'app', driver: 'overlay', vni: 4096, subnet: '10.10.0.0/24', gateway: '10.10.0.1',
@@ -132,5 +133,30 @@ describe('planOverlays', () => {
       { op: 'link-del', name: 'ctve-web-id-0' },
       { op: 'link-del', name: 'ctbr-aaaaaaaa' },
     ]);
+  });
+});
+
+describe('projectApplied', () => {
+  const desired = desiredHost(cluster, ctx, 'ctns-');
+  const drifted = (): ActualHost => {
+    const a = converged();
+    a.fdb.splice(0, 1);
+    a.links.push({ name: 'ctbr-deadbeef', kind: 'bridge', mtu: 1450, up: true, mac: 'q' });
+    a.links[1] = { ...a.links[1]!, vxlan: { ...a.links[1]!.vxlan!, vni: 7 } };
+    return a;
+  };
+  it.each([
+    ['an empty host', () => empty],
+    ['a converged host', converged],
+    ['a drifted host', drifted],
+  ])('is converged after applying the plan to %s', (_, make) => {
+    expect(planOverlays(desired, projectApplied(desired, make()))).toEqual([]);
+  });
+
+  it('keeps what is not ours', () => {
+    const p = projectApplied(desired, converged());
+    expect(p.links.find((l) => l.name === 'eth0')).toEqual(converged().links.find((l) => l.name === 'eth0'));
+    expect(p.addrs).toContainEqual({ dev: 'eth0', cidr: '192.168.1.1/24' });
+    expect(p.fdb).toContainEqual({ dev: 'ctvx-aaaaaaaa', mac: 'aa:bb:cc:dd:ee:ff', permanent: true });
   });
 });
