@@ -65,6 +65,22 @@ describe.skipIf(reason !== undefined)(`overlay across hosts${reason ? ` (skipped
     await ok(lab.ctmgr('rm', '-f', 'o3'));
   });
 
+  it('connects a running sandbox to a second network as eth1, and disconnects it', async () => {
+    const o3 = await run('o3b', 'h3', 'other');
+    const ip = (await ok(lab.ctmgr('network', 'connect', 'other', 'c1'))).trim();
+    expect(ip).toMatch(/^10\.20\.0\.\d+$/);
+    await waitUntil(async () => (await lab.ctagent('h1', 'exec', 'c1', '--', 'ip', '-br', 'addr', 'show', 'eth1')).stdout.includes(ip), 10_000);
+    await waitUntil(() => reachable('h1', 'c1', o3.ip), 10_000, () => lab.logs(20));
+    expect(await reachable('h1', 'c1', c3.ip)).toBe(true); // eth0 untouched
+    await ok(lab.ctmgr('network', 'disconnect', 'other', 'c1'));
+    await waitUntil(async () => (await lab.ctagent('h1', 'exec', 'c1', '--', 'ip', 'link', 'show', 'eth1')).code !== 0, 10_000);
+    expect(await reachable('h1', 'c1', o3.ip)).toBe(false);
+    const last = await lab.ctmgr('network', 'disconnect', 'app', 'c1');
+    expect(last.code).toBe(1);
+    expect(last.stderr).toMatch(/last network of container c1/);
+    await ok(lab.ctmgr('rm', '-f', 'o3b'));
+  });
+
   it('repairs an FDB entry, a neighbour entry and a whole VXLAN device deleted by hand', async () => {
     await ok(lab.exec('h1', 'bridge', 'fdb', 'del', c3.mac, 'dev', vx, 'dst', lab.hosts[2]!.addr, 'self'));
     await ok(lab.exec('h1', 'ip', 'neigh', 'del', c3.ip, 'dev', vx));

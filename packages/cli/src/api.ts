@@ -1,8 +1,10 @@
 import type {
+  ConnectNetworkRequest,
   ContainerDetail,
   CreateEndpointRequest,
   CreateNetworkRequest,
   DeleteEndpointResponse,
+  DisconnectNetworkResponse,
   Endpoint,
   ListNodesResponse,
   Network,
@@ -25,6 +27,8 @@ export interface ManagerApi {
   listNetworks(): Promise<NetworkSummary[]>;
   inspectNetwork(nameOrId: string): Promise<NetworkDetail>;
   removeNetwork(nameOrId: string): Promise<RemoveNetworkResponse>;
+  connectNetwork(req: ConnectNetworkRequest): Promise<Endpoint>;
+  disconnectNetwork(network: string, container: string): Promise<DisconnectNetworkResponse>;
   listNodes(): Promise<ListNodesResponse>;
   inspectNode(name: string): Promise<NodeDetail>;
   removeNode(name: string, force: boolean): Promise<RemoveNodeResponse>;

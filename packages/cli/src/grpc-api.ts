@@ -46,6 +46,9 @@ export class GrpcManagerApi implements ManagerApi {
     this.unary('InspectNetwork', (c, m, o, cb) => c.inspectNetwork({ nameOrId }, m, o, cb));
   removeNetwork: ManagerApi['removeNetwork'] = (nameOrId) =>
     this.unary('RemoveNetwork', (c, m, o, cb) => c.removeNetwork({ nameOrId }, m, o, cb));
+  connectNetwork: ManagerApi['connectNetwork'] = (req) => this.unary('ConnectNetwork', (c, m, o, cb) => c.connectNetwork(req, m, o, cb));
+  disconnectNetwork: ManagerApi['disconnectNetwork'] = (network, container) =>
+    this.unary('DisconnectNetwork', (c, m, o, cb) => c.disconnectNetwork({ network, container }, m, o, cb));
   listNodes: ManagerApi['listNodes'] = () => this.unary('ListNodes', (c, m, o, cb) => c.listNodes({}, m, o, cb));
   inspectNode: ManagerApi['inspectNode'] = (name) =>
     this.unary('InspectNode', (c, m, o, cb) => c.inspectNode({ name }, m, o, cb));

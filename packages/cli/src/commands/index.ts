@@ -6,6 +6,7 @@ import { containerRun } from './container-run.js';
 import { endpointCreate } from './endpoint-create.js';
 import { endpointLs } from './endpoint-ls.js';
 import { endpointRm } from './endpoint-rm.js';
+import { networkConnect, networkDisconnect } from './network-connect.js';
 import { networkCreate } from './network-create.js';
 import { networkInspect } from './network-inspect.js';
 import { networkLs } from './network-ls.js';
@@ -27,6 +28,8 @@ export const COMMANDS: readonly Command[] = [
   networkLs,
   networkInspect,
   networkRm,
+  networkConnect,
+  networkDisconnect,
   nodeLs,
   nodeInspect,
   nodeRm,

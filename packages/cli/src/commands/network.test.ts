@@ -184,3 +184,17 @@ describe('ctmgr network rm', () => {
     expect(r).toMatchObject({ code: 0, out: 'blue\n', err: '' });
   });
 });
+
+describe('ctmgr network connect / disconnect', () => {
+  it('connects with a static address and aliases, printing the address', async () => {
+    const r = await ctmgr(fake, ['network', 'connect', '--ip', '10.20.0.9', '--alias', 'db', 'other', 'c1']);
+    expect(r.code).toBe(0);
+    expect(fake.calls).toEqual([{ method: 'connectNetwork', args: [{ network: 'other', container: 'c1', ip: '10.20.0.9', aliases: ['db'] }] }]);
+  });
+
+  it('disconnects and prints the released address; wants exactly NETWORK CONTAINER', async () => {
+    expect(await ctmgr(fake, ['network', 'disconnect', 'other', 'c1'])).toMatchObject({ code: 0, out: '10.20.0.9\n' });
+    const usage = await ctmgr(fake, ['network', 'disconnect', 'other']);
+    expect(usage.code).toBe(2);
+  });
+});

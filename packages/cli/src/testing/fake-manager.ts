@@ -145,6 +145,14 @@ export class FakeManager implements ManagerApi {
     this.record('createEndpoint', req);
     return wireEndpoint({ id: 'ep0123456789', name: req.name });
   }
+  async connectNetwork(req: { network: string; container: string; ip: string; aliases: string[] }): Promise<Endpoint> {
+    this.record('connectNetwork', req);
+    return wireEndpoint({ id: 'ep0123456789', name: req.container });
+  }
+  async disconnectNetwork(network: string, container: string) {
+    this.record('disconnectNetwork', network, container);
+    return { ip: '10.10.0.9' };
+  }
   async deleteEndpoint(network: string, name: string) {
     this.record('deleteEndpoint', network, name);
     return { ip: '10.10.0.2' };

@@ -2,7 +2,11 @@ import { nameKey, notFound, parseContainerRequest, parseEndpointRequest, type Co
 import {
   containerToWire,
   endpointToWire,
+  type ConnectNetworkRequest,
   type ContainerDetail,
+  type DisconnectNetworkRequest,
+  type DisconnectNetworkResponse,
+  type Endpoint as WireEndpoint,
   type InspectContainerRequest,
   type ListContainersRequest,
   type ListContainersResponse,
@@ -10,7 +14,7 @@ import {
   type RemoveContainerResponse,
   type RunContainerRequest,
 } from '@ctnet/proto';
-import { failedPrecondition } from '@ctnet/core';
+import { alreadyExists, failedPrecondition } from '@ctnet/core';
 import type { ManagerDeps } from '../deps.js';
 import { findNetwork, newId } from './networks.js';
 
@@ -82,4 +86,30 @@ export async function inspectContainer(deps: ManagerDeps, req: InspectContainerR
   if (!c) throw notFound(`no container named ${req.name}; list them with "ctmgr ps"`);
   const endpoints = (await deps.store.listEndpoints()).filter((e) => e.container === c.id);
   return detail(c, endpoints);
+}
+
+/** `ctmgr network connect`: a further interface (eth1, …) for a container, on its node. */
+export async function connectNetwork(deps: ManagerDeps, req: ConnectNetworkRequest): Promise<WireEndpoint> {
+  const c = await deps.store.getContainer(req.container.trim());
+  if (!c) throw notFound(`no container named ${req.container}; list them with "ctmgr ps"`);
+  const spec = parseEndpointRequest({ network: req.network, node: c.node, name: c.name, aliases: req.aliases, ip: req.ip });
+  const net = await findNetwork(deps, spec.network);
+  const attached = (await deps.store.listEndpoints(net.id)).find((e) => e.container === c.id);
+  if (attached) throw alreadyExists(`container ${c.name} is already connected to network ${net.name} (${attached.ip})`);
+  const ep = await deps.allocator.createEndpoint(net, { ...spec, container: c.id }, newId(), new Date(deps.clock.now()).toISOString());
+  return endpointToWire(ep);
+}
+
+export async function disconnectNetwork(deps: ManagerDeps, req: DisconnectNetworkRequest): Promise<DisconnectNetworkResponse> {
+  const c = await deps.store.getContainer(req.container.trim());
+  if (!c) throw notFound(`no container named ${req.container}; list them with "ctmgr ps"`);
+  const net = await findNetwork(deps, req.network);
+  const ep = (await deps.store.listEndpoints(net.id)).find((e) => e.container === c.id);
+  if (!ep) throw notFound(`container ${c.name} is not connected to network ${net.name}`);
+  const all = (await deps.store.listEndpoints()).filter((e) => e.container === c.id);
+  if (all.length === 1) {
+    throw failedPrecondition(`network ${net.name} is the last network of container ${c.name}; remove the container instead (ctmgr rm -f ${c.name})`);
+  }
+  const removed = await deps.store.deleteEndpoint(net.id, ep.name);
+  return { ip: removed?.ip ?? ep.ip };
 }

@@ -203,6 +203,22 @@ export interface InspectContainerRequest {
   name: string;
 }
 
+export interface ConnectNetworkRequest {
+  network: string;
+  container: string;
+  ip: string;
+  aliases: string[];
+}
+
+export interface DisconnectNetworkRequest {
+  network: string;
+  container: string;
+}
+
+export interface DisconnectNetworkResponse {
+  ip: string;
+}
+
 function createBaseCreateNetworkRequest(): CreateNetworkRequest {
   return {
     name: "",
@@ -3323,6 +3339,275 @@ export const InspectContainerRequest: MessageFns<InspectContainerRequest> = {
   },
 };
 
+function createBaseConnectNetworkRequest(): ConnectNetworkRequest {
+  return { network: "", container: "", ip: "", aliases: [] };
+}
+
+export const ConnectNetworkRequest: MessageFns<ConnectNetworkRequest> = {
+  encode(message: ConnectNetworkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.container !== "") {
+      writer.uint32(18).string(message.container);
+    }
+    if (message.ip !== "") {
+      writer.uint32(26).string(message.ip);
+    }
+    for (const v of message.aliases) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectNetworkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectNetworkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.container = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConnectNetworkRequest {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      container: isSet(object.container) ? globalThis.String(object.container) : "",
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: ConnectNetworkRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.container !== "") {
+      obj.container = message.container;
+    }
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConnectNetworkRequest>, I>>(base?: I): ConnectNetworkRequest {
+    return ConnectNetworkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConnectNetworkRequest>, I>>(object: I): ConnectNetworkRequest {
+    const message = createBaseConnectNetworkRequest();
+    message.network = object.network ?? "";
+    message.container = object.container ?? "";
+    message.ip = object.ip ?? "";
+    message.aliases = object.aliases?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseDisconnectNetworkRequest(): DisconnectNetworkRequest {
+  return { network: "", container: "" };
+}
+
+export const DisconnectNetworkRequest: MessageFns<DisconnectNetworkRequest> = {
+  encode(message: DisconnectNetworkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.container !== "") {
+      writer.uint32(18).string(message.container);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DisconnectNetworkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDisconnectNetworkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.container = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DisconnectNetworkRequest {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      container: isSet(object.container) ? globalThis.String(object.container) : "",
+    };
+  },
+
+  toJSON(message: DisconnectNetworkRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.container !== "") {
+      obj.container = message.container;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DisconnectNetworkRequest>, I>>(base?: I): DisconnectNetworkRequest {
+    return DisconnectNetworkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DisconnectNetworkRequest>, I>>(object: I): DisconnectNetworkRequest {
+    const message = createBaseDisconnectNetworkRequest();
+    message.network = object.network ?? "";
+    message.container = object.container ?? "";
+    return message;
+  },
+};
+
+function createBaseDisconnectNetworkResponse(): DisconnectNetworkResponse {
+  return { ip: "" };
+}
+
+export const DisconnectNetworkResponse: MessageFns<DisconnectNetworkResponse> = {
+  encode(message: DisconnectNetworkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ip !== "") {
+      writer.uint32(10).string(message.ip);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DisconnectNetworkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDisconnectNetworkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DisconnectNetworkResponse {
+    return { ip: isSet(object.ip) ? globalThis.String(object.ip) : "" };
+  },
+
+  toJSON(message: DisconnectNetworkResponse): unknown {
+    const obj: any = {};
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DisconnectNetworkResponse>, I>>(base?: I): DisconnectNetworkResponse {
+    return DisconnectNetworkResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DisconnectNetworkResponse>, I>>(object: I): DisconnectNetworkResponse {
+    const message = createBaseDisconnectNetworkResponse();
+    message.ip = object.ip ?? "";
+    return message;
+  },
+};
+
 export type ManagerServiceService = typeof ManagerServiceService;
 export const ManagerServiceService = {
   createNetwork: {
@@ -3463,6 +3748,27 @@ export const ManagerServiceService = {
     responseSerialize: (value: ContainerDetail): Buffer => Buffer.from(ContainerDetail.encode(value).finish()),
     responseDeserialize: (value: Buffer): ContainerDetail => ContainerDetail.decode(value),
   },
+  connectNetwork: {
+    path: "/ctnet.v1.ManagerService/ConnectNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConnectNetworkRequest): Buffer =>
+      Buffer.from(ConnectNetworkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConnectNetworkRequest => ConnectNetworkRequest.decode(value),
+    responseSerialize: (value: Endpoint): Buffer => Buffer.from(Endpoint.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Endpoint => Endpoint.decode(value),
+  },
+  disconnectNetwork: {
+    path: "/ctnet.v1.ManagerService/DisconnectNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DisconnectNetworkRequest): Buffer =>
+      Buffer.from(DisconnectNetworkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DisconnectNetworkRequest => DisconnectNetworkRequest.decode(value),
+    responseSerialize: (value: DisconnectNetworkResponse): Buffer =>
+      Buffer.from(DisconnectNetworkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DisconnectNetworkResponse => DisconnectNetworkResponse.decode(value),
+  },
 } as const;
 
 export interface ManagerServiceServer extends UntypedServiceImplementation {
@@ -3480,6 +3786,8 @@ export interface ManagerServiceServer extends UntypedServiceImplementation {
   removeContainer: handleUnaryCall<RemoveContainerRequest, RemoveContainerResponse>;
   listContainers: handleUnaryCall<ListContainersRequest, ListContainersResponse>;
   inspectContainer: handleUnaryCall<InspectContainerRequest, ContainerDetail>;
+  connectNetwork: handleUnaryCall<ConnectNetworkRequest, Endpoint>;
+  disconnectNetwork: handleUnaryCall<DisconnectNetworkRequest, DisconnectNetworkResponse>;
 }
 
 export interface ManagerServiceClient extends Client {
@@ -3692,6 +4000,36 @@ export interface ManagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ContainerDetail) => void,
+  ): ClientUnaryCall;
+  connectNetwork(
+    request: ConnectNetworkRequest,
+    callback: (error: ServiceError | null, response: Endpoint) => void,
+  ): ClientUnaryCall;
+  connectNetwork(
+    request: ConnectNetworkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Endpoint) => void,
+  ): ClientUnaryCall;
+  connectNetwork(
+    request: ConnectNetworkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Endpoint) => void,
+  ): ClientUnaryCall;
+  disconnectNetwork(
+    request: DisconnectNetworkRequest,
+    callback: (error: ServiceError | null, response: DisconnectNetworkResponse) => void,
+  ): ClientUnaryCall;
+  disconnectNetwork(
+    request: DisconnectNetworkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DisconnectNetworkResponse) => void,
+  ): ClientUnaryCall;
+  disconnectNetwork(
+    request: DisconnectNetworkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DisconnectNetworkResponse) => void,
   ): ClientUnaryCall;
 }
 
