@@ -193,7 +193,7 @@ describe('ctmgr network connect / disconnect', () => {
   });
 
   it('disconnects and prints the released address; wants exactly NETWORK CONTAINER', async () => {
-    expect(await ctmgr(fake, ['network', 'disconnect', 'other', 'c1'])).toMatchObject({ code: 0, out: '10.20.0.9\n' });
+    expect(await ctmgr(fake, ['network', 'disconnect', 'other', 'c1'])).toMatchObject({ code: 0, out: '10.10.0.9\n' });
     const usage = await ctmgr(fake, ['network', 'disconnect', 'other']);
     expect(usage.code).toBe(2);
   });
