@@ -1,4 +1,6 @@
-import type { AgentConfig, Logger } from '@ctnet/core';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatHostPort, type AgentConfig, type Logger } from '@ctnet/core';
 import { readHostInfo } from './host-info.js';
 import { serveAgentHttp } from './http.js';
 import { createAgentMetrics } from './metrics.js';
@@ -12,6 +14,9 @@ import { connectToManagers } from './stream.js';
 export async function startAgent(config: AgentConfig, deps: { runner: CommandRunner; log: Logger }): Promise<{ stop(): Promise<void> }> {
   const { runner, log } = deps;
   const host = await readHostInfo(runner, config.advertiseAddr);
+  // Who this host is, for `ctagent attach/detach` run later on the same host.
+  await mkdir(config.dataDir, { recursive: true });
+  await writeFile(join(config.dataDir, 'agent.json'), JSON.stringify({ nodeName: config.nodeName, managers: config.managers.map(formatHostPort) }));
   const metrics = createAgentMetrics();
   const state = createLocalState();
   const sandboxes = createSandboxRuntime({ runner, dataDir: config.dataDir, netnsPrefix: config.netnsPrefix });

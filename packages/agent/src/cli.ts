@@ -1,7 +1,11 @@
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { CtnetError, createLogger, parseAgentConfig, parseKeyValues } from '@ctnet/core';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseKeyValues } from '@ctnet/core';
+import { ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
 import { startAgent } from './agent.js';
 import { createExecaRunner } from './netlink/runner.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
@@ -19,6 +23,9 @@ Commands:
   run                     run the agent on this host (flags below)
   ps                      list the sandboxes on this host
   exec NAME -- CMD ARGS…  run a command inside a local sandbox (exit code and output passed through)
+  attach --pid PID --network NET --name NAME [--ip IP]
+                          plug a running process's network namespace into a network (pipework-style)
+  detach --name NAME      undo attach: its interfaces go, the process keeps running
 
 run flags (environment variable in brackets):
   --manager ADDR[,ADDR…]      managers to stream from, tried in turn [CTNET_MANAGER]
@@ -52,6 +59,10 @@ export async function runAgentCli(argv: readonly string[], env: Env, io: AgentIo
         return await ps(rest, env, io);
       case 'exec':
         return await exec(rest, env, io);
+      case 'attach':
+        return await attach(rest, env, io);
+      case 'detach':
+        return await detach(rest, env, io);
       case undefined:
       case '-h':
       case '--help':
@@ -101,7 +112,7 @@ async function ps(argv: readonly string[], env: Env, io: AgentIo): Promise<numbe
   const rt = createSandboxRuntime({ runner: createExecaRunner(), dataDir: String(dataDirOf(argv, env)), netnsPrefix: env.CTNET_NETNS_PREFIX ?? 'ctns-' });
   const rows = [['NAME', 'NETNS', 'PID', 'STATUS', 'ADDRESSES']];
   for (const r of await rt.records()) {
-    rows.push([r.name, r.netns, String(r.pid), rt.running(r) ? 'running' : 'exited', r.interfaces.map((i) => `${i.ifname}=${i.cidr}`).join(',')]);
+    rows.push([r.name, r.netns || '(host)', String(r.pid), rt.running(r) ? (r.attached ? 'attached' : 'running') : 'exited', r.interfaces.map((i) => `${i.ifname}=${i.cidr}`).join(',')]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) io.out(`${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')}\n`);
@@ -124,8 +135,9 @@ async function exec(argv: readonly string[], env: Env, io: AgentIo): Promise<num
     return 1;
   }
   // Join the container's UTS namespace too (its hostname), when its process is still there.
-  const uts = rt.running(record) ? ['nsenter', `--target=${record.pid}`, '--uts', '--'] : [];
-  const child = spawn('ip', ['netns', 'exec', record.netns, ...uts, ...cmd], { stdio: 'inherit' });
+  const uts = rt.running(record) && !record.attached ? ['nsenter', `--target=${record.pid}`, '--uts', '--'] : [];
+  const full = record.netns === '' ? cmd : ['ip', 'netns', 'exec', record.netns, ...uts, ...cmd];
+  const child = spawn(full[0]!, full.slice(1), { stdio: 'inherit' });
   return new Promise((resolve) => {
     child.once('error', (err) => {
       io.err(`ctagent: ${err.message}\n`);
@@ -133,4 +145,64 @@ async function exec(argv: readonly string[], env: Env, io: AgentIo): Promise<num
     });
     child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
   });
+}
+
+interface AgentIdentity {
+  nodeName: string;
+  managers: string[];
+}
+
+async function identity(env: Env, dataDir: string): Promise<AgentIdentity> {
+  try {
+    return JSON.parse(await readFile(join(dataDir, 'agent.json'), 'utf8')) as AgentIdentity;
+  } catch {
+    throw new CtnetError(ErrorCode.FailedPrecondition, `no agent has run with data dir ${dataDir}; start "ctagent run" on this host first (or pass --data-dir)`);
+  }
+}
+
+function managerCall<T>(addr: string, call: (c: ManagerServiceClient, cb: (e: ServiceError | null, r: T) => void) => void): Promise<T> {
+  const client = new ManagerServiceClient(addr, credentials.createInsecure());
+  return new Promise<T>((resolve, reject) =>
+    call(client, (e, r) => {
+      client.close();
+      if (e) reject(new CtnetError(ErrorCode.Unavailable, e.details || e.message));
+      else resolve(r);
+    }),
+  ).finally(() => client.close());
+}
+
+async function attach(argv: readonly string[], env: Env, io: AgentIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { pid: { type: 'string' }, network: { type: 'string' }, name: { type: 'string' }, ip: { type: 'string' }, 'data-dir': { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  const pid = Number(values.pid);
+  if (!values.pid || !Number.isInteger(pid) || pid <= 0) throw invalidArgument('attach needs --pid PID (a process on this host)');
+  if (!values.network || !values.name) throw invalidArgument('attach needs --network NET and --name NAME');
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (cmdline === undefined) throw new CtnetError(ErrorCode.NotFound, `no process with PID ${pid} on this host; check it with "ps -p ${pid}"`);
+  const me = await identity(env, String(values['data-dir'] ?? env.CTNET_DATA_DIR ?? '/var/lib/ctnet/agent'));
+  const cmd = cmdline.split('\0').filter(Boolean);
+  const res = await managerCall<ContainerDetail>(me.managers[0]!, (c, cb) =>
+    c.runContainer(
+      RunContainerRequest.fromPartial({ name: values.name, network: values.network, node: me.nodeName, ip: values.ip ?? '', cmd: cmd.length ? cmd : [`pid ${pid}`], attachPid: pid }),
+      cb,
+    ),
+  );
+  io.out(`${res.endpoints[0]?.ip ?? ''}\n`);
+  return 0;
+}
+
+async function detach(argv: readonly string[], env: Env, io: AgentIo): Promise<number> {
+  const { values } = parseArgs({ args: [...argv], options: { name: { type: 'string' }, 'data-dir': { type: 'string' } }, strict: true, allowPositionals: false });
+  if (!values.name) throw invalidArgument('detach needs --name NAME');
+  const me = await identity(env, String(values['data-dir'] ?? env.CTNET_DATA_DIR ?? '/var/lib/ctnet/agent'));
+  const rt = createSandboxRuntime({ runner: createExecaRunner(), dataDir: String(values['data-dir'] ?? env.CTNET_DATA_DIR ?? '/var/lib/ctnet/agent'), netnsPrefix: env.CTNET_NETNS_PREFIX ?? 'ctns-' });
+  const record = (await rt.records()).find((r) => r.name === values.name);
+  if (record && !record.attached) throw new CtnetError(ErrorCode.FailedPrecondition, `${values.name} was not attached; remove it with "ctmgr rm -f ${values.name}"`);
+  await managerCall(me.managers[0]!, (c, cb) => c.removeContainer({ name: values.name! }, cb));
+  io.out(`${values.name}\n`);
+  return 0;
 }

@@ -65,15 +65,23 @@ export function createReconciler(deps: {
       }
       if (clean) believed = projectApplied(desired, actual);
       const existing = await deps.sandboxes.listNetns();
+      const records = await deps.sandboxes.records();
       const links =
         desired.sandboxes.length > 0 || existing.size > 0
           ? new Set(parseLinks((await deps.runner.run('ip', ['-j', 'link', 'show'])).stdout).map((l) => l.name))
           : new Set<string>();
-      const wanted = new Set(desired.sandboxes.map((s) => s.netns));
-      for (const sb of desired.sandboxes) {
+      // Containers that are gone first (sharers before the owners of their sandboxes), then
+      // namespaces of ours nothing accounts for, then what should exist.
+      const wantedIds = new Set(desired.sandboxes.map((s) => s.container.id));
+      const gone = records.filter((r) => !wantedIds.has(r.containerId)).sort((a, b) => Number(a.ownsNetns) - Number(b.ownsNetns));
+      for (const r of gone) await deps.sandboxes.remove(r);
+      const accounted = new Set([...desired.sandboxes.map((s) => s.netns), ...records.filter((r) => wantedIds.has(r.containerId)).map((r) => r.netns)]);
+      for (const ns of existing) if (!accounted.has(ns)) await deps.sandboxes.removeOrphan(ns);
+      // Owners before sharers: a container:X sandbox needs X's namespace.
+      const order = [...desired.sandboxes].sort((a, b) => Number(b.ownsNetns) - Number(a.ownsNetns));
+      for (const sb of order) {
         await deps.sandboxes.ensure(sb, existing, links).catch((err: unknown) => errors.push(`sandbox ${sb.container.name}: ${String(err)}`));
       }
-      for (const ns of existing) if (!wanted.has(ns)) await deps.sandboxes.remove(ns);
       metrics.sandboxes.set(desired.sandboxes.length);
     } catch (err) {
       errors.push(err instanceof Error ? err.message : String(err));

@@ -199,6 +199,22 @@ class EtcdStore implements Store {
     });
   }
 
+  async createContainer(container: Container): Promise<CreateEndpointOutcome> {
+    const key = keys.container(container.name);
+    return this.io(`creating container ${container.name}`, async () => {
+      const res = await this.client
+        .if(key, 'Create', '==', 0)
+        .then(this.client.put(key).value(JSON.stringify(container)))
+        .else(this.client.get(key))
+        .commit();
+      if (res.succeeded) return { ok: true, revision: rev(res.header.revision) };
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      const found = kv ? (json(kv) as Container) : container;
+      if (found.id === container.id) return { ok: true, revision: rev(kv?.mod_revision) };
+      return { ok: false, reason: 'container-taken', existing: found };
+    });
+  }
+
   async getContainer(name: string): Promise<Container | undefined> {
     return this.io(`reading container ${name}`, async () => {
       const value = await this.client.get(keys.container(name)).string();

@@ -74,6 +74,8 @@ export interface Store {
 
   /** With `container`, also writes the container record (its name must be free) in the same transaction. */
   createEndpoint(ep: Endpoint, container?: Container): Promise<CreateEndpointOutcome>;
+  /** A container without an endpoint (network modes none, host, container:X); its name must be free. */
+  createContainer(container: Container): Promise<CreateEndpointOutcome>;
   getContainer(name: string): Promise<Container | undefined>;
   listContainers(): Promise<Container[]>;
   /** Deletes the container with all its endpoints and their address claims, together. */

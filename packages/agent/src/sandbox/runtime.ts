@@ -10,7 +10,9 @@ import { hostsFile, resolvConf } from './files.js';
 export interface SandboxRecord {
   readonly name: string;
   readonly containerId: string;
-  readonly netns: string;
+  readonly netns: string; // '' for --network host
+  readonly ownsNetns: boolean;
+  readonly attached: boolean; // a process plugged in by `ctagent attach`: never killed by us
   readonly pid: number;
   readonly log: string;
   readonly startedAt: string;
@@ -21,7 +23,10 @@ export interface SandboxRuntime {
   /** Namespaces of ours that exist now (by prefix). */
   listNetns(): Promise<Set<string>>;
   ensure(sb: DesiredSandbox, existing: ReadonlySet<string>, hostLinks: ReadonlySet<string>): Promise<void>;
-  remove(netns: string): Promise<void>;
+  /** Stops a container (unless attached) and deletes its sandbox if it owns one. */
+  remove(record: SandboxRecord): Promise<void>;
+  /** Deletes a namespace of ours that no container accounts for. */
+  removeOrphan(netns: string): Promise<void>;
   records(): Promise<SandboxRecord[]>;
   running(record: SandboxRecord): boolean;
 }
@@ -42,9 +47,9 @@ export function createSandboxRuntime(opts: {
     const res = await runner.run('ip', args, input === undefined ? undefined : { input });
     if (res.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
   };
-  const recordPath = (netns: string) => join(recordsDir, `${netns}.json`);
-  const readRecord = async (netns: string): Promise<SandboxRecord | undefined> =>
-    readFile(recordPath(netns), 'utf8').then((t) => JSON.parse(t) as SandboxRecord, () => undefined);
+  const recordPath = (name: string) => join(recordsDir, `${name}.json`);
+  const readRecord = async (name: string): Promise<SandboxRecord | undefined> =>
+    readFile(recordPath(name), 'utf8').then((t) => JSON.parse(t) as SandboxRecord, () => undefined);
   const alive = (pid: number): boolean => {
     try {
       process.kill(pid, 0);
@@ -76,6 +81,32 @@ export function createSandboxRuntime(opts: {
     await ip(['-n', sb.netns, '-batch', '-'], inside.join('\n') + '\n');
   };
 
+  const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>): Promise<void> => {
+    const inside = await runner.run('ip', ['-n', sb.netns, '-j', 'addr', 'show']);
+    const ifaces = new Map<string, { addrs: string[]; mac: string }>();
+    for (const l of (inside.stdout.trim() ? JSON.parse(inside.stdout) : []) as {
+      ifname: string;
+      address?: string;
+      addr_info?: { family: string; local: string; prefixlen: number }[];
+    }[]) {
+      ifaces.set(l.ifname, {
+        mac: l.address ?? '',
+        addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+      });
+    }
+    for (const [i, itf] of sb.interfaces.entries()) {
+      const have = ifaces.get(itf.ifname);
+      if (!have || !hostLinks.has(itf.hostVeth)) {
+        // Half-plumbed (either end gone): start that interface over.
+        if (have) await ip(['-n', sb.netns, 'link', 'del', itf.ifname]).catch(() => undefined);
+        if (hostLinks.has(itf.hostVeth)) await ip(['link', 'del', itf.hostVeth]).catch(() => undefined);
+        await plumb(sb, itf, i === 0);
+      } else if (!have.addrs.includes(itf.cidr) || have.mac !== itf.mac) {
+        await ip(['-n', sb.netns, '-batch', '-'], `link set ${itf.ifname} address ${itf.mac} up\naddr replace ${itf.cidr} dev ${itf.ifname}\n`);
+      }
+    }
+  };
+
   const writeIfChanged = async (path: string, content: string): Promise<void> => {
     const old = await readFile(path, 'utf8').catch(() => undefined);
     if (old !== content) await writeFile(path, content);
@@ -87,10 +118,14 @@ export function createSandboxRuntime(opts: {
     const fd = openSync(log, 'a');
     const c = sb.container;
     // A UTS namespace of its own so the container has its hostname; `ip netns exec` gives it
-    // the network namespace and the /etc/netns files.
+    // the network namespace and the /etc/netns files. --network host runs as it is on the host.
+    const argv =
+      sb.netns === ''
+        ? c.cmd
+        : ['ip', 'netns', 'exec', sb.netns, 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$1" && shift && exec "$@"', 'sh', c.hostname, ...c.cmd];
     const child = spawn(
-      'ip',
-      ['netns', 'exec', sb.netns, 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$1" && shift && exec "$@"', 'sh', c.hostname, ...c.cmd],
+      argv[0]!,
+      argv.slice(1),
       {
         detached: true,
         stdio: ['ignore', fd, fd],
@@ -104,6 +139,8 @@ export function createSandboxRuntime(opts: {
       name: c.name,
       containerId: c.id,
       netns: sb.netns,
+      ownsNetns: sb.ownsNetns,
+      attached: false,
       pid: child.pid ?? -1,
       log,
       startedAt: new Date().toISOString(),
@@ -120,49 +157,36 @@ export function createSandboxRuntime(opts: {
 
     async ensure(sb, existing, hostLinks) {
       await mkdir(recordsDir, { recursive: true });
-      if (!existing.has(sb.netns)) {
-        await ip(['netns', 'add', sb.netns]);
+      const c = sb.container;
+      if (sb.ownsNetns && !existing.has(sb.netns)) {
+        if (c.attachPid > 0) {
+          // pipework-style: name the process's own namespace instead of making a new one
+          await ip(['netns', 'attach', sb.netns, String(c.attachPid)]);
+        } else await ip(['netns', 'add', sb.netns]);
         await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
       }
-      const inside = await runner.run('ip', ['-n', sb.netns, '-j', 'addr', 'show']);
-      const ifaces = new Map<string, { addrs: string[]; mac: string }>();
-      for (const l of (inside.stdout.trim() ? JSON.parse(inside.stdout) : []) as {
-        ifname: string;
-        address?: string;
-        addr_info?: { family: string; local: string; prefixlen: number }[];
-      }[]) {
-        ifaces.set(l.ifname, {
-          mac: l.address ?? '',
-          addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
-        });
-      }
-      for (const [i, itf] of sb.interfaces.entries()) {
-        const have = ifaces.get(itf.ifname);
-        if (!have || !hostLinks.has(itf.hostVeth)) {
-          // Half-plumbed (either end gone): start that interface over.
-          if (have) await ip(['-n', sb.netns, 'link', 'del', itf.ifname]).catch(() => undefined);
-          if (hostLinks.has(itf.hostVeth)) await ip(['link', 'del', itf.hostVeth]).catch(() => undefined);
-          await plumb(sb, itf, i === 0);
-        } else if (!have.addrs.includes(itf.cidr) || have.mac !== itf.mac) {
-          await ip(['-n', sb.netns, '-batch', '-'], `link set ${itf.ifname} address ${itf.mac} up\naddr replace ${itf.cidr} dev ${itf.ifname}\n`);
+      if (sb.interfaces.length > 0) await plumbAll(sb, hostLinks);
+      if (sb.netns !== '') {
+        const dir = join(etcNetns, sb.netns);
+        await mkdir(dir, { recursive: true });
+        if (sb.ownsNetns) {
+          const hostResolv = await readFile(opts.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+          await writeIfChanged(join(dir, 'resolv.conf'), resolvConf(sb, hostResolv));
+          await writeIfChanged(join(dir, 'hosts'), hostsFile(sb));
         }
       }
-      const dir = join(etcNetns, sb.netns);
-      await mkdir(dir, { recursive: true });
-      const hostResolv = await readFile(opts.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
-      await writeIfChanged(join(dir, 'resolv.conf'), resolvConf(sb, hostResolv));
-      await writeIfChanged(join(dir, 'hosts'), hostsFile(sb));
-
-      const record = await readRecord(sb.netns);
-      if (!record) {
-        const started = await start(sb);
-        await writeFile(recordPath(sb.netns), JSON.stringify(started, null, 2));
-      }
+      const record = await readRecord(c.name);
+      if (record && record.containerId === c.id) return;
+      const started: SandboxRecord =
+        c.attachPid > 0
+          ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, log: '', startedAt: new Date().toISOString(), interfaces: [] }
+          : await start(sb);
+      const withIfaces = { ...started, interfaces: sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId })) };
+      await writeFile(recordPath(c.name), JSON.stringify(withIfaces, null, 2));
     },
 
-    async remove(netns) {
-      const record = await readRecord(netns);
-      if (record && record.pid > 0 && alive(record.pid)) {
+    async remove(record) {
+      if (!record.attached && record.pid > 0 && alive(record.pid)) {
         try {
           process.kill(-record.pid, 'SIGTERM'); // the whole process group: it was started detached
         } catch {
@@ -171,9 +195,18 @@ export function createSandboxRuntime(opts: {
         for (let i = 0; i < 20 && alive(record.pid); i++) await new Promise((r) => setTimeout(r, 100));
         if (alive(record.pid)) process.kill(-record.pid, 'SIGKILL');
       }
-      await ip(['netns', 'del', netns]).catch(() => undefined); // its veth ends go with it
+      if (record.ownsNetns && record.netns !== '') {
+        // An attached process keeps its namespace (and its lo); its veths go with our name.
+        if (record.attached) for (const i of record.interfaces) await ip(['-n', record.netns, 'link', 'del', i.ifname]).catch(() => undefined);
+        await ip(['netns', 'del', record.netns]).catch(() => undefined);
+        await rm(join(etcNetns, record.netns), { recursive: true, force: true });
+      }
+      await rm(recordPath(record.name), { force: true });
+    },
+
+    async removeOrphan(netns) {
+      await ip(['netns', 'del', netns]).catch(() => undefined);
       await rm(join(etcNetns, netns), { recursive: true, force: true });
-      await rm(recordPath(netns), { force: true });
     },
 
     async records() {

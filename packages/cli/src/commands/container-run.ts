@@ -1,4 +1,4 @@
-import { invalidArgument, parseContainerRequest, parseEndpointRequest } from '@ctnet/core';
+import { invalidArgument, parseContainerRequest, parseEndpointRequest, parseNetworkMode } from '@ctnet/core';
 import type { RunContainerRequest } from '@ctnet/proto';
 import { defineCommand, type OptionSpecs, type VerbSpec } from '../args.js';
 import { UsageError } from '../errors.js';
@@ -14,7 +14,7 @@ const SPEC = {
   options: {
     detach: { type: 'boolean', short: 'd', help: 'Run in the background (required: ctnet always does)' },
     name: { type: 'string', value: 'NAME', help: 'Container name, also its DNS name on the network (required)' },
-    network: { type: 'string', value: 'NET', help: 'Network name or ID to join (required)' },
+    network: { type: 'string', value: 'NET', help: 'Network name or ID; or none, host, container:NAME (required)' },
     node: { type: 'string', value: 'NODE', help: 'Node to run on (default: the ready node with the fewest containers)' },
     ip: { type: 'string', value: 'IP', help: 'Static address (default: the next free one)' },
     'mac-address': { type: 'string', value: 'MAC', help: 'MAC address (default: derived from the IP)' },
@@ -45,11 +45,13 @@ export const containerRun = defineCommand(SPEC, async ({ values, positionals }, 
     hostname: values.hostname ?? '',
     dns: values.dns ?? [],
     dnsSearch: values['dns-search'] ?? [],
+    attachPid: 0,
   };
   // The manager's own checks, run before the call. Without --node the manager picks the
   // node; the container name stands in for it so the network, alias and MAC checks still run.
   const container = parseContainerRequest(request);
-  parseEndpointRequest({ ...request, node: request.node || container.name });
+  // --network none | host | container:NAME need no endpoint
+  if (parseNetworkMode(request.network).mode === 'network') parseEndpointRequest({ ...request, node: request.node || container.name });
   const detail = await client.runContainer(request);
   out.write(`${requireContainer(detail.container).id}\n`);
   return 0;

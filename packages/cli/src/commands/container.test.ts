@@ -10,6 +10,15 @@ beforeEach(() => {
 const RUN = ['run', '-d', '--name', 'a', '--network', 'n'];
 
 describe('ctmgr run', () => {
+  it('accepts --network none, host and container:NAME without endpoint checks', async () => {
+    for (const mode of ['none', 'host', 'container:web']) {
+      const r = await ctmgr(fake, ['run', '-d', '--name', 'x', '--network', mode, '--', 'sleep', '1']);
+      expect(r.code).toBe(0);
+    }
+    expect(fake.calls.map((c) => (c.args[0] as { network: string }).network)).toEqual(['none', 'host', 'container:web']);
+    expect((await ctmgr(fake, ['run', '-d', '--name', 'x', '--network', 'container:', '--', 'sleep', '1'])).code).not.toBe(0);
+  });
+
   it('sends every flag and the command, and prints the container id', async () => {
     const r = await ctmgr(fake, [
       'run', '--detach', '--name', 'web', '--network', 'blue', '--node', 'host2', '--ip', '10.10.0.9',
@@ -24,7 +33,7 @@ describe('ctmgr run', () => {
         args: [{
           name: 'web', network: 'blue', node: 'host2', ip: '10.10.0.9', mac: '02:42:0a:0a:00:09',
           aliases: ['www', 'api'], cmd: ['sleep', 'infinity'], env: { A: '1', GREETING: ' hello = world ' },
-          hostname: 'www1', dns: ['10.0.0.53', '1.1.1.1'], dnsSearch: ['corp.example'],
+          hostname: 'www1', dns: ['10.0.0.53', '1.1.1.1'], dnsSearch: ['corp.example'], attachPid: 0,
         }],
       },
     ]);
@@ -34,7 +43,7 @@ describe('ctmgr run', () => {
     await ctmgr(fake, [...RUN, '--', 'sleep', '1']);
     expect(fake.calls[0]?.args[0]).toEqual({
       name: 'a', network: 'n', node: '', ip: '', mac: '', aliases: [], cmd: ['sleep', '1'],
-      env: {}, hostname: '', dns: [], dnsSearch: [],
+      env: {}, hostname: '', dns: [], dnsSearch: [], attachPid: 0,
     });
   });
 

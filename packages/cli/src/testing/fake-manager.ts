@@ -62,6 +62,9 @@ export function wireContainer(over: Partial<Container> = {}): Container {
     hostname: 'web',
     dns: [],
     dnsSearch: [],
+    mode: 'network',
+    sharedWith: '',
+    attachPid: 0,
     createdAt: '2026-01-02T03:06:00Z',
     ...over,
   };

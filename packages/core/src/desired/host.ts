@@ -46,7 +46,10 @@ export interface DesiredInterface {
 
 export interface DesiredSandbox {
   readonly container: Container;
+  /** The namespace its process runs in; '' for --network host. */
   readonly netns: string;
+  /** Whether this container's sandbox is its own (created and deleted with it) or shared (container:X) or none (host). */
+  readonly ownsNetns: boolean;
   readonly interfaces: readonly DesiredInterface[];
 }
 
@@ -124,7 +127,9 @@ export function desiredHost(state: ClusterState, ctx: HostContext, netnsPrefix: 
         mtu: overlayMtu(net, ctx.underlayMtu),
       });
     }
-    sandboxes.push({ container: c, netns: `${netnsPrefix}${c.id.slice(0, 8)}`, interfaces });
+    const mode = c.mode ?? 'network';
+    const netns = mode === 'host' ? '' : `${netnsPrefix}${(mode === 'container' ? c.sharedWith : c.id).slice(0, 8)}`;
+    sandboxes.push({ container: c, netns, ownsNetns: mode === 'network' || mode === 'none', interfaces: mode === 'network' ? interfaces : [] });
   }
   sandboxes.sort((a, b) => a.container.name.localeCompare(b.container.name));
   return { overlays, sandboxes };

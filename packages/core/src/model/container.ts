@@ -13,6 +13,25 @@ export interface Container {
   readonly dns: readonly string[];
   readonly dnsSearch: readonly string[];
   readonly createdAt: string;
+  /** network: its own sandbox on its endpoints' networks; none: a sandbox with only lo; host: the host's namespace; container: another container's sandbox. */
+  readonly mode: ContainerMode;
+  readonly sharedWith: string; // mode container: the id of the container whose sandbox it joins
+  readonly attachPid: number; // > 0: an existing process plugged in by `ctagent attach`
+}
+
+export type ContainerMode = 'network' | 'none' | 'host' | 'container';
+
+/** Docker's --network forms: a network name, none, host, or container:NAME. */
+export function parseNetworkMode(text: string): { mode: ContainerMode; network?: string; container?: string } {
+  const t = text.trim();
+  if (t === 'none' || t === 'host') return { mode: t };
+  if (t.startsWith('container:')) {
+    const name = t.slice('container:'.length);
+    if (!name) throw invalidArgument('--network container: needs a container name, e.g. --network container:web');
+    return { mode: 'container', container: parseName(name, 'container') };
+  }
+  if (t === '') throw invalidArgument('no --network given; name a network, or use none, host or container:NAME');
+  return { mode: 'network', network: t };
 }
 
 export interface ContainerRequest {

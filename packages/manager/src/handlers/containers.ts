@@ -1,4 +1,4 @@
-import { nameKey, notFound, parseContainerRequest, parseEndpointRequest, type Container, type Endpoint } from '@ctnet/core';
+import { nameKey, notFound, parseContainerRequest, parseEndpointRequest, parseNetworkMode, type Container, type Endpoint } from '@ctnet/core';
 import {
   containerToWire,
   endpointToWire,
@@ -48,16 +48,39 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
     dnsSearch: req.dnsSearch,
   });
   deps.view.requireLoaded();
+  const how = parseNetworkMode(req.network);
+  const createdAt = new Date(deps.clock.now()).toISOString();
   let node: string;
-  if (spec.node) {
+  let sharedWith = '';
+  if (how.mode === 'container') {
+    // Docker's --network container:NAME: the same sandbox, so the same node.
+    const other = await deps.store.getContainer(how.container!);
+    if (!other) throw notFound(`container ${how.container} not found; --network container:NAME needs an existing container (see "ctmgr ps")`);
+    if (other.mode === 'host' || other.mode === 'container') {
+      throw failedPrecondition(`container ${other.name} has no sandbox of its own to share (its network mode is ${other.mode})`);
+    }
+    if (spec.node && nameKey(spec.node) !== nameKey(other.node)) {
+      throw failedPrecondition(`container ${other.name} runs on node ${other.node}; a container sharing its sandbox must run there too`);
+    }
+    node = other.node;
+    sharedWith = other.id;
+  } else if (spec.node) {
     const known = deps.view.nodes.get(nameKey(spec.node)) ?? (await deps.store.getNode(spec.node));
     if (!known) throw notFound(`node ${spec.node} is not registered; pick one from "ctmgr node ls"`);
     node = known.name;
   } else node = pickNode(deps);
-  const epSpec = parseEndpointRequest({ network: req.network, node, name: spec.name, aliases: req.aliases, ip: req.ip, mac: req.mac });
+  const container: Container = { id: newId(), ...spec, node, createdAt, mode: how.mode, sharedWith, attachPid: Math.max(0, req.attachPid) };
+  if (how.mode !== 'network') {
+    if (container.attachPid > 0) throw failedPrecondition('attach plugs a process into a network; give a network name');
+    const outcome = await deps.store.createContainer(container);
+    if (!outcome.ok && outcome.reason === 'container-taken') {
+      throw alreadyExists(`a container named ${container.name} already exists (on node ${outcome.existing.node}); choose another name or remove it with "ctmgr rm -f ${container.name}"`);
+    }
+    deps.log.info('container created', { name: container.name, node, mode: how.mode });
+    return detail(container, []);
+  }
+  const epSpec = parseEndpointRequest({ network: how.network!, node, name: spec.name, aliases: req.aliases, ip: req.ip, mac: req.mac });
   const net = await findNetwork(deps, epSpec.network);
-  const createdAt = new Date(deps.clock.now()).toISOString();
-  const container: Container = { id: newId(), ...spec, node, createdAt };
   const ep = await deps.allocator.createEndpoint(net, { ...epSpec, container: container.id }, newId(), createdAt, container);
   deps.log.info('container created', { name: container.name, node, network: net.name, ip: ep.ip });
   return detail(container, [ep]);

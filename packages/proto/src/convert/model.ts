@@ -56,7 +56,11 @@ export function containerToWire(c: DomainContainer): Container {
   return { ...c, cmd: [...c.cmd], env: { ...c.env }, dns: [...c.dns], dnsSearch: [...c.dnsSearch] };
 }
 
+const MODES = ['network', 'none', 'host', 'container'];
+
 export function containerFromWire(w: Container): DomainContainer {
   if (w.cmd.length === 0) throw invalidArgument(`container ${w.name} has no command`);
-  return { ...w, cmd: [...w.cmd], env: { ...w.env }, dns: [...w.dns], dnsSearch: [...w.dnsSearch] };
+  const mode = (w.mode || 'network') as DomainContainer['mode'];
+  if (!MODES.includes(mode)) throw invalidArgument(`container ${w.name}: unknown network mode "${w.mode}"`);
+  return { ...w, mode, cmd: [...w.cmd], env: { ...w.env }, dns: [...w.dns], dnsSearch: [...w.dnsSearch] };
 }

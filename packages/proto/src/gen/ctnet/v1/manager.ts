@@ -170,6 +170,8 @@ export interface RunContainerRequest {
   hostname: string;
   dns: string[];
   dnsSearch: string[];
+  /** ctagent attach: plug this process's network namespace in instead of starting CMD */
+  attachPid: number;
 }
 
 export interface RunContainerRequest_EnvEntry {
@@ -2546,6 +2548,7 @@ function createBaseRunContainerRequest(): RunContainerRequest {
     hostname: "",
     dns: [],
     dnsSearch: [],
+    attachPid: 0,
   };
 }
 
@@ -2583,6 +2586,9 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     }
     for (const v of message.dnsSearch) {
       writer.uint32(90).string(v!);
+    }
+    if (message.attachPid !== 0) {
+      writer.uint32(96).int32(message.attachPid);
     }
     return writer;
   },
@@ -2691,6 +2697,14 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
             message.dnsSearch.push(reader.string());
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.attachPid = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2733,6 +2747,11 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
         : globalThis.Array.isArray(object?.dns_search)
         ? object.dns_search.map((e: any) => globalThis.String(e))
         : [],
+      attachPid: isSet(object.attachPid)
+        ? globalThis.Number(object.attachPid)
+        : isSet(object.attach_pid)
+        ? globalThis.Number(object.attach_pid)
+        : 0,
     };
   },
 
@@ -2777,6 +2796,9 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     if (message.dnsSearch?.length) {
       obj.dnsSearch = message.dnsSearch;
     }
+    if (message.attachPid !== 0) {
+      obj.attachPid = Math.round(message.attachPid);
+    }
     return obj;
   },
 
@@ -2804,6 +2826,7 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     message.hostname = object.hostname ?? "";
     message.dns = object.dns?.map((e) => e) || [];
     message.dnsSearch = object.dnsSearch?.map((e) => e) || [];
+    message.attachPid = object.attachPid ?? 0;
     return message;
   },
 };

@@ -74,6 +74,12 @@ export interface Container {
   dns: string[];
   dnsSearch: string[];
   createdAt: string;
+  /** network (own sandbox on its endpoints' networks) | none (only lo) | host | container */
+  mode: string;
+  /** mode container: id of the container whose sandbox it shares */
+  sharedWith: string;
+  /** > 0: an existing process's namespace plugged in (ctagent attach); nothing is started */
+  attachPid: number;
 }
 
 export interface Container_EnvEntry {
@@ -982,7 +988,20 @@ export const Endpoint: MessageFns<Endpoint> = {
 };
 
 function createBaseContainer(): Container {
-  return { id: "", name: "", node: "", cmd: [], env: {}, hostname: "", dns: [], dnsSearch: [], createdAt: "" };
+  return {
+    id: "",
+    name: "",
+    node: "",
+    cmd: [],
+    env: {},
+    hostname: "",
+    dns: [],
+    dnsSearch: [],
+    createdAt: "",
+    mode: "",
+    sharedWith: "",
+    attachPid: 0,
+  };
 }
 
 export const Container: MessageFns<Container> = {
@@ -1013,6 +1032,15 @@ export const Container: MessageFns<Container> = {
     }
     if (message.createdAt !== "") {
       writer.uint32(74).string(message.createdAt);
+    }
+    if (message.mode !== "") {
+      writer.uint32(82).string(message.mode);
+    }
+    if (message.sharedWith !== "") {
+      writer.uint32(90).string(message.sharedWith);
+    }
+    if (message.attachPid !== 0) {
+      writer.uint32(96).int32(message.attachPid);
     }
     return writer;
   },
@@ -1105,6 +1133,30 @@ export const Container: MessageFns<Container> = {
             message.createdAt = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.sharedWith = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.attachPid = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1149,6 +1201,17 @@ export const Container: MessageFns<Container> = {
         : isSet(object.created_at)
         ? globalThis.String(object.created_at)
         : "",
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      sharedWith: isSet(object.sharedWith)
+        ? globalThis.String(object.sharedWith)
+        : isSet(object.shared_with)
+        ? globalThis.String(object.shared_with)
+        : "",
+      attachPid: isSet(object.attachPid)
+        ? globalThis.Number(object.attachPid)
+        : isSet(object.attach_pid)
+        ? globalThis.Number(object.attach_pid)
+        : 0,
     };
   },
 
@@ -1187,6 +1250,15 @@ export const Container: MessageFns<Container> = {
     if (message.createdAt !== "") {
       obj.createdAt = message.createdAt;
     }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    if (message.sharedWith !== "") {
+      obj.sharedWith = message.sharedWith;
+    }
+    if (message.attachPid !== 0) {
+      obj.attachPid = Math.round(message.attachPid);
+    }
     return obj;
   },
 
@@ -1212,6 +1284,9 @@ export const Container: MessageFns<Container> = {
     message.dns = object.dns?.map((e) => e) || [];
     message.dnsSearch = object.dnsSearch?.map((e) => e) || [];
     message.createdAt = object.createdAt ?? "";
+    message.mode = object.mode ?? "";
+    message.sharedWith = object.sharedWith ?? "";
+    message.attachPid = object.attachPid ?? 0;
     return message;
   },
 };

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
+import { waitUntil } from './harness.js';
+
+// Network modes (none, host, container:NAME), attaching an existing process, bad input.
+const reason = labUnavailableReason();
+let lab: Lab;
+let orphan: ChildProcess | undefined;
+
+const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+};
+const running = (host: string, name: string) => async () => (await lab.ctagent(host, 'ps')).stdout.split('\n').some((l) => l.startsWith(`${name} `) && /running|attached/.test(l));
+
+describe.skipIf(reason !== undefined)(`sandbox modes${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  beforeAll(async () => {
+    lab = await startLab({ hosts: 2, agents: true, resyncSeconds: 2 });
+    await waitUntil(async () => ((await lab.ctmgr('node', 'ls')).stdout.match(/ready/g) ?? []).length === 2, 30_000, () => lab.logs(20));
+    await ok(lab.ctmgr('network', 'create', '--subnet', '10.30.0.0/24', 'app'));
+    await ok(lab.ctmgr('run', '-d', '--name', 'c1', '--network', 'app', '--node', 'h1', '--', 'sleep', 'infinity'));
+    await waitUntil(running('h1', 'c1'), 15_000, () => lab.logs(20));
+  }, 90_000);
+  afterAll(async () => {
+    orphan?.kill('SIGKILL');
+    await lab?.destroy();
+  });
+
+  it('--network none gives a sandbox with only lo', async () => {
+    await ok(lab.ctmgr('run', '-d', '--name', 'n1', '--network', 'none', '--node', 'h1', '--', 'sleep', 'infinity'));
+    await waitUntil(running('h1', 'n1'), 10_000);
+    const links = await ok(lab.ctagent('h1', 'exec', 'n1', '--', 'ip', '-br', 'link'));
+    expect(links.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['lo']);
+  });
+
+  it('--network host runs in the host namespace', async () => {
+    await ok(lab.ctmgr('run', '-d', '--name', 'hh', '--network', 'host', '--node', 'h2', '--', 'sleep', 'infinity'));
+    await waitUntil(running('h2', 'hh'), 10_000);
+    expect(await ok(lab.ctagent('h2', 'exec', 'hh', '--', 'ip', '-br', 'addr'))).toContain(lab.hosts[1]!.addr);
+  });
+
+  it('--network container:NAME shares that sandbox, on its node', async () => {
+    await ok(lab.ctmgr('run', '-d', '--name', 'side', '--network', 'container:c1', '--', 'sleep', 'infinity'));
+    const [side] = JSON.parse(await ok(lab.ctmgr('inspect', 'side'))) as { node: string }[];
+    expect(side!.node).toBe('h1');
+    await waitUntil(running('h1', 'side'), 10_000);
+    const c1ip = (JSON.parse(await ok(lab.ctmgr('inspect', 'c1'))) as { endpoints: { ip: string }[] }[])[0]!.endpoints[0]!.ip;
+    expect(await ok(lab.ctagent('h1', 'exec', 'side', '--', 'ip', '-br', 'addr', 'show', 'eth0'))).toContain(c1ip);
+    const missing = await lab.ctmgr('run', '-d', '--name', 'x', '--network', 'container:nope', '--', 'sleep', '1');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/container nope not found/);
+    // removing the sharer leaves the owner's sandbox alone
+    await ok(lab.ctmgr('rm', '-f', 'side'));
+    await waitUntil(async () => !(await running('h1', 'side')()), 10_000);
+    expect(await ok(lab.ctagent('h1', 'exec', 'c1', '--', 'ip', '-br', 'addr', 'show', 'eth0'))).toContain(c1ip);
+  });
+
+  it('attaches a running process (pipework-style) and detaches it, leaving the process running', async () => {
+    const h2 = lab.hosts[1]!;
+    orphan = spawn('ip', ['netns', 'exec', h2.ns, 'unshare', '--net', '--', 'sleep', '300'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 300));
+    const pid = String(orphan.pid);
+    const ip = (await ok(lab.ctagent('h2', 'attach', '--pid', pid, '--network', 'app', '--name', 'att'))).trim();
+    expect(ip).toMatch(/^10\.30\.0\.\d+$/);
+    await waitUntil(async () => (await lab.ctagent('h1', 'exec', 'c1', '--', 'ping', '-c1', '-W1', ip)).code === 0, 15_000, () => lab.logs(20));
+    await ok(lab.ctagent('h2', 'detach', '--name', 'att'));
+    await waitUntil(async () => (await lab.ctagent('h1', 'exec', 'c1', '--', 'ping', '-c1', '-W1', ip)).code !== 0, 10_000);
+    expect(orphan.exitCode).toBeNull(); // still running
+    const bad = await lab.ctagent('h2', 'attach', '--pid', '999999', '--network', 'app', '--name', 'ghost');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/no process with PID 999999/);
+  });
+
+  it('refuses to start an agent whose advertise address is not on the host', async () => {
+    const r = await lab.ctagent('h1', 'run', '--manager', lab.managerAddr, '--advertise-addr', '10.99.99.99', '--node-name', 'bogus', '--http', '127.0.0.1:4799');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/advertise address 10\.99\.99\.99 is not on this host; use one of: 192\.168\./);
+  });
+});
