@@ -28,6 +28,17 @@ describe.skipIf(reason !== undefined)(`sandbox modes${reason ? ` (skipped: ${rea
     await lab?.destroy();
   });
 
+  it('passes env and hostname to the command, and ctmgr logs fetches its output from its node', async () => {
+    await ok(lab.ctmgr('run', '-d', '--name', 'talk', '--network', 'app', '--node', 'h2', '--hostname', 'chatty', '-e', 'GREETING=hi there',
+      '--', 'sh', '-c', 'echo "$GREETING from $(hostname)"; echo second; sleep infinity'));
+    await waitUntil(async () => (await lab.ctmgr('logs', 'talk')).stdout.includes('second'), 15_000, () => lab.logs(20));
+    expect((await ok(lab.ctmgr('logs', 'talk'))).split('\n')[0]).toBe('hi there from chatty');
+    expect(await ok(lab.ctmgr('logs', '--tail', '1', 'talk'))).toBe('second\n');
+    const none = await lab.ctmgr('logs', 'nobody');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no container named nobody/);
+  });
+
   it('--network none gives a sandbox with only lo', async () => {
     await ok(lab.ctmgr('run', '-d', '--name', 'n1', '--network', 'none', '--node', 'h1', '--', 'sleep', 'infinity'));
     await waitUntil(running('h1', 'n1'), 10_000);

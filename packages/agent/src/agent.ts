@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatHostPort, type AgentConfig, type Logger } from '@ctnet/core';
 import { readHostInfo } from './host-info.js';
@@ -31,7 +31,21 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     log,
     onApplied: (revision) => link?.ack(revision),
   });
-  link = connectToManagers({ config, host, state, log, metrics, onState: () => reconciler.request('change') });
+  const readLogs = async (name: string, tailBytes: number): Promise<Buffer> => {
+    const record = (await sandboxes.records()).find((r) => r.name === name);
+    if (!record?.log) throw new Error(`no output recorded for ${name} on node ${config.nodeName}`);
+    const file = await open(record.log, 'r');
+    try {
+      const size = (await file.stat()).size;
+      const start = tailBytes > 0 ? Math.max(0, size - tailBytes) : 0;
+      const buf = Buffer.alloc(Math.min(size - start, 4 * 1024 * 1024)); // at most 4 MiB per answer
+      await file.read(buf, 0, buf.length, size - buf.length);
+      return buf;
+    } finally {
+      await file.close();
+    }
+  };
+  link = connectToManagers({ config, host, state, log, metrics, onState: () => reconciler.request('change'), readLogs });
   const resync = setInterval(() => reconciler.request('resync'), config.resyncIntervalMs);
   const closeHttp = await serveAgentHttp(config.http, metrics.registry, () =>
     !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler.lastError,

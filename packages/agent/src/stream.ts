@@ -26,6 +26,8 @@ export function connectToManagers(deps: {
   log: Logger;
   metrics: AgentMetrics;
   onState(kind: 'snapshot' | 'changes'): void;
+  /** Reads the tail of a local container's output (for `ctmgr logs`). */
+  readLogs(container: string, tailBytes: number): Promise<Buffer>;
 }): ManagerLink {
   const { config, state, log, metrics } = deps;
   let stopped = false;
@@ -60,6 +62,13 @@ export function connectToManagers(deps: {
           } else if (msg.msg?.$case === 'changes') {
             state.applyChanges(msg.msg.value);
             deps.onState('changes');
+          } else if (msg.msg?.$case === 'logsRequest') {
+            const { requestId, container, tailBytes } = msg.msg.value;
+            deps.readLogs(container, tailBytes).then(
+              (data) => call.write({ msg: { $case: 'logsReply', value: { requestId, data, error: '' } } }),
+              (err: unknown) =>
+                call.write({ msg: { $case: 'logsReply', value: { requestId, data: Buffer.alloc(0), error: err instanceof Error ? err.message : String(err) } } }),
+            );
           }
         } catch (err) {
           log.error('bad message from the manager; reconnecting', { error: String(err) });

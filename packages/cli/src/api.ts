@@ -29,6 +29,7 @@ export interface ManagerApi {
   removeNetwork(nameOrId: string): Promise<RemoveNetworkResponse>;
   connectNetwork(req: ConnectNetworkRequest): Promise<Endpoint>;
   disconnectNetwork(network: string, container: string): Promise<DisconnectNetworkResponse>;
+  containerLogs(name: string): Promise<Buffer>;
   listNodes(): Promise<ListNodesResponse>;
   inspectNode(name: string): Promise<NodeDetail>;
   removeNode(name: string, force: boolean): Promise<RemoveNodeResponse>;

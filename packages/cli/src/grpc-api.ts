@@ -47,6 +47,8 @@ export class GrpcManagerApi implements ManagerApi {
   removeNetwork: ManagerApi['removeNetwork'] = (nameOrId) =>
     this.unary('RemoveNetwork', (c, m, o, cb) => c.removeNetwork({ nameOrId }, m, o, cb));
   connectNetwork: ManagerApi['connectNetwork'] = (req) => this.unary('ConnectNetwork', (c, m, o, cb) => c.connectNetwork(req, m, o, cb));
+  containerLogs: ManagerApi['containerLogs'] = async (name) =>
+    (await this.unary<{ data: Buffer }>('ContainerLogs', (c, m, o, cb) => c.containerLogs({ name, tailBytes: 0 }, m, o, cb))).data;
   disconnectNetwork: ManagerApi['disconnectNetwork'] = (network, container) =>
     this.unary('DisconnectNetwork', (c, m, o, cb) => c.disconnectNetwork({ network, container }, m, o, cb));
   listNodes: ManagerApi['listNodes'] = () => this.unary('ListNodes', (c, m, o, cb) => c.listNodes({}, m, o, cb));

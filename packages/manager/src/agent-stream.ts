@@ -12,7 +12,7 @@ import {
   type StateEvent,
 } from '@ctnet/proto';
 import { isCompactedError, type ChangeBatch, type ClusterChange, type NodeLiveness, type Watch } from '@ctnet/store';
-import type { ManagerDeps } from './deps.js';
+import type { AgentSessions, ManagerDeps } from './deps.js';
 import { toServiceError } from './grpc-adapter.js';
 
 type Call = ServerDuplexStream<AgentMessage, ManagerMessage>;
@@ -20,8 +20,26 @@ type Call = ServerDuplexStream<AgentMessage, ManagerMessage>;
 const HELLO_TIMEOUT_MS = 10_000;
 const ACK_FLUSH_MS = 200;
 
-export function createAgentService(deps: ManagerDeps): AgentServiceServer {
-  return { connect: (call: Call) => void new AgentSession(deps, call).start() };
+/** Live sessions of this manager, so handlers can reach a node's agent (e.g. for its logs). */
+export function createSessionRegistry(): AgentSessions & { add(node: string, s: AgentSession): void; remove(node: string, s: AgentSession): void } {
+  const live = new Map<string, AgentSession>();
+  return {
+    add: (node, s) => void live.set(node, s),
+    remove: (node, s) => void (live.get(node) === s && live.delete(node)),
+    requestLogs(node, container, tailBytes) {
+      const s = live.get(nameKey(node));
+      if (!s) {
+        return Promise.reject(
+          new CtnetError(ErrorCode.Unavailable, `the agent of node ${node} is not connected to this manager (it is down, or streams from another manager: ask that one)`),
+        );
+      }
+      return s.requestLogs(container, tailBytes);
+    },
+  };
+}
+
+export function createAgentService(deps: ManagerDeps, registry: ReturnType<typeof createSessionRegistry>): AgentServiceServer {
+  return { connect: (call: Call) => void new AgentSession(deps, call, registry).start() };
 }
 
 /** Wire form of one state change; undefined for kinds agents do not see. */
@@ -45,7 +63,7 @@ export function toStateEvent(c: ClusterChange): StateEvent | undefined {
  * either the changes since the agent's last applied revision or a snapshot, then watch from
  * exactly the revision sent, so no change is lost or repeated between the two.
  */
-class AgentSession {
+export class AgentSession {
   private node: Node | undefined;
   private watch: Watch | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -56,10 +74,29 @@ class AgentSession {
   private ackTimer: NodeJS.Timeout | undefined;
   private lastAck = 0;
 
+  private readonly logRequests = new Map<string, { resolve(b: Buffer): void; reject(e: unknown): void }>();
+  private nextRequest = 0;
+
   constructor(
     private readonly deps: ManagerDeps,
     private readonly call: Call,
+    private readonly registry: ReturnType<typeof createSessionRegistry>,
   ) {}
+
+  requestLogs(container: string, tailBytes: number): Promise<Buffer> {
+    const requestId = String(++this.nextRequest);
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.logRequests.delete(requestId);
+        reject(new CtnetError(ErrorCode.DeadlineExceeded, `the agent of node ${this.node?.name} did not send the logs within 5 s`));
+      }, 5000);
+      this.logRequests.set(requestId, {
+        resolve: (b) => (clearTimeout(timer), resolve(b)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      this.call.write({ msg: { $case: 'logsRequest', value: { requestId, container, tailBytes } } });
+    });
+  }
 
   start(): void {
     const helloTimer = setTimeout(() => this.fail(invalidArgument('no Hello received within 10 s; the agent must introduce itself first')), HELLO_TIMEOUT_MS);
@@ -70,6 +107,12 @@ class AgentSession {
         this.onHello(msg.msg.value.node, msg.msg.value.resumeRevision).catch((err: unknown) => this.fail(err));
       } else if (msg.msg?.$case === 'ack') {
         this.onAck(msg.msg.value.revision);
+      } else if (msg.msg?.$case === 'logsReply') {
+        const r = msg.msg.value;
+        const pending = this.logRequests.get(r.requestId);
+        this.logRequests.delete(r.requestId);
+        if (r.error) pending?.reject(new CtnetError(ErrorCode.NotFound, r.error));
+        else pending?.resolve(r.data);
       }
     });
     const finish = (): void => {
@@ -108,6 +151,7 @@ class AgentSession {
     this.node = node;
     if (this.closed) return this.cleanup();
     deps.metrics.agentSessions.inc();
+    this.registry.add(nameKey(node.name), this);
     deps.log.info('agent connected', { node: node.name, addr: node.addr, resume });
 
     // 1. Resume from the manager's memory window (same tick: no batch can slip in between).
@@ -236,7 +280,10 @@ class AgentSession {
     // Let the lease run out rather than revoking it: a brief reconnect (to this or another
     // manager) must not flap the node to down and back.
     this.liveness?.release();
+    for (const p of this.logRequests.values()) p.reject(new CtnetError(ErrorCode.Unavailable, 'the agent stream closed'));
+    this.logRequests.clear();
     if (this.node) {
+      this.registry.remove(nameKey(this.node.name), this);
       this.deps.metrics.agentSessions.dec();
       this.deps.log.info('agent disconnected', { node: this.node.name });
     }

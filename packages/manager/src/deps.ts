@@ -13,6 +13,11 @@ export const systemClock: Clock = { now: () => Date.now() };
 export { createLogger, type Logger } from '@ctnet/core';
 import type { Logger } from '@ctnet/core';
 
+/** The agent streams connected to this manager, by node key: the way to ask an agent something. */
+export interface AgentSessions {
+  requestLogs(node: string, container: string, tailBytes: number): Promise<Buffer>;
+}
+
 /** Everything a handler may use. Handlers are plain functions of (deps, request). */
 export interface ManagerDeps {
   readonly config: ManagerConfig;
@@ -23,4 +28,5 @@ export interface ManagerDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: ManagerMetrics;
+  readonly sessions: AgentSessions;
 }

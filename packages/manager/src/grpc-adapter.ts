@@ -5,7 +5,7 @@ import type { ManagerDeps } from './deps.js';
 import { createNetwork, inspectNetwork, listNetworks, removeNetwork } from './handlers/networks.js';
 import { createEndpoint, deleteEndpoint, listEndpoints } from './handlers/endpoints.js';
 import { inspectNode, listNodes, removeNode } from './handlers/nodes.js';
-import { connectNetwork, disconnectNetwork, inspectContainer, listContainers, removeContainer, runContainer } from './handlers/containers.js';
+import { connectNetwork, containerLogs, disconnectNetwork, inspectContainer, listContainers, removeContainer, runContainer } from './handlers/containers.js';
 
 /** The handler table: plain async functions of (deps, request). */
 export const handlers = {
@@ -25,6 +25,7 @@ export const handlers = {
   inspectContainer,
   connectNetwork,
   disconnectNetwork,
+  containerLogs,
 } satisfies Record<keyof ManagerServiceServer, (deps: ManagerDeps, req: never) => Promise<unknown>>;
 
 /** The one place CtnetError codes become grpc-js statuses (the CLI maps them back). */

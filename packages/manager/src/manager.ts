@@ -3,7 +3,7 @@ import { formatHostPort, type ManagerConfig } from '@ctnet/core';
 import { AgentServiceService, ManagerServiceService } from '@ctnet/proto';
 import { createEtcdStore, type ClusterConfig, type Store } from '@ctnet/store';
 import { createAllocator } from './allocator.js';
-import { createAgentService } from './agent-stream.js';
+import { createAgentService, createSessionRegistry } from './agent-stream.js';
 import { systemClock, type Clock, type Logger, type ManagerDeps } from './deps.js';
 import { startEmbeddedEtcd, type EmbeddedEtcd } from './embedded-etcd.js';
 import { startNodeGc } from './gc.js';
@@ -48,6 +48,7 @@ export async function startManager(
     }
     cluster.vxlanPort = stored.vxlanPort;
   });
+  const sessions = createSessionRegistry();
   const deps: ManagerDeps = {
     config,
     cluster,
@@ -57,6 +58,7 @@ export async function startManager(
     clock: opts.clock ?? systemClock,
     log,
     metrics,
+    sessions,
   };
   view.onChange(() => {
     metrics.stateRevision.set(view.stateRevision);
@@ -68,7 +70,7 @@ export async function startManager(
     'grpc.max_send_message_length': GRPC_MESSAGE_LIMIT,
   });
   server.addService(ManagerServiceService, createManagerService(deps));
-  server.addService(AgentServiceService, createAgentService(deps));
+  server.addService(AgentServiceService, createAgentService(deps, sessions));
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(formatHostPort(config.listen), ServerCredentials.createInsecure(), (err, port) =>
       err ? reject(new Error(`cannot listen on ${formatHostPort(config.listen)} (${err.message}); pick another --listen`)) : resolve(port),

@@ -226,3 +226,11 @@ describe('ctmgr rm', () => {
     expect(await ctmgr(fake, ['rm'])).toMatchObject({ code: 2, err: 'ctmgr: "ctmgr rm" needs NAME...; run "ctmgr rm --help" for usage\n' });
   });
 });
+
+describe('ctmgr logs', () => {
+  it('prints the output, or its last N lines', async () => {
+    expect(await ctmgr(fake, ['logs', 'web'])).toMatchObject({ code: 0, out: 'one\ntwo\nthree\n' });
+    expect(await ctmgr(fake, ['logs', '--tail', '2', 'web'])).toMatchObject({ code: 0, out: 'two\nthree\n' });
+    expect((await ctmgr(fake, ['logs', '--tail', 'x', 'web'])).code).toBe(2);
+  });
+});

@@ -7,6 +7,7 @@ import { endpointCreate } from './endpoint-create.js';
 import { endpointLs } from './endpoint-ls.js';
 import { endpointRm } from './endpoint-rm.js';
 import { networkConnect, networkDisconnect } from './network-connect.js';
+import { containerLogs } from './container-logs.js';
 import { networkCreate } from './network-create.js';
 import { networkInspect } from './network-inspect.js';
 import { networkLs } from './network-ls.js';
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   containerPs,
   containerInspect,
   containerRm,
+  containerLogs,
   networkCreate,
   networkLs,
   networkInspect,

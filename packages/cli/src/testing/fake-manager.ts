@@ -152,6 +152,10 @@ export class FakeManager implements ManagerApi {
     this.record('connectNetwork', req);
     return wireEndpoint({ id: 'ep0123456789', name: req.container });
   }
+  async containerLogs(name: string) {
+    this.record('containerLogs', name);
+    return Buffer.from('one\ntwo\nthree\n');
+  }
   async disconnectNetwork(network: string, container: string) {
     this.record('disconnectNetwork', network, container);
     return { ip: '10.10.0.9' };

@@ -3,6 +3,8 @@ import {
   containerToWire,
   endpointToWire,
   type ConnectNetworkRequest,
+  type ContainerLogsRequest,
+  type ContainerLogsResponse,
   type ContainerDetail,
   type DisconnectNetworkRequest,
   type DisconnectNetworkResponse,
@@ -135,4 +137,11 @@ export async function disconnectNetwork(deps: ManagerDeps, req: DisconnectNetwor
   }
   const removed = await deps.store.deleteEndpoint(net.id, ep.name);
   return { ip: removed?.ip ?? ep.ip };
+}
+
+/** `ctmgr logs`: asks the container's node's agent, over its stream to this manager. */
+export async function containerLogs(deps: ManagerDeps, req: ContainerLogsRequest): Promise<ContainerLogsResponse> {
+  const c = await deps.store.getContainer(req.name.trim());
+  if (!c) throw notFound(`no container named ${req.name}; list them with "ctmgr ps"`);
+  return { data: await deps.sessions.requestLogs(c.node, c.name, Math.max(0, req.tailBytes)) };
 }

@@ -20,7 +20,26 @@ import {
 import { ClusterConfig, Container, Endpoint, Network, Node } from "./model.js";
 
 export interface AgentMessage {
-  msg: { $case: "hello"; value: Hello } | { $case: "ack"; value: Ack } | undefined;
+  msg:
+    | { $case: "hello"; value: Hello }
+    | { $case: "ack"; value: Ack }
+    | { $case: "logsReply"; value: LogsReply }
+    | undefined;
+}
+
+/** The answer to a LogsRequest: the tail of a local container's output. */
+export interface LogsReply {
+  requestId: string;
+  data: Buffer;
+  /** set instead of data when the agent could not read them */
+  error: string;
+}
+
+export interface LogsRequest {
+  requestId: string;
+  container: string;
+  /** 0 = everything */
+  tailBytes: number;
 }
 
 export interface Hello {
@@ -36,7 +55,10 @@ export interface Ack {
 }
 
 export interface ManagerMessage {
-  msg: { $case: "snapshot"; value: Snapshot } | { $case: "changes"; value: Changes } | undefined;
+  msg: { $case: "snapshot"; value: Snapshot } | { $case: "changes"; value: Changes } | {
+    $case: "logsRequest";
+    value: LogsRequest;
+  } | undefined;
 }
 
 export interface Snapshot {
@@ -80,6 +102,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "ack":
         Ack.encode(message.msg.value, writer.uint32(18).fork()).join();
         break;
+      case "logsReply":
+        LogsReply.encode(message.msg.value, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -113,6 +138,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.msg = { $case: "ack", value: Ack.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.msg = { $case: "logsReply", value: LogsReply.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -131,6 +164,10 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "hello", value: Hello.fromJSON(object.hello) }
         : isSet(object.ack)
         ? { $case: "ack", value: Ack.fromJSON(object.ack) }
+        : isSet(object.logsReply)
+        ? { $case: "logsReply", value: LogsReply.fromJSON(object.logsReply) }
+        : isSet(object.logs_reply)
+        ? { $case: "logsReply", value: LogsReply.fromJSON(object.logs_reply) }
         : undefined,
     };
   },
@@ -141,6 +178,8 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.hello = Hello.toJSON(message.msg.value);
     } else if (message.msg?.$case === "ack") {
       obj.ack = Ack.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "logsReply") {
+      obj.logsReply = LogsReply.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -163,7 +202,227 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "logsReply": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "logsReply", value: LogsReply.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseLogsReply(): LogsReply {
+  return { requestId: "", data: Buffer.alloc(0), error: "" };
+}
+
+export const LogsReply: MessageFns<LogsReply> = {
+  encode(message: LogsReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.error !== "") {
+      writer.uint32(26).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogsReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogsReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogsReply {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: LogsReply): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogsReply>, I>>(base?: I): LogsReply {
+    return LogsReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogsReply>, I>>(object: I): LogsReply {
+    const message = createBaseLogsReply();
+    message.requestId = object.requestId ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseLogsRequest(): LogsRequest {
+  return { requestId: "", container: "", tailBytes: 0 };
+}
+
+export const LogsRequest: MessageFns<LogsRequest> = {
+  encode(message: LogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.container !== "") {
+      writer.uint32(18).string(message.container);
+    }
+    if (message.tailBytes !== 0) {
+      writer.uint32(24).int32(message.tailBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.container = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tailBytes = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogsRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      container: isSet(object.container) ? globalThis.String(object.container) : "",
+      tailBytes: isSet(object.tailBytes)
+        ? globalThis.Number(object.tailBytes)
+        : isSet(object.tail_bytes)
+        ? globalThis.Number(object.tail_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: LogsRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.container !== "") {
+      obj.container = message.container;
+    }
+    if (message.tailBytes !== 0) {
+      obj.tailBytes = Math.round(message.tailBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LogsRequest>, I>>(base?: I): LogsRequest {
+    return LogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LogsRequest>, I>>(object: I): LogsRequest {
+    const message = createBaseLogsRequest();
+    message.requestId = object.requestId ?? "";
+    message.container = object.container ?? "";
+    message.tailBytes = object.tailBytes ?? 0;
     return message;
   },
 };
@@ -337,6 +596,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       case "changes":
         Changes.encode(message.msg.value, writer.uint32(18).fork()).join();
         break;
+      case "logsRequest":
+        LogsRequest.encode(message.msg.value, writer.uint32(26).fork()).join();
+        break;
     }
     return writer;
   },
@@ -370,6 +632,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.msg = { $case: "changes", value: Changes.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.msg = { $case: "logsRequest", value: LogsRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -388,6 +658,10 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
         ? { $case: "snapshot", value: Snapshot.fromJSON(object.snapshot) }
         : isSet(object.changes)
         ? { $case: "changes", value: Changes.fromJSON(object.changes) }
+        : isSet(object.logsRequest)
+        ? { $case: "logsRequest", value: LogsRequest.fromJSON(object.logsRequest) }
+        : isSet(object.logs_request)
+        ? { $case: "logsRequest", value: LogsRequest.fromJSON(object.logs_request) }
         : undefined,
     };
   },
@@ -398,6 +672,8 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       obj.snapshot = Snapshot.toJSON(message.msg.value);
     } else if (message.msg?.$case === "changes") {
       obj.changes = Changes.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "logsRequest") {
+      obj.logsRequest = LogsRequest.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -417,6 +693,12 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       case "changes": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "changes", value: Changes.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "logsRequest": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "logsRequest", value: LogsRequest.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -887,6 +1169,14 @@ export const AgentServiceClient = makeGenericClientConstructor(
   service: typeof AgentServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -221,6 +221,15 @@ export interface DisconnectNetworkResponse {
   ip: string;
 }
 
+export interface ContainerLogsRequest {
+  name: string;
+  tailBytes: number;
+}
+
+export interface ContainerLogsResponse {
+  data: Buffer;
+}
+
 function createBaseCreateNetworkRequest(): CreateNetworkRequest {
   return {
     name: "",
@@ -3631,6 +3640,162 @@ export const DisconnectNetworkResponse: MessageFns<DisconnectNetworkResponse> = 
   },
 };
 
+function createBaseContainerLogsRequest(): ContainerLogsRequest {
+  return { name: "", tailBytes: 0 };
+}
+
+export const ContainerLogsRequest: MessageFns<ContainerLogsRequest> = {
+  encode(message: ContainerLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.tailBytes !== 0) {
+      writer.uint32(16).int32(message.tailBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.tailBytes = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerLogsRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      tailBytes: isSet(object.tailBytes)
+        ? globalThis.Number(object.tailBytes)
+        : isSet(object.tail_bytes)
+        ? globalThis.Number(object.tail_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ContainerLogsRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.tailBytes !== 0) {
+      obj.tailBytes = Math.round(message.tailBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerLogsRequest>, I>>(base?: I): ContainerLogsRequest {
+    return ContainerLogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerLogsRequest>, I>>(object: I): ContainerLogsRequest {
+    const message = createBaseContainerLogsRequest();
+    message.name = object.name ?? "";
+    message.tailBytes = object.tailBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseContainerLogsResponse(): ContainerLogsResponse {
+  return { data: Buffer.alloc(0) };
+}
+
+export const ContainerLogsResponse: MessageFns<ContainerLogsResponse> = {
+  encode(message: ContainerLogsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerLogsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerLogsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerLogsResponse {
+    return { data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: ContainerLogsResponse): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerLogsResponse>, I>>(base?: I): ContainerLogsResponse {
+    return ContainerLogsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerLogsResponse>, I>>(object: I): ContainerLogsResponse {
+    const message = createBaseContainerLogsResponse();
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 export type ManagerServiceService = typeof ManagerServiceService;
 export const ManagerServiceService = {
   createNetwork: {
@@ -3792,6 +3957,16 @@ export const ManagerServiceService = {
       Buffer.from(DisconnectNetworkResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DisconnectNetworkResponse => DisconnectNetworkResponse.decode(value),
   },
+  containerLogs: {
+    path: "/ctnet.v1.ManagerService/ContainerLogs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ContainerLogsRequest): Buffer => Buffer.from(ContainerLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ContainerLogsRequest => ContainerLogsRequest.decode(value),
+    responseSerialize: (value: ContainerLogsResponse): Buffer =>
+      Buffer.from(ContainerLogsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ContainerLogsResponse => ContainerLogsResponse.decode(value),
+  },
 } as const;
 
 export interface ManagerServiceServer extends UntypedServiceImplementation {
@@ -3811,6 +3986,7 @@ export interface ManagerServiceServer extends UntypedServiceImplementation {
   inspectContainer: handleUnaryCall<InspectContainerRequest, ContainerDetail>;
   connectNetwork: handleUnaryCall<ConnectNetworkRequest, Endpoint>;
   disconnectNetwork: handleUnaryCall<DisconnectNetworkRequest, DisconnectNetworkResponse>;
+  containerLogs: handleUnaryCall<ContainerLogsRequest, ContainerLogsResponse>;
 }
 
 export interface ManagerServiceClient extends Client {
@@ -4054,6 +4230,21 @@ export interface ManagerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DisconnectNetworkResponse) => void,
   ): ClientUnaryCall;
+  containerLogs(
+    request: ContainerLogsRequest,
+    callback: (error: ServiceError | null, response: ContainerLogsResponse) => void,
+  ): ClientUnaryCall;
+  containerLogs(
+    request: ContainerLogsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ContainerLogsResponse) => void,
+  ): ClientUnaryCall;
+  containerLogs(
+    request: ContainerLogsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ContainerLogsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ManagerServiceClient = makeGenericClientConstructor(
@@ -4064,6 +4255,14 @@ export const ManagerServiceClient = makeGenericClientConstructor(
   service: typeof ManagerServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
