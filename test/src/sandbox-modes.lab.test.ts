@@ -28,6 +28,25 @@ describe.skipIf(reason !== undefined)(`sandbox modes${reason ? ` (skipped: ${rea
     await lab?.destroy();
   });
 
+  it('says so when the VXLAN port is taken on a host, and recovers once it is free', async () => {
+    const h2 = lab.hosts[1]!;
+    // h2 has no overlay device yet (this test runs first): hold UDP 4789 there
+    const squatter = spawn('ip', ['netns', 'exec', h2.ns, 'python3', '-c', 'import socket,time;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("0.0.0.0",4789));time.sleep(120)'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      await ok(lab.ctmgr('network', 'create', '--subnet', '10.31.0.0/24', 'blocked'));
+      await ok(lab.ctmgr('run', '-d', '--name', 'b2', '--network', 'blocked', '--node', 'h2', '--', 'sleep', 'infinity'));
+      const health = () => lab.exec('h2', 'node', '-e', 'fetch("http://127.0.0.1:4702/healthz").then(async r=>{process.stdout.write(r.status+" "+await r.text())})');
+      await waitUntil(async () => (await health()).stdout.includes('VXLAN port 4789 is already in use'), 15_000, () => lab.agentLog('h2'));
+      expect((await health()).stdout).toMatch(/^503 /);
+    } finally {
+      squatter.kill('SIGKILL');
+    }
+    await ok(lab.ctmgr('run', '-d', '--name', 'b1', '--network', 'blocked', '--node', 'h1', '--', 'sleep', 'infinity'));
+    const b2ip = (JSON.parse(await ok(lab.ctmgr('inspect', 'b2'))) as { endpoints: { ip: string }[] }[])[0]!.endpoints[0]!.ip;
+    await waitUntil(async () => (await lab.ctagent('h1', 'exec', 'b1', '--', 'ping', '-c1', '-W1', b2ip)).code === 0, 20_000, () => lab.agentLog('h2'));
+  });
+
   it('passes env and hostname to the command, and ctmgr logs fetches its output from its node', async () => {
     await ok(lab.ctmgr('run', '-d', '--name', 'talk', '--network', 'app', '--node', 'h2', '--hostname', 'chatty', '-e', 'GREETING=hi there',
       '--', 'sh', '-c', 'echo "$GREETING from $(hostname)"; echo second; sleep infinity'));

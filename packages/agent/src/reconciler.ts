@@ -56,7 +56,14 @@ export function createReconciler(deps: {
         for (const op of plan) metrics.opsApplied.inc({ op: op.op });
         for (const f of result.failed) {
           metrics.opsFailed.inc({ op: f.op.op });
-          errors.push(`${f.op.op} ${'name' in f.op ? f.op.name : 'dev' in f.op ? f.op.dev : ''}: ${f.error}`);
+          const target = 'name' in f.op ? f.op.name : 'dev' in f.op ? f.op.dev : '';
+          // A VXLAN device cannot come up while something else holds its UDP port (a known
+          // Swarm pain, where it fails silently): name the port and the way out.
+          if (/address already in use/i.test(f.error) && target.startsWith('ctvx-')) {
+            errors.push(
+              `VXLAN port ${ctx.vxlanPort} is already in use on this host (another process or VXLAN device holds UDP ${ctx.vxlanPort}), so ${target} cannot come up; free the port, or run the cluster with another ctmgr --vxlan-port`,
+            );
+          } else errors.push(`${f.op.op} ${target}: ${f.error}`);
         }
         if (reason === 'resync') {
           metrics.driftRepairs.inc(plan.length);
