@@ -1,19 +1,9 @@
 import { describe, it, expect } from 'vitest';
+import { expectInvalid } from './testing/expect-invalid.js';
 import { CtnetError, ErrorCode } from './errors.js';
 import { parseCidr } from './net/ipv4.js';
 import { formatHostPort, parseDuration, parseHostPort, parseManagerConfig, parsePort } from './config.js';
 
-function expectInvalid(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(CtnetError);
-  expect((thrown as CtnetError).code).toBe(ErrorCode.InvalidArgument);
-  expect((thrown as CtnetError).message).toMatch(message);
-}
 
 describe('parseDuration', () => {
   it.each([

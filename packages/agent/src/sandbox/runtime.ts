@@ -68,6 +68,7 @@ export function createSandboxRuntime(opts: {
       `link set ${itf.hostVeth} master ${itf.bridge} up`,
     ].join('\n') + '\n');
     const inside = [
+      'link set lo up',
       `link set ${tmp} name ${itf.ifname}`,
       `link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu} up`,
       `addr replace ${itf.cidr} dev ${itf.ifname}`,
@@ -81,8 +82,9 @@ export function createSandboxRuntime(opts: {
     await ip(['-n', sb.netns, '-batch', '-'], inside.join('\n') + '\n');
   };
 
-  const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>): Promise<void> => {
-    const inside = await runner.run('ip', ['-n', sb.netns, '-j', 'addr', 'show']);
+  const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>, fresh: boolean): Promise<void> => {
+    // A namespace made a moment ago holds nothing yet: no need to look inside.
+    const inside = fresh ? { stdout: '' } : await runner.run('ip', ['-n', sb.netns, '-j', 'addr', 'show']);
     const ifaces = new Map<string, { addrs: string[]; mac: string }>();
     for (const l of (inside.stdout.trim() ? JSON.parse(inside.stdout) : []) as {
       ifname: string;
@@ -158,14 +160,16 @@ export function createSandboxRuntime(opts: {
     async ensure(sb, existing, hostLinks) {
       await mkdir(recordsDir, { recursive: true });
       const c = sb.container;
+      const fresh = sb.ownsNetns && !existing.has(sb.netns) && c.attachPid === 0;
       if (sb.ownsNetns && !existing.has(sb.netns)) {
         if (c.attachPid > 0) {
           // pipework-style: name the process's own namespace instead of making a new one
           await ip(['netns', 'attach', sb.netns, String(c.attachPid)]);
         } else await ip(['netns', 'add', sb.netns]);
-        await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
+        // lo comes up with the first interface's batch, or on its own when there is none
+        if (sb.interfaces.length === 0) await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
       }
-      if (sb.interfaces.length > 0) await plumbAll(sb, hostLinks);
+      if (sb.interfaces.length > 0) await plumbAll(sb, hostLinks, fresh);
       if (sb.netns !== '') {
         const dir = join(etcNetns, sb.netns);
         await mkdir(dir, { recursive: true });

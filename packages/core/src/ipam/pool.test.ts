@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { expectInvalid } from '../testing/expect-invalid.js';
 import { CtnetError, ErrorCode } from '../errors.js';
 import { formatIPv4, parseIPv4 } from '../net/ipv4.js';
 import type { Network } from '../model/network.js';
@@ -48,17 +49,6 @@ function allocate(plan: AddressPlan, cursor: number | undefined, taken: Set<numb
   return out;
 }
 
-function expectInvalid(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(CtnetError);
-  expect((thrown as CtnetError).code).toBe(ErrorCode.InvalidArgument);
-  expect((thrown as CtnetError).message).toMatch(message);
-}
 
 describe('planAddresses', () => {
   it('reserves network, broadcast, gateway and aux addresses', () => {

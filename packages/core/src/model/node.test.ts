@@ -1,20 +1,10 @@
 import { describe, it, expect } from 'vitest';
+import { expectInvalid } from '../testing/expect-invalid.js';
 import { CtnetError, ErrorCode } from '../errors.js';
 import { parseNodeRegistration } from './node.js';
 
 const AT = '2024-01-01T00:00:00.000Z';
 
-function expectInvalid(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(CtnetError);
-  expect((thrown as CtnetError).code).toBe(ErrorCode.InvalidArgument);
-  expect((thrown as CtnetError).message).toMatch(message);
-}
 
 describe('parseNodeRegistration', () => {
   it('builds a node, defaulting the hostname to the name', () => {

@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import { expectInvalid } from '../testing/expect-invalid.js';
 import { CtnetError, ErrorCode } from '../errors.js';
 import {
   cidrContains,
@@ -14,17 +15,6 @@ import {
   tryParseIPv4,
 } from './ipv4.js';
 
-function expectInvalid(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(CtnetError);
-  expect((thrown as CtnetError).code).toBe(ErrorCode.InvalidArgument);
-  expect((thrown as CtnetError).message).toMatch(message);
-}
 
 const cidr = (text: string) => parseCidr(text);
 
