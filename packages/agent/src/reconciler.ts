@@ -87,7 +87,11 @@ export function createReconciler(deps: {
       // Owners before sharers: a container:X sandbox needs X's namespace.
       const order = [...desired.sandboxes].sort((a, b) => Number(b.ownsNetns) - Number(a.ownsNetns));
       for (const sb of order) {
-        await deps.sandboxes.ensure(sb, existing, links).catch((err: unknown) => errors.push(`sandbox ${sb.container.name}: ${String(err)}`));
+        const began = performance.now();
+        await deps.sandboxes.ensure(sb, existing, links).then(
+          (started) => started && log.info('sandbox started', { name: sb.container.name, netns: sb.netns || '(host)', ms: Math.round(performance.now() - began) }),
+          (err: unknown) => errors.push(`sandbox ${sb.container.name}: ${String(err)}`),
+        );
       }
       metrics.sandboxes.set(desired.sandboxes.length);
     } catch (err) {

@@ -22,7 +22,8 @@ export interface SandboxRecord {
 export interface SandboxRuntime {
   /** Namespaces of ours that exist now (by prefix). */
   listNetns(): Promise<Set<string>>;
-  ensure(sb: DesiredSandbox, existing: ReadonlySet<string>, hostLinks: ReadonlySet<string>): Promise<void>;
+  /** Resolves true when it started the container (false: it was there already). */
+  ensure(sb: DesiredSandbox, existing: ReadonlySet<string>, hostLinks: ReadonlySet<string>): Promise<boolean>;
   /** Stops a container (unless attached) and deletes its sandbox if it owns one. */
   remove(record: SandboxRecord): Promise<void>;
   /** Deletes a namespace of ours that no container accounts for. */
@@ -180,13 +181,14 @@ export function createSandboxRuntime(opts: {
         }
       }
       const record = await readRecord(c.name);
-      if (record && record.containerId === c.id) return;
+      if (record && record.containerId === c.id) return false;
       const started: SandboxRecord =
         c.attachPid > 0
           ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, log: '', startedAt: new Date().toISOString(), interfaces: [] }
           : await start(sb);
       const withIfaces = { ...started, interfaces: sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId })) };
       await writeFile(recordPath(c.name), JSON.stringify(withIfaces, null, 2));
+      return true;
     },
 
     async remove(record) {
