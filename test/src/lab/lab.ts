@@ -97,7 +97,8 @@ export interface Lab {
   /** Runs a command inside any namespace of this lab (e.g. an agent's sandbox); refuses others. */
   execIn(ns: string, ...cmd: string[]): Promise<RunResult>;
 
-  startAgent(host: NodeRef): void;
+  /** `extraArgs` follow the lab's own flags, so a repeated flag (e.g. --manager) overrides it. */
+  startAgent(host: NodeRef, extraArgs?: readonly string[]): void;
   /** SIGTERM by default; SIGKILL after stopTimeoutMs; resolves with how it ended. */
   stopAgent(host: NodeRef, signal?: NodeJS.Signals): Promise<Exit>;
   agentProcess(host: NodeRef): LabProcess | undefined;
@@ -291,7 +292,7 @@ class LabImpl implements Lab {
     return this.managerProc.stop(signal, this.stopTimeoutMs);
   }
 
-  startAgent(ref: NodeRef): void {
+  startAgent(ref: NodeRef, extraArgs: readonly string[] = []): void {
     const host = this.host(ref);
     const agentJs = this.opts.agentJs ?? AGENT_JS;
     if (!existsSync(agentJs)) throw new Error(`the agent is not built (${agentJs})`);
@@ -319,6 +320,7 @@ class LabImpl implements Lab {
         '--resync-interval',
         `${this.opts.resyncSeconds ?? 5}s`,
         ...(this.opts.agentArgs ?? []),
+        ...extraArgs,
       ],
       join(this.workDir, `${host.name}.log`),
       this.hostEnv(host),
