@@ -1,6 +1,6 @@
 import type { DesiredHost, DesiredOverlay } from '../desired/host.js';
 import { DEVICE_PREFIX, isOwnedDevice } from '../desired/host.js';
-import type { ActualHost, ActualLink } from './actual.js';
+import type { ActualFdb, ActualHost, ActualLink, ActualNeigh } from './actual.js';
 import type { KernelOp } from './ops.js';
 
 /**
@@ -16,11 +16,13 @@ export function planOverlays(desired: DesiredHost, actual: ActualHost): KernelOp
   const entries: KernelOp[] = [];
   const removals: KernelOp[] = [];
 
+  const fdbByDev = groupByDev(actual.fdb);
+  const neighByDev = groupByDev(actual.neigh);
   for (const want of desired.overlays) {
     planBridge(want, links.get(want.bridge), adds, sets, removals);
     planVxlan(want, links.get(want.vxlan), adds, sets);
     planAddresses(want, actual, entries);
-    planEntries(want, actual, entries);
+    planEntries(want, fdbByDev, neighByDev, entries);
   }
   // Host ends of sandbox veths: the sandbox step creates them; here they are kept on their bridge.
   for (const sb of desired.sandboxes) {
@@ -93,26 +95,51 @@ function planAddresses(want: DesiredOverlay, actual: ActualHost, out: KernelOp[]
   for (const cidr of have) if (cidr !== want.gatewayCidr) out.push({ op: 'addr-del', dev: want.bridge, cidr });
 }
 
-function planEntries(want: DesiredOverlay, actual: ActualHost, out: KernelOp[]): void {
+type Grouped<T> = ReadonlyMap<string, readonly T[]>;
+
+function groupByDev<T extends { dev: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const i of items) {
+    const list = out.get(i.dev);
+    if (list) list.push(i);
+    else out.set(i.dev, [i]);
+  }
+  return out;
+}
+
+/** Entries run to tens of thousands: one pass over each side, keyed by MAC / IP, no string keys built. */
+function planEntries(want: DesiredOverlay, fdbByDev: Grouped<ActualFdb>, neighByDev: Grouped<ActualNeigh>, out: KernelOp[]): void {
+  const dev = want.vxlan;
   // FDB: only the VXLAN device's own (self) entries with a destination are ours; the bridge's
   // learned and local entries are the kernel's business.
-  const permanent = new Set(actual.fdb.filter((e) => e.dev === want.vxlan && e.dst !== undefined && e.permanent).map((e) => `${e.mac}>${e.dst}`));
-  const wantFdb = new Map(want.fdb.map((e) => [e.mac, e.dst]));
-  for (const [mac, dst] of wantFdb) if (!permanent.has(`${mac}>${dst}`)) out.push({ op: 'fdb-replace', dev: want.vxlan, mac, dst });
-  const pairs = new Set(actual.fdb.filter((e) => e.dev === want.vxlan).map((e) => `${e.mac}>${e.dst}`));
-  for (const e of actual.fdb) {
-    if (e.dev !== want.vxlan || e.dst === undefined) continue;
-    const dst = wantFdb.get(e.mac);
-    if (dst === e.dst) continue; // wanted (made permanent by the replace above if it was not)
-    if (dst !== undefined && !pairs.has(`${e.mac}>${dst}`)) continue; // the replace above rewrites this entry
-    out.push({ op: 'fdb-del', dev: want.vxlan, mac: e.mac, dst: e.dst }); // unwanted, flood entries included
+  const have = new Map<string, ActualFdb[]>();
+  for (const e of fdbByDev.get(dev) ?? []) {
+    if (e.dst === undefined) continue;
+    const list = have.get(e.mac);
+    if (list) list.push(e);
+    else have.set(e.mac, [e]);
   }
-  const neigh = new Map<string, { mac?: string; permanent: boolean }>();
-  for (const n of actual.neigh) if (n.dev === want.vxlan) neigh.set(n.ip, n);
-  const wantNeigh = new Map(want.neigh.map((n) => [n.ip, n.mac]));
+  const wantFdb = new Map<string, string>();
+  for (const e of want.fdb) wantFdb.set(e.mac, e.dst);
+  for (const [mac, dst] of wantFdb) {
+    if (!have.get(mac)?.some((e) => e.dst === dst && e.permanent)) out.push({ op: 'fdb-replace', dev, mac, dst });
+  }
+  for (const [mac, entries] of have) {
+    const dst = wantFdb.get(mac);
+    const replaced = dst !== undefined && !entries.some((e) => e.dst === dst); // the replace above rewrites one of them
+    for (const e of entries) {
+      if (e.dst === dst) continue; // wanted (made permanent by the replace above if it was not)
+      if (replaced && e === entries[0]) continue;
+      out.push({ op: 'fdb-del', dev, mac, dst: e.dst! }); // unwanted, flood entries included
+    }
+  }
+  const neigh = new Map<string, ActualNeigh>();
+  for (const n of neighByDev.get(dev) ?? []) neigh.set(n.ip, n);
+  const wantNeigh = new Map<string, string>();
+  for (const n of want.neigh) wantNeigh.set(n.ip, n.mac);
   for (const [ip, mac] of wantNeigh) {
-    const have = neigh.get(ip);
-    if (!have || have.mac !== mac || !have.permanent) out.push({ op: 'neigh-replace', dev: want.vxlan, ip, mac });
+    const h = neigh.get(ip);
+    if (!h || h.mac !== mac || !h.permanent) out.push({ op: 'neigh-replace', dev, ip, mac });
   }
-  for (const [ip] of neigh) if (!wantNeigh.has(ip)) out.push({ op: 'neigh-del', dev: want.vxlan, ip });
+  for (const ip of neigh.keys()) if (!wantNeigh.has(ip)) out.push({ op: 'neigh-del', dev, ip });
 }
