@@ -14,3 +14,4 @@ export * from './desired/host.js';
 export * from './plan/overlay.js';
 export * from './log.js';
 export * from './plan/project.js';
+export * from './dns/index.js';

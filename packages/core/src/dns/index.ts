@@ -1,0 +1,6 @@
+export * from './constants.js';
+export * from './wire.js';
+export * from './answer.js';
+export * from './names.js';
+export * from './tcp.js';
+export * from './query.js';
