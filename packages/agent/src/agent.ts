@@ -8,6 +8,9 @@ import type { CommandRunner } from './netlink/runner.js';
 import { createReconciler } from './reconciler.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
 import { createLocalState } from './state.js';
+import { createDnsServer } from './dns/server.js';
+import { nameservers } from './sandbox/files.js';
+import { readFile } from 'node:fs/promises';
 import { connectToManagers } from './stream.js';
 
 /** Wires a running agent: host facts, the manager link, the reconciler, resync and HTTP. */
@@ -21,7 +24,11 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   const state = createLocalState();
   const sandboxes = createSandboxRuntime({ runner, dataDir: config.dataDir, netnsPrefix: config.netnsPrefix });
   let link: ReturnType<typeof connectToManagers> | undefined;
+  const dns = createDnsServer({ log });
+  const hostUpstreams = nameservers(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
   const reconciler = createReconciler({
+    dns,
+    hostUpstreams,
     runner,
     state,
     host: { node: config.nodeName, advertiseAddr: config.advertiseAddr, underlayMtu: host.underlayMtu },
@@ -56,6 +63,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
       clearInterval(resync);
       link?.stop();
       await reconciler.idle();
+      await dns.close();
       await closeHttp();
     },
   };

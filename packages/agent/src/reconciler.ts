@@ -1,4 +1,5 @@
-import { desiredHost, planOverlays, projectApplied, type ActualHost, type HostContext } from '@ctnet/core';
+import { buildZone, desiredHost, parseIPv4, planOverlays, projectApplied, type ActualHost, type HostContext } from '@ctnet/core';
+import type { DnsServer } from './dns/server.js';
 import { applyOps, readActual } from './netlink/kernel.js';
 import { parseLinks } from './netlink/parse.js';
 import type { CommandRunner } from './netlink/runner.js';
@@ -26,6 +27,8 @@ export function createReconciler(deps: {
   host: Omit<HostContext, 'vxlanPort'>;
   netnsPrefix: string;
   sandboxes: SandboxRuntime;
+  dns: DnsServer;
+  hostUpstreams: readonly string[];
   metrics: AgentMetrics;
   log: Logger;
   onApplied(revision: number): void;
@@ -71,6 +74,15 @@ export function createReconciler(deps: {
         }
       }
       if (clean) believed = projectApplied(desired, actual);
+      // The resolver follows the same state: its zone first, then its listeners (gateways now exist).
+      const dnsOf = new Map<number, readonly string[]>();
+      const withDns = new Map([...state.containers.values()].filter((c) => c.dns.length > 0).map((c) => [c.id, c.dns]));
+      for (const ep of state.endpoints.values()) {
+        const dns = ep.container ? withDns.get(ep.container) : undefined;
+        if (dns) dnsOf.set(parseIPv4(ep.ip), dns);
+      }
+      deps.dns.setZone(buildZone(state), (source) => dnsOf.get(source) ?? deps.hostUpstreams);
+      await deps.dns.sync(desired.overlays.map((o) => o.gatewayCidr.split('/')[0]!));
       const existing = await deps.sandboxes.listNetns();
       const records = await deps.sandboxes.records();
       const links =

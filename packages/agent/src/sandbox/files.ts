@@ -6,6 +6,15 @@ import type { DesiredSandbox } from '@ctnet/core';
  */
 export function resolvConf(sb: DesiredSandbox, hostResolvConf: string): string {
   const c = sb.container;
+  const first = sb.interfaces[0];
+  if (first) {
+    // The embedded resolver at the gateway answers cluster names and forwards the rest to
+    // --dns (or the host's resolvers), as Docker's 127.0.0.11 does.
+    const lines = [`nameserver ${first.gateway}`];
+    if (c.dnsSearch.length > 0) lines.push(`search ${c.dnsSearch.join(' ')}`);
+    lines.push('options ndots:0');
+    return `${lines.join('\n')}\n`;
+  }
   if (c.dns.length === 0 && c.dnsSearch.length === 0) return hostResolvConf;
   const lines: string[] = [];
   const upstream = hostResolvConf.split('\n').filter((l) => /^\s*nameserver\s/.test(l));
@@ -13,6 +22,14 @@ export function resolvConf(sb: DesiredSandbox, hostResolvConf: string): string {
   if (c.dns.length === 0) lines.push(...upstream);
   if (c.dnsSearch.length > 0) lines.push(`search ${c.dnsSearch.join(' ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The nameservers of a resolv.conf (the host's upstreams for forwarded names). */
+export function nameservers(resolv: string): string[] {
+  return resolv
+    .split('\n')
+    .map((l) => /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(l)?.[1])
+    .filter((x): x is string => x !== undefined);
 }
 
 export function hostsFile(sb: DesiredSandbox): string {

@@ -4,3 +4,4 @@ export * from './answer.js';
 export * from './names.js';
 export * from './tcp.js';
 export * from './query.js';
+export * from './zone.js';

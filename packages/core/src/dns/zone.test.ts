@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import type { ClusterState } from '../desired/host.js';
+import type { Endpoint } from '../model/endpoint.js';
+import type { Network } from '../model/network.js';
+import { parseIPv4 } from '../net/ipv4.js';
+import { buildZone, lookup } from './zone.js';
+
+const net = (id: string, name: string): Network => ({
+  id, name, driver: 'overlay', vni: 1, subnet: '10.0.0.0/8', gateway: '10.0.0.1', ipRange: '10.0.0.0/8',
+  auxAddresses: {}, attachable: false, internal: false, mtu: 0, parent: '', options: {}, labels: {}, createdAt: '',
+});
+const ep = (networkId: string, name: string, ip: string, container: string, aliases: string[] = []): Endpoint => ({
+  id: `${name}-${networkId}`, networkId, name, node: 'h1', ip, mac: '02:42:00:00:00:00', aliases, createdAt: '', container,
+});
+const state: ClusterState = {
+  networks: new Map([['n1', net('n1', 'app')], ['n2', net('n2', 'db')]]),
+  nodes: new Map(),
+  containers: new Map(),
+  endpoints: new Map(
+    [
+      ep('n1', 'Web', '10.1.0.2', 'cw', ['www']),
+      ep('n1', 'api', '10.1.0.3', 'ca'),
+      ep('n2', 'api', '10.2.0.3', 'ca'), // api is on both networks
+      ep('n2', 'pg', '10.2.0.4', 'cp'),
+    ].map((e) => [e.id, e]),
+  ),
+};
+const zone = buildZone(state);
+const ip = (t: string) => parseIPv4(t);
+const q = (from: string, name: string, type = 1) => lookup(zone, ip(from), name, type);
+
+describe('embedded DNS zone', () => {
+  it('answers container names and aliases on the asker\'s networks, case-insensitively', () => {
+    expect(q('10.1.0.3', 'web')).toEqual({ kind: 'a', addrs: [ip('10.1.0.2')] });
+    expect(q('10.1.0.3', 'www')).toEqual({ kind: 'a', addrs: [ip('10.1.0.2')] });
+  });
+
+  it('scopes answers: a name only on another network is NXDOMAIN; <name>.<network> picks the network', () => {
+    expect(q('10.1.0.2', 'pg')).toEqual({ kind: 'nxdomain' });
+    expect(q('10.1.0.3', 'pg')).toEqual({ kind: 'a', addrs: [ip('10.2.0.4')] }); // api is on db too
+    expect(q('10.1.0.3', 'api.db')).toEqual({ kind: 'a', addrs: [ip('10.2.0.3')] });
+    expect(q('10.1.0.2', 'pg.db')).toEqual({ kind: 'nxdomain' }); // lives only on a network web is not on
+    expect(q('10.1.0.2', 'nobody.app')).toEqual({ kind: 'nxdomain' });
+  });
+
+  it('gives every address of a name seen on several of the asker\'s networks', () => {
+    expect(q('10.2.0.3', 'api')).toEqual({ kind: 'a', addrs: [ip('10.1.0.3'), ip('10.2.0.3')] });
+  });
+
+  it('answers PTR for endpoint addresses, NODATA for AAAA of a known name, forwards the rest', () => {
+    expect(q('10.1.0.3', '2.0.1.10.in-addr.arpa', 12)).toEqual({ kind: 'ptr', name: 'Web.app' });
+    expect(q('10.1.0.3', 'web', 28)).toEqual({ kind: 'nodata' });
+    expect(q('10.1.0.3', 'example.com')).toEqual({ kind: 'forward' });
+    expect(q('10.1.0.3', 'unheard-of')).toEqual({ kind: 'forward' });
+  });
+
+  it('refuses anyone who is not an endpoint (never an open resolver)', () => {
+    expect(q('192.168.1.1', 'web')).toEqual({ kind: 'refused' });
+  });
+});

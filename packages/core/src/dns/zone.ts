@@ -1,0 +1,98 @@
+import type { ClusterState } from '../desired/host.js';
+import { nameKey } from '../model/names.js';
+import { parseIPv4 } from '../net/ipv4.js';
+import { ptrNameToIPv4 } from './names.js';
+
+/**
+ * What the embedded resolver knows, built from the desired state (pure) and rebuilt on every
+ * change. Answers are scoped to the networks of the endpoint asking, as Docker's are: a name
+ * only on another network is NXDOMAIN, a name nobody has is forwarded upstream.
+ */
+export interface Zone {
+  /** Network ids of the container whose endpoint has this address (its "view"). */
+  readonly viewOf: ReadonlyMap<number, readonly string[]>;
+  /** network id -> lowercased name -> addresses. */
+  readonly names: ReadonlyMap<string, ReadonlyMap<string, readonly number[]>>;
+  /** lowercased network name -> network id. */
+  readonly networkByName: ReadonlyMap<string, string>;
+  /** Every name known on any network (to tell NXDOMAIN from "forward it"). */
+  readonly known: ReadonlySet<string>;
+  /** address -> PTR name (<container>.<network>). */
+  readonly ptr: ReadonlyMap<number, string>;
+}
+
+export function buildZone(state: ClusterState): Zone {
+  const networkByName = new Map<string, string>();
+  for (const n of state.networks.values()) networkByName.set(nameKey(n.name), n.id);
+  const names = new Map<string, Map<string, number[]>>();
+  const known = new Set<string>();
+  const ptr = new Map<number, string>();
+  const byContainer = new Map<string, string[]>();
+  const addrOf = new Map<number, string>(); // address -> container id ('' = bare endpoint)
+  const add = (net: string, name: string, addr: number) => {
+    let m = names.get(net);
+    if (!m) names.set(net, (m = new Map()));
+    const key = nameKey(name);
+    const list = m.get(key);
+    if (!list) m.set(key, [addr]);
+    else if (!list.includes(addr)) list.push(addr);
+    known.add(key);
+  };
+  for (const ep of state.endpoints.values()) {
+    const net = state.networks.get(ep.networkId);
+    if (!net) continue;
+    const addr = parseIPv4(ep.ip);
+    add(net.id, ep.name, addr);
+    for (const alias of ep.aliases) add(net.id, alias, addr);
+    ptr.set(addr, `${ep.name}.${net.name}`);
+    addrOf.set(addr, ep.container);
+    if (ep.container) {
+      const list = byContainer.get(ep.container);
+      if (list) list.push(net.id);
+      else byContainer.set(ep.container, [net.id]);
+    }
+  }
+  const viewOf = new Map<number, readonly string[]>();
+  for (const ep of state.endpoints.values()) {
+    const addr = parseIPv4(ep.ip);
+    viewOf.set(addr, addrOf.get(addr) ? (byContainer.get(ep.container) ?? [ep.networkId]) : [ep.networkId]);
+  }
+  return { viewOf, names, networkByName, known, ptr };
+}
+
+export type Lookup =
+  | { readonly kind: 'a'; readonly addrs: readonly number[] }
+  | { readonly kind: 'ptr'; readonly name: string }
+  | { readonly kind: 'nodata' } // the name is ours, the type is not (AAAA until IPv6 exists)
+  | { readonly kind: 'nxdomain' }
+  | { readonly kind: 'forward' }
+  | { readonly kind: 'refused' }; // the asker is no endpoint: we are not an open resolver
+
+const T_A = 1;
+const T_PTR = 12;
+
+export function lookup(zone: Zone, source: number, qname: string, qtype: number): Lookup {
+  const view = zone.viewOf.get(source);
+  if (!view) return { kind: 'refused' };
+  if (qname.endsWith('.in-addr.arpa')) {
+    const addr = ptrNameToIPv4(qname);
+    const name = addr === undefined ? undefined : zone.ptr.get(addr);
+    if (name === undefined) return { kind: 'forward' };
+    return qtype === T_PTR ? { kind: 'ptr', name } : { kind: 'nodata' };
+  }
+  // <name> on any of the asker's networks, or <name>.<network> on one of them
+  let addrs: readonly number[] | undefined;
+  const dot = qname.lastIndexOf('.');
+  const netId = dot > 0 ? zone.networkByName.get(qname.slice(dot + 1)) : undefined;
+  if (netId !== undefined && view.includes(netId)) {
+    addrs = zone.names.get(netId)?.get(qname.slice(0, dot));
+  } else if (dot < 0) {
+    const found: number[] = [];
+    for (const id of view) for (const a of zone.names.get(id)?.get(qname) ?? []) if (!found.includes(a)) found.push(a);
+    if (found.length > 0) addrs = found;
+  }
+  if (addrs && addrs.length > 0) return qtype === T_A ? { kind: 'a', addrs } : { kind: 'nodata' };
+  const bare = dot < 0 ? qname : netId !== undefined ? qname.slice(0, dot) : undefined;
+  if (bare !== undefined && (zone.known.has(bare) || netId !== undefined)) return { kind: 'nxdomain' };
+  return { kind: 'forward' };
+}
