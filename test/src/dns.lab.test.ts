@@ -58,9 +58,10 @@ describe.skipIf(reason !== undefined)(`embedded DNS${reason ? ` (skipped: ${reas
     expect(await ok(dig('h3', 'fw', 'nothing.test'))).toMatch(/status: NXDOMAIN/);
     upstream.kill('SIGKILL');
     const t0 = Date.now();
-    const fail = await dig('h3', 'fw', 'example.test');
+    // dig waits longer than our 2 s forwarding timeout, so the answer it gets is ours
+    const fail = await lab.ctagent('h3', 'exec', 'fw', '--', 'dig', '+time=5', '+tries=1', 'example.test');
     expect(fail.stdout).toMatch(/status: SERVFAIL/);
-    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(Date.now() - t0).toBeLessThan(4500);
   });
 
   it('does not answer on the host\'s underlay address', async () => {
