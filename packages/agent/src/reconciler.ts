@@ -93,18 +93,32 @@ export function createReconciler(deps: {
       // namespaces of ours nothing accounts for, then what should exist.
       const wantedIds = new Set(desired.sandboxes.map((s) => s.container.id));
       const gone = records.filter((r) => !wantedIds.has(r.containerId)).sort((a, b) => Number(a.ownsNetns) - Number(b.ownsNetns));
+      // The sandbox step adds and removes veths behind the projection: plan the next run
+      // against the kernel again whenever it did anything.
+      let sandboxesChanged = gone.length > 0;
       for (const r of gone) await deps.sandboxes.remove(r);
       const accounted = new Set([...desired.sandboxes.map((s) => s.netns), ...records.filter((r) => wantedIds.has(r.containerId)).map((r) => r.netns)]);
-      for (const ns of existing) if (!accounted.has(ns)) await deps.sandboxes.removeOrphan(ns);
+      for (const ns of existing) {
+        if (accounted.has(ns)) continue;
+        sandboxesChanged = true;
+        await deps.sandboxes.removeOrphan(ns);
+      }
       // Owners before sharers: a container:X sandbox needs X's namespace.
       const order = [...desired.sandboxes].sort((a, b) => Number(b.ownsNetns) - Number(a.ownsNetns));
       for (const sb of order) {
         const began = performance.now();
         await deps.sandboxes.ensure(sb, existing, links).then(
-          (started) => started && log.info('sandbox started', { name: sb.container.name, netns: sb.netns || '(host)', ms: Math.round(performance.now() - began) }),
-          (err: unknown) => errors.push(`sandbox ${sb.container.name}: ${String(err)}`),
+          (r) => {
+            if (r.plumbed) sandboxesChanged = true;
+            if (r.started) log.info('sandbox started', { name: sb.container.name, netns: sb.netns || '(host)', ms: Math.round(performance.now() - began) });
+          },
+          (err: unknown) => {
+            sandboxesChanged = true;
+            errors.push(`sandbox ${sb.container.name}: ${String(err)}`);
+          },
         );
       }
+      if (sandboxesChanged) believed = undefined;
       metrics.sandboxes.set(desired.sandboxes.length);
     } catch (err) {
       errors.push(err instanceof Error ? err.message : String(err));

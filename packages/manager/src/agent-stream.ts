@@ -148,8 +148,12 @@ export class AgentSession {
     }
     this.liveness = await deps.store.keepNodeAlive(node.name, deps.config.nodeTtlSeconds);
     this.liveness.onLost((err) => this.fail(new CtnetError(ErrorCode.Unavailable, 'node lease lost (etcd unreachable); reconnect', { cause: err })));
+    if (this.closed) {
+      // the agent left while we were registering it: let this lease run out too
+      this.liveness.release();
+      return;
+    }
     this.node = node;
-    if (this.closed) return this.cleanup();
     deps.metrics.agentSessions.inc();
     this.registry.add(nameKey(node.name), this);
     deps.log.info('agent connected', { node: node.name, addr: node.addr, resume });

@@ -65,6 +65,7 @@ export function createClusterView(
   let closed = false;
   const watches: Watch[] = [];
   let reloading = false;
+  let generation = 0; // bumped per load; errors from older watches are ignored
   let resolveLoaded: () => void = () => undefined;
   const loadedPromise = new Promise<void>((r) => (resolveLoaded = r));
 
@@ -162,7 +163,10 @@ export function createClusterView(
           stateRevision = all.revision;
           feed.resetFloor(all.revision);
         }
+        const gen = ++generation;
         const onError = (err: unknown): void => {
+          if (gen !== generation) return; // a watch of an earlier load: already replaced
+          generation++;
           // Compaction or a cancelled watch: start over from a fresh list.
           log.warn('cluster watch ended; reloading', { reason: err instanceof Error ? err.message : String(err), compacted: isCompactedError(err) });
           for (const w of watches.splice(0)) void w.cancel().catch(() => undefined);
@@ -191,7 +195,8 @@ export function createClusterView(
     nodes: new Map(nodes),
     containers: new Map(containers),
   });
-  void load();
+  reloading = true;
+  void load().finally(() => (reloading = false));
 
   return {
     feed,

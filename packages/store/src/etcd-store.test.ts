@@ -75,6 +75,19 @@ describe('etcd store', () => {
     expect((await store.listNetworks()).networks.map((n) => n.id)).toEqual(['n1']);
   });
 
+  it('refuses a second concurrent removal, and takes over a lock left by a remover that died', async () => {
+    const { revision } = await store.listNetworks();
+    const n = network('n9', 'nine', '10.9.0.0/24');
+    expect(await store.createNetwork(n, revision)).toBe(true);
+    const raw = new Etcd3({ hosts: etcd.endpoint });
+    await raw.put('/ctnet/v1/locks/networks/n9').value(`removing-${Date.now()}-x`);
+    await expect(store.removeNetwork(n)).rejects.toMatchObject({ code: 'ABORTED' });
+    await raw.put('/ctnet/v1/locks/networks/n9').value(`removing-${Date.now() - 120_000}-x`);
+    expect(await store.removeNetwork(n)).toEqual({ ok: true });
+    expect(await raw.get('/ctnet/v1/locks/networks/n9').string()).toBeNull();
+    raw.close();
+  });
+
   it('watches from a revision with no gap and groups a transaction into one batch', async () => {
     const snap = await store.snapshot();
     const batches: ChangeBatch[] = [];

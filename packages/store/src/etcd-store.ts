@@ -1,6 +1,6 @@
 import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from 'etcd3';
-import type { Container, Endpoint, Network, Node } from '@ctnet/core';
+import { CtnetError, ErrorCode, type Container, type Endpoint, type Network, type Node } from '@ctnet/core';
 import { decodeKey, keys, ROOT, STATE_PREFIX } from './keys.js';
 import { compactedError, etcdError } from './etcd-errors.js';
 import type {
@@ -100,26 +100,43 @@ class EtcdStore implements Store {
   async removeNetwork(net: Network): Promise<RemoveNetworkOutcome> {
     const lock = keys.networkLock(net.id);
     return this.io(`removing network ${net.name}`, async () => {
-      // Phase 1: take the lock. From here on every endpoint creation for this network fails
-      // its transaction, so the emptiness check below cannot be overtaken.
-      await this.client.put(lock).value('removing').exec();
-      const eps = await this.client.getAll().prefix(keys.networkEndpointsPrefix(net.id)).exec();
-      if (eps.kvs.length > 0) {
-        await this.client.delete().key(lock).exec();
-        return { ok: false, endpoints: eps.kvs.map((kv) => json(kv) as Endpoint) };
+      // Phase 1: take the lock (ours alone: a unique value). From here on every endpoint
+      // creation for this network fails its transaction, so the emptiness check below cannot
+      // be overtaken. Whatever happens next, only our own lock is released.
+      const mine = `removing-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+      let taken = await this.client.if(lock, 'Create', '==', 0).then(this.client.put(lock).value(mine)).else(this.client.get(lock)).commit();
+      if (!taken.succeeded) {
+        // A lock older than a minute was left by a remover that died: take it over.
+        const old = taken.responses[0]?.response_range?.kvs[0]?.value.toString() ?? '';
+        const since = Number(old.split('-')[1]);
+        if (!(Date.now() - since > 60_000)) throw new CtnetError(ErrorCode.Aborted, `network ${net.name} is already being removed; retry in a moment`);
+        taken = await this.client.if(lock, 'Value', '==', old).then(this.client.put(lock).value(mine)).commit();
+        if (!taken.succeeded) throw new CtnetError(ErrorCode.Aborted, `network ${net.name} is already being removed; retry in a moment`);
       }
-      // Phase 2: network, its claims (reservations) and the lock go together.
-      await this.client
-        .if(keys.network(net.id), 'Version', '>', 0)
-        .then(
-          this.client.delete().key(keys.network(net.id)),
-          this.client.delete().prefix(keys.claimsPrefix(net.id)),
-          this.client.delete().key(lock),
-          this.client.put(keys.networksGuard).value(net.id),
-        )
-        .else(this.client.delete().key(lock))
-        .commit();
-      return { ok: true };
+      const unlock = () => this.client.if(lock, 'Value', '==', mine).then(this.client.delete().key(lock)).commit();
+      try {
+        const eps = await this.client.getAll().prefix(keys.networkEndpointsPrefix(net.id)).exec();
+        if (eps.kvs.length > 0) {
+          await unlock();
+          return { ok: false, endpoints: eps.kvs.map((kv) => json(kv) as Endpoint) };
+        }
+        // Phase 2: network, its claims (reservations) and the lock go together.
+        await this.client
+          .if(keys.network(net.id), 'Version', '>', 0)
+          .and(lock, 'Value', '==', mine)
+          .then(
+            this.client.delete().key(keys.network(net.id)),
+            this.client.delete().prefix(keys.claimsPrefix(net.id)),
+            this.client.delete().key(lock),
+            this.client.put(keys.networksGuard).value(net.id),
+          )
+          .else(this.client.delete().key(lock))
+          .commit();
+        return { ok: true };
+      } catch (err) {
+        await unlock().catch(() => undefined); // best effort; a lock left behind would block the network
+        throw err;
+      }
     });
   }
 
@@ -318,7 +335,12 @@ class EtcdStore implements Store {
     return this.io(`marking node ${name} ready`, async () => {
       const lease = this.client.lease(ttlSeconds, { autoKeepAlive: true });
       lease.on('lost', () => undefined); // replaced by onLost; keeps an unhandled 'lost' from crashing
-      await lease.put(keys.alive(name)).value(String(Date.now())).exec();
+      try {
+        await lease.put(keys.alive(name)).value(String(Date.now())).exec();
+      } catch (err) {
+        lease.release(); // or its keepalive loop would outlive this failed attempt
+        throw err;
+      }
       return {
         release: () => lease.release(),
         onLost: (handler) => {
@@ -425,6 +447,8 @@ class EtcdStore implements Store {
     if (earlyError !== undefined) {
       failed = true;
       watcher.removeAllListeners();
+      // a watch that never connected may still connect later: cancel it (one etcd refused needs no cancel)
+      if (!connected && String(earlyError).includes('not established')) void watcher.cancel().catch(() => undefined);
       throw await classify(earlyError);
     }
     return {

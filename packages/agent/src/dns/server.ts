@@ -117,6 +117,22 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
 
   const listen = async (addr: string): Promise<Listener> => {
     const udp = createSocket('udp4');
+    let tcp: Server | undefined;
+    try {
+      return await open(addr, udp, (t) => (tcp = t));
+    } catch (err) {
+      // leave nothing bound behind: the next sync retries from scratch
+      try {
+        udp.close();
+      } catch {
+        /* not bound */
+      }
+      tcp?.close();
+      throw err;
+    }
+  };
+
+  const open = async (addr: string, udp: Socket, keep: (t: Server) => void): Promise<Listener> => {
     udp.on('message', (msg, rinfo) => {
       void answer(msg, rinfo.address, 'udp').then((res) => res && udp.send(res, rinfo.port, rinfo.address));
     });
@@ -137,6 +153,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
         if (error) conn.end();
       });
     });
+    keep(tcp);
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
       tcp.listen(port, addr, () => resolve());

@@ -22,8 +22,8 @@ export interface SandboxRecord {
 export interface SandboxRuntime {
   /** Namespaces of ours that exist now (by prefix). */
   listNetns(): Promise<Set<string>>;
-  /** Resolves true when it started the container (false: it was there already). */
-  ensure(sb: DesiredSandbox, existing: ReadonlySet<string>, hostLinks: ReadonlySet<string>): Promise<boolean>;
+  /** Says whether it started the container, and whether it (re)plumbed any interface. */
+  ensure(sb: DesiredSandbox, existing: ReadonlySet<string>, hostLinks: ReadonlySet<string>): Promise<{ started: boolean; plumbed: boolean }>;
   /** Stops a container (unless attached) and deletes its sandbox if it owns one. */
   remove(record: SandboxRecord): Promise<void>;
   /** Deletes a namespace of ours that no container accounts for. */
@@ -83,7 +83,8 @@ export function createSandboxRuntime(opts: {
     await ip(['-n', sb.netns, '-batch', '-'], inside.join('\n') + '\n');
   };
 
-  const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>, fresh: boolean): Promise<void> => {
+  const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>, fresh: boolean): Promise<boolean> => {
+    let plumbed = false;
     // A namespace made a moment ago holds nothing yet: no need to look inside.
     const inside = fresh ? { stdout: '' } : await runner.run('ip', ['-n', sb.netns, '-j', 'addr', 'show']);
     const ifaces = new Map<string, { addrs: string[]; mac: string }>();
@@ -104,10 +105,12 @@ export function createSandboxRuntime(opts: {
         if (have) await ip(['-n', sb.netns, 'link', 'del', itf.ifname]).catch(() => undefined);
         if (hostLinks.has(itf.hostVeth)) await ip(['link', 'del', itf.hostVeth]).catch(() => undefined);
         await plumb(sb, itf, i === 0);
+        plumbed = true;
       } else if (!have.addrs.includes(itf.cidr) || have.mac !== itf.mac) {
         await ip(['-n', sb.netns, '-batch', '-'], `link set ${itf.ifname} address ${itf.mac} up\naddr replace ${itf.cidr} dev ${itf.ifname}\n`);
       }
     }
+    return plumbed;
   };
 
   const writeIfChanged = async (path: string, content: string): Promise<void> => {
@@ -170,7 +173,7 @@ export function createSandboxRuntime(opts: {
         // lo comes up with the first interface's batch, or on its own when there is none
         if (sb.interfaces.length === 0) await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
       }
-      if (sb.interfaces.length > 0) await plumbAll(sb, hostLinks, fresh);
+      const plumbed = sb.interfaces.length > 0 ? await plumbAll(sb, hostLinks, fresh) : false;
       if (sb.netns !== '') {
         const dir = join(etcNetns, sb.netns);
         await mkdir(dir, { recursive: true });
@@ -181,14 +184,14 @@ export function createSandboxRuntime(opts: {
         }
       }
       const record = await readRecord(c.name);
-      if (record && record.containerId === c.id) return false;
+      if (record && record.containerId === c.id) return { started: false, plumbed };
       const started: SandboxRecord =
         c.attachPid > 0
           ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, log: '', startedAt: new Date().toISOString(), interfaces: [] }
           : await start(sb);
       const withIfaces = { ...started, interfaces: sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId })) };
       await writeFile(recordPath(c.name), JSON.stringify(withIfaces, null, 2));
-      return true;
+      return { started: true, plumbed };
     },
 
     async remove(record) {

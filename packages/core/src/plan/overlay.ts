@@ -48,7 +48,7 @@ export function planOverlays(desired: DesiredHost, actual: ActualHost): KernelOp
 
 function planBridge(want: DesiredOverlay, have: ActualLink | undefined, adds: KernelOp[], sets: KernelOp[], removals: KernelOp[]): void {
   if (have && have.kind !== 'bridge') {
-    removals.unshift({ op: 'link-del', name: want.bridge });
+    adds.push({ op: 'link-del', name: want.bridge }); // something else has the name: it goes first
     have = undefined;
   }
   if (!have) {
