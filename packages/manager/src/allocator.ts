@@ -32,7 +32,7 @@ import type { ManagerMetrics } from './metrics.js';
  */
 export interface Allocator {
   /** With `container`, the container record is written in the same transaction. */
-  createEndpoint(net: Network, spec: EndpointSpec, id: string, createdAt: string, container?: Container): Promise<Endpoint>;
+  createEndpoint(net: Network, spec: EndpointSpec, id: string, createdAt: string, container?: Container, attachTo?: Container): Promise<Endpoint>;
 }
 
 const MAX_ATTEMPTS = 64;
@@ -77,6 +77,8 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
         return alreadyExists(
           `an endpoint named ${spec.name} already exists in network ${net.name} (on node ${outcome.existing.node}, ${outcome.existing.ip}); choose another name or remove it first`,
         );
+      case 'container-gone':
+        return notFound(`container ${spec.name} was removed meanwhile; nothing was connected`);
       case 'network-gone':
         return notFound(`network ${net.name} no longer exists; create it again or pick another network`);
       case 'network-removing':
@@ -87,11 +89,11 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
   };
 
   return {
-    async createEndpoint(net, spec, id, createdAt, container) {
+    async createEndpoint(net, spec, id, createdAt, container, attachTo) {
       const plan = planFor(net);
       if (spec.ip !== undefined) {
         const addr = parseStaticAddress(plan, spec.ip, net.name);
-        const outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr), container);
+        const outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr), container, attachTo);
         metrics.allocations.inc({ result: outcome.ok ? 'ok' : outcome.reason });
         if (!outcome.ok) throw fail(net, spec, outcome);
         return build(net, spec, id, createdAt, addr);
@@ -115,7 +117,7 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
         inFlight.add(addr);
         let outcome: CreateEndpointOutcome;
         try {
-          outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr), container);
+          outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr), container, attachTo);
         } finally {
           inFlight.delete(addr);
         }

@@ -75,6 +75,17 @@ describe('etcd store', () => {
     expect((await store.listNetworks()).networks.map((n) => n.id)).toEqual(['n1']);
   });
 
+  it('connects a further endpoint only while its container exists, and removes it with the container', async () => {
+    const ctr = { id: 'cid-1', name: 'box', node: 'h1', cmd: ['x'], env: {}, hostname: 'box', dns: [], dnsSearch: [], createdAt: '', mode: 'network' as const, sharedWith: '', attachPid: 0 };
+    expect((await store.createEndpoint({ ...endpoint('n1', 'box', '10.1.0.50'), container: 'cid-1' }, ctr)).ok).toBe(true);
+    expect((await store.createEndpoint({ ...endpoint('n1', 'box', '10.1.0.51'), networkId: 'n1', name: 'box2', container: 'cid-1' }, undefined, ctr)).ok).toBe(true);
+    const removed = await store.deleteContainer('box');
+    expect(removed?.endpoints.map((e) => e.ip).sort()).toEqual(['10.1.0.50', '10.1.0.51']);
+    const late = await store.createEndpoint({ ...endpoint('n1', 'box3', '10.1.0.52'), container: 'cid-1' }, undefined, ctr);
+    expect(late).toEqual({ ok: false, reason: 'container-gone' });
+    expect((await store.listClaims('n1')).claims.map((c) => c.ip)).not.toContain('10.1.0.52');
+  });
+
   it('refuses a second concurrent removal, and takes over a lock left by a remover that died', async () => {
     const { revision } = await store.listNetworks();
     const n = network('n9', 'nine', '10.9.0.0/24');

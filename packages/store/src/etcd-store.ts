@@ -140,7 +140,7 @@ class EtcdStore implements Store {
     });
   }
 
-  async createEndpoint(ep: Endpoint, container?: Container): Promise<CreateEndpointOutcome> {
+  async createEndpoint(ep: Endpoint, container?: Container, attachTo?: Container): Promise<CreateEndpointOutcome> {
     const epKey = keys.endpoint(ep.networkId, ep.name);
     const ctKey = container ? keys.container(container.name) : undefined;
     const claimKey = keys.claim(ep.networkId, ep.ip);
@@ -158,8 +158,15 @@ class EtcdStore implements Store {
         txn = txn.and(ctKey, 'Create', '==', 0);
         puts.push(this.client.put(ctKey).value(JSON.stringify(container)));
       }
+      const attachKey = attachTo ? keys.container(attachTo.name) : undefined;
+      if (attachTo && attachKey) {
+        const same = JSON.stringify(attachTo);
+        txn = txn.and(attachKey, 'Value', '==', same);
+        puts.push(this.client.put(attachKey).value(same));
+      }
       const res = await txn.then(...puts).commit();
       if (res.succeeded) return { ok: true, revision: rev(res.header.revision) };
+      if (attachKey && (await this.client.get(attachKey).string()) !== JSON.stringify(attachTo)) return { ok: false, reason: 'container-gone' };
       if (ctKey) {
         const ct = (await this.client.get(ctKey).exec()).kvs[0];
         if (ct) {

@@ -49,6 +49,7 @@ export type CreateEndpointOutcome =
   | { ok: false; reason: 'container-taken'; existing: Container }
   | { ok: false; reason: 'address-taken'; owner: string }
   | { ok: false; reason: 'network-gone' }
+  | { ok: false; reason: 'container-gone' }
   | { ok: false; reason: 'network-removing' };
 
 export type RemoveNetworkOutcome = { ok: true } | { ok: false; endpoints: readonly Endpoint[] };
@@ -72,8 +73,12 @@ export interface Store {
   createNetwork(net: Network, listRevision: number): Promise<boolean>;
   removeNetwork(net: Network): Promise<RemoveNetworkOutcome>;
 
-  /** With `container`, also writes the container record (its name must be free) in the same transaction. */
-  createEndpoint(ep: Endpoint, container?: Container): Promise<CreateEndpointOutcome>;
+  /**
+   * With `container`, also writes the container record (its name must be free) in the same
+   * transaction. With `attachTo` (network connect), requires that container to still exist and
+   * rewrites it, so a removal racing the connect retries and sees the new endpoint.
+   */
+  createEndpoint(ep: Endpoint, container?: Container, attachTo?: Container): Promise<CreateEndpointOutcome>;
   /** A container without an endpoint (network modes none, host, container:X); its name must be free. */
   createContainer(container: Container): Promise<CreateEndpointOutcome>;
   getContainer(name: string): Promise<Container | undefined>;

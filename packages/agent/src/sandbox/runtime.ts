@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DesiredInterface, DesiredSandbox } from '@ctnet/core';
@@ -14,6 +14,8 @@ export interface SandboxRecord {
   readonly ownsNetns: boolean;
   readonly attached: boolean; // a process plugged in by `ctagent attach`: never killed by us
   readonly pid: number;
+  /** The process's start time (/proc/<pid>/stat), so a PID reused after a reboot is never taken for ours. */
+  readonly pidStart?: string;
   readonly log: string;
   readonly startedAt: string;
   readonly interfaces: readonly { ifname: string; cidr: string; mac: string; network: string }[];
@@ -51,6 +53,17 @@ export function createSandboxRuntime(opts: {
   const recordPath = (name: string) => join(recordsDir, `${name}.json`);
   const readRecord = async (name: string): Promise<SandboxRecord | undefined> =>
     readFile(recordPath(name), 'utf8').then((t) => JSON.parse(t) as SandboxRecord, () => undefined);
+  /** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat). */
+  const procStart = (pid: number): string | undefined => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    } catch {
+      return undefined;
+    }
+  };
+  /** Our process is still there: same PID and the same start time. */
+  const ours = (r: SandboxRecord): boolean => r.pid > 0 && alive(r.pid) && (r.pidStart === undefined || procStart(r.pid) === r.pidStart);
   const alive = (pid: number): boolean => {
     try {
       process.kill(pid, 0);
@@ -148,6 +161,7 @@ export function createSandboxRuntime(opts: {
       ownsNetns: sb.ownsNetns,
       attached: false,
       pid: child.pid ?? -1,
+      ...(child.pid && { pidStart: procStart(child.pid) }),
       log,
       startedAt: new Date().toISOString(),
       interfaces: sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId })),
@@ -187,7 +201,7 @@ export function createSandboxRuntime(opts: {
       if (record && record.containerId === c.id) return { started: false, plumbed };
       const started: SandboxRecord =
         c.attachPid > 0
-          ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, log: '', startedAt: new Date().toISOString(), interfaces: [] }
+          ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, pidStart: procStart(c.attachPid), log: '', startedAt: new Date().toISOString(), interfaces: [] }
           : await start(sb);
       const withIfaces = { ...started, interfaces: sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId })) };
       await writeFile(recordPath(c.name), JSON.stringify(withIfaces, null, 2));
@@ -195,14 +209,14 @@ export function createSandboxRuntime(opts: {
     },
 
     async remove(record) {
-      if (!record.attached && record.pid > 0 && alive(record.pid)) {
+      if (!record.attached && ours(record)) {
         try {
           process.kill(-record.pid, 'SIGTERM'); // the whole process group: it was started detached
         } catch {
           /* already gone */
         }
-        for (let i = 0; i < 20 && alive(record.pid); i++) await new Promise((r) => setTimeout(r, 100));
-        if (alive(record.pid)) process.kill(-record.pid, 'SIGKILL');
+        for (let i = 0; i < 20 && ours(record); i++) await new Promise((r) => setTimeout(r, 100));
+        if (ours(record)) process.kill(-record.pid, 'SIGKILL');
       }
       if (record.ownsNetns && record.netns !== '') {
         // An attached process keeps its namespace (and its lo); its veths go with our name.
@@ -229,6 +243,6 @@ export function createSandboxRuntime(opts: {
       return out.sort((a, b) => a.name.localeCompare(b.name));
     },
 
-    running: (record) => record.pid > 0 && alive(record.pid),
+    running: (record) => ours(record),
   };
 }

@@ -121,7 +121,7 @@ export async function connectNetwork(deps: ManagerDeps, req: ConnectNetworkReque
   const net = await findNetwork(deps, spec.network);
   const attached = (await deps.store.listEndpoints(net.id)).find((e) => e.container === c.id);
   if (attached) throw alreadyExists(`container ${c.name} is already connected to network ${net.name} (${attached.ip})`);
-  const ep = await deps.allocator.createEndpoint(net, { ...spec, container: c.id }, newId(), new Date(deps.clock.now()).toISOString());
+  const ep = await deps.allocator.createEndpoint(net, { ...spec, container: c.id }, newId(), new Date(deps.clock.now()).toISOString(), undefined, c);
   return endpointToWire(ep);
 }
 
