@@ -52,11 +52,12 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
       await file.close();
     }
   };
-  link = connectToManagers({ config, host, state, log, metrics, onState: () => reconciler.request('change'), readLogs });
-  const resync = setInterval(() => reconciler.request('resync'), config.resyncIntervalMs);
+  // The HTTP port first: if it is taken, nothing else has started yet and the agent exits cleanly.
   const closeHttp = await serveAgentHttp(config.http, metrics.registry, () =>
     !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler.lastError,
   );
+  link = connectToManagers({ config, host, state, log, metrics, onState: () => reconciler.request('change'), readLogs });
+  const resync = setInterval(() => reconciler.request('resync'), config.resyncIntervalMs);
   log.info('agent running', { node: config.nodeName, advertise: config.advertiseAddr, underlay: `${host.underlayDev} mtu ${host.underlayMtu}` });
   return {
     async stop() {

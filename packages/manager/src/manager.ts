@@ -69,16 +69,25 @@ export async function startManager(
     'grpc.max_receive_message_length': GRPC_MESSAGE_LIMIT,
     'grpc.max_send_message_length': GRPC_MESSAGE_LIMIT,
   });
+  // If a port is taken, stop what already runs (the view's retries, the embedded etcd) so
+  // the process can exit instead of lingering half-started.
+  const abandon = async (err: unknown): Promise<never> => {
+    server.forceShutdown();
+    await view.close();
+    store.close();
+    await embedded?.stop();
+    throw err;
+  };
   server.addService(ManagerServiceService, createManagerService(deps));
   server.addService(AgentServiceService, createAgentService(deps, sessions));
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(formatHostPort(config.listen), ServerCredentials.createInsecure(), (err, port) =>
       err ? reject(new Error(`cannot listen on ${formatHostPort(config.listen)} (${err.message}); pick another --listen`)) : resolve(port),
     ),
-  );
+  ).catch(abandon);
   const http = await startHttpServer(config.http, metrics.registry, () =>
     view.loaded ? { ok: true, detail: `ok revision=${view.revision}` } : { ok: false, detail: `waiting for etcd at ${endpoints.join(',')}` },
-  );
+  ).catch((err: Error) => abandon(new Error(`cannot serve --http on ${formatHostPort(config.http)} (${err.message}); pick another --http`)));
   const gc = startNodeGc(deps);
   log.info('manager serving', { grpc: `${config.listen.host}:${grpcPort}`, http: `${config.http.host}:${http.port}`, etcd: endpoints.join(',') });
 
