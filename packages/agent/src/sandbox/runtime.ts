@@ -34,6 +34,9 @@ export interface SandboxRuntime {
   running(record: SandboxRecord): boolean;
 }
 
+const recordedInterfaces = (sb: DesiredSandbox): SandboxRecord['interfaces'] =>
+  sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId }));
+
 export function createSandboxRuntime(opts: {
   runner: CommandRunner;
   dataDir: string;
@@ -164,7 +167,7 @@ export function createSandboxRuntime(opts: {
       ...(child.pid && { pidStart: procStart(child.pid) }),
       log,
       startedAt: new Date().toISOString(),
-      interfaces: sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId })),
+      interfaces: recordedInterfaces(sb),
     };
   };
 
@@ -201,10 +204,9 @@ export function createSandboxRuntime(opts: {
       if (record && record.containerId === c.id) return { started: false, plumbed };
       const started: SandboxRecord =
         c.attachPid > 0
-          ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, pidStart: procStart(c.attachPid), log: '', startedAt: new Date().toISOString(), interfaces: [] }
+          ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, pidStart: procStart(c.attachPid), log: '', startedAt: new Date().toISOString(), interfaces: recordedInterfaces(sb) }
           : await start(sb);
-      const withIfaces = { ...started, interfaces: sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId })) };
-      await writeFile(recordPath(c.name), JSON.stringify(withIfaces, null, 2));
+      await writeFile(recordPath(c.name), JSON.stringify(started, null, 2));
       return { started: true, plumbed };
     },
 

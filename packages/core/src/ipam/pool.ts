@@ -89,4 +89,3 @@ export function poolExhausted(networkName: string, plan: AddressPlan): CtnetErro
   );
 }
 
-export { formatIPv4, formatCidr };

@@ -50,4 +50,3 @@ export function pickVni(taken: ReadonlySet<number>): number {
   throw new CtnetError(ErrorCode.ResourceExhausted, 'every VNI is in use; remove unused overlay networks');
 }
 
-export { cidrSize };

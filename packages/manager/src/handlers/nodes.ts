@@ -12,11 +12,17 @@ import {
 import type { ManagerDeps } from '../deps.js';
 
 /** Status and lag from the view: ready = the node's lease key exists; lag = state revisions not yet acked. */
-function statusOf(deps: ManagerDeps, node: Node): NodeStatus {
+/** Endpoints per node key, counted in one pass (not once per node). */
+function endpointCounts(deps: ManagerDeps): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const ep of deps.view.endpoints.values()) counts.set(nameKey(ep.node), (counts.get(nameKey(ep.node)) ?? 0) + 1);
+  return counts;
+}
+
+function statusOf(deps: ManagerDeps, node: Node, counts: ReadonlyMap<string, number>): NodeStatus {
   const key = nameKey(node.name);
   const ack = deps.view.acks.get(key);
-  let endpoints = 0;
-  for (const ep of deps.view.endpoints.values()) if (nameKey(ep.node) === key) endpoints++;
+  const endpoints = counts.get(key) ?? 0;
   const acked = ack?.revision ?? 0;
   return {
     node: nodeToWire(node),
@@ -31,7 +37,8 @@ function statusOf(deps: ManagerDeps, node: Node): NodeStatus {
 export async function listNodes(deps: ManagerDeps): Promise<ListNodesResponse> {
   deps.view.requireLoaded();
   const nodes = [...deps.view.nodes.values()].sort((a, b) => a.name.localeCompare(b.name));
-  return { nodes: nodes.map((n) => statusOf(deps, n)), stateRevision: deps.view.stateRevision };
+  const counts = endpointCounts(deps);
+  return { nodes: nodes.map((n) => statusOf(deps, n, counts)), stateRevision: deps.view.stateRevision };
 }
 
 export async function inspectNode(deps: ManagerDeps, req: InspectNodeRequest): Promise<NodeDetail> {
@@ -40,7 +47,7 @@ export async function inspectNode(deps: ManagerDeps, req: InspectNodeRequest): P
   const node = deps.view.nodes.get(nameKey(name)) ?? (await deps.store.getNode(name));
   if (!node) throw notFound(`node ${name} not found; list nodes with "ctmgr node ls"`);
   const endpoints = (await deps.store.listEndpoints()).filter((e) => nameKey(e.node) === nameKey(name));
-  return { status: statusOf(deps, node), endpoints: endpoints.map(endpointToWire) };
+  return { status: statusOf(deps, node, endpointCounts(deps)), endpoints: endpoints.map(endpointToWire) };
 }
 
 /** Removes the node's containers and endpoints (releasing their addresses), not the node record. */
