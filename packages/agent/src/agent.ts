@@ -7,6 +7,8 @@ import { createAgentMetrics } from './metrics.js';
 import type { CommandRunner } from './netlink/runner.js';
 import { createReconciler } from './reconciler.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
+import { createSupervisor } from './sandbox/supervisor.js';
+import { createStateReporter } from './reporter.js';
 import { createLocalState } from './state.js';
 import { createDnsServer } from './dns/server.js';
 import { nameservers } from './sandbox/files.js';
@@ -22,11 +24,22 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   await writeFile(join(config.dataDir, 'agent.json'), JSON.stringify({ nodeName: config.nodeName, managers: config.managers.map(formatHostPort) }));
   const metrics = createAgentMetrics();
   const state = createLocalState();
-  const sandboxes = createSandboxRuntime({ runner, dataDir: config.dataDir, netnsPrefix: config.netnsPrefix });
+  const supervisor = createSupervisor();
+  let reconciler: ReturnType<typeof createReconciler> | undefined;
+  const sandboxes = createSandboxRuntime({
+    runner,
+    dataDir: config.dataDir,
+    netnsPrefix: config.netnsPrefix,
+    onExit: (name, code, signal) => {
+      supervisor.exited(name, code, signal);
+      reconciler?.request('change');
+    },
+  });
   let link: ReturnType<typeof connectToManagers> | undefined;
-  const dns = createDnsServer({ log });
+  const reporter = createStateReporter((states) => link?.report(states) ?? false);
+  const dns = createDnsServer({ log, ttl: config.dnsTtlSeconds });
   const hostUpstreams = nameservers(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
-  const reconciler = createReconciler({
+  reconciler = createReconciler({
     dns,
     hostUpstreams,
     runner,
@@ -36,7 +49,9 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     sandboxes,
     metrics,
     log,
+    supervisor,
     onApplied: (revision) => link?.ack(revision),
+    onStates: (states) => reporter.update(states),
   });
   const readLogs = async (name: string, tailBytes: number): Promise<Buffer> => {
     const record = (await sandboxes.records()).find((r) => r.name === name);
@@ -54,16 +69,20 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   };
   // The HTTP port first: if it is taken, nothing else has started yet and the agent exits cleanly.
   const closeHttp = await serveAgentHttp(config.http, metrics.registry, () =>
-    !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler.lastError,
+    !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler?.lastError,
   );
-  link = connectToManagers({ config, host, state, log, metrics, onState: () => reconciler.request('change'), readLogs });
-  const resync = setInterval(() => reconciler.request('resync'), config.resyncIntervalMs);
+  const rec = reconciler;
+  link = connectToManagers({ config, host, state, log, metrics, onState: () => rec.request('change'), readLogs, onConnected: () => reporter.resendAll() });
+  const resync = setInterval(() => rec.request('resync'), config.resyncIntervalMs);
+  // Processes adopted from an earlier agent run give no exit event: look at them often.
+  const poll = setInterval(() => rec.poll(), 250);
   log.info('agent running', { node: config.nodeName, advertise: config.advertiseAddr, underlay: `${host.underlayDev} mtu ${host.underlayMtu}` });
   return {
     async stop() {
       clearInterval(resync);
+      clearInterval(poll);
       link?.stop();
-      await reconciler.idle();
+      await rec.idle();
       await dns.close();
       await closeHttp();
     },

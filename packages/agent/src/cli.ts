@@ -35,6 +35,7 @@ run flags (environment variable in brackets):
   --http HOST:PORT            /metrics and /healthz, default 127.0.0.1:4702 [CTNET_HTTP]
   --resync-interval DURATION  periodic full reconcile, default 10s [CTNET_RESYNC_INTERVAL]
   --label k=v                 node label, repeatable
+  --dns-ttl SECONDS           TTL of embedded DNS answers, default 5 [CTNET_DNS_TTL]
   (CTNET_NETNS_PREFIX sets the prefix of sandbox namespace names, default "ctns-")
 `;
 
@@ -46,6 +47,7 @@ const runOptions = {
   http: { type: 'string' },
   'resync-interval': { type: 'string' },
   label: { type: 'string', multiple: true },
+  'dns-ttl': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -94,6 +96,7 @@ async function run(argv: readonly string[], env: Env, io: AgentIo): Promise<numb
     resyncInterval: values['resync-interval'] ?? env.CTNET_RESYNC_INTERVAL,
     netnsPrefix: env.CTNET_NETNS_PREFIX,
     labels: parseKeyValues(values.label ?? [], '--label'),
+    dnsTtl: values['dns-ttl'] ?? env.CTNET_DNS_TTL,
     defaultNodeName: hostname(),
   });
   const agent = await startAgent(config, { runner: createExecaRunner(), log: createLogger(io.err, 'ctagent') });

@@ -10,6 +10,7 @@ export interface AgentMetrics {
   readonly appliedRevision: Gauge;
   readonly connected: Gauge;
   readonly sandboxes: Gauge;
+  readonly taskRestarts: Counter;
 }
 
 export function createAgentMetrics(): AgentMetrics {
@@ -35,5 +36,6 @@ export function createAgentMetrics(): AgentMetrics {
     appliedRevision: new Gauge({ name: 'ctnet_agent_applied_revision', help: 'Last desired-state revision fully applied', registers: r }),
     connected: new Gauge({ name: 'ctnet_agent_manager_connected', help: '1 while a manager stream is up', registers: r }),
     sandboxes: new Gauge({ name: 'ctnet_agent_sandboxes', help: 'Local sandboxes', registers: r }),
+    taskRestarts: new Counter({ name: 'ctnet_agent_task_restarts_total', help: 'Service tasks started again after their process ended', registers: r }),
   };
 }

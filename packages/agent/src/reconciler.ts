@@ -3,7 +3,8 @@ import type { DnsServer } from './dns/server.js';
 import { applyOps, readActual } from './netlink/kernel.js';
 import { parseLinks } from './netlink/parse.js';
 import type { CommandRunner } from './netlink/runner.js';
-import type { SandboxRuntime } from './sandbox/runtime.js';
+import type { SandboxRecord, SandboxRuntime } from './sandbox/runtime.js';
+import type { ObservedState, Supervisor } from './sandbox/supervisor.js';
 import type { LocalState } from './state.js';
 import type { AgentMetrics } from './metrics.js';
 import type { Logger } from './log.js';
@@ -19,6 +20,8 @@ export interface Reconciler {
   /** Resolves when no run is pending or in progress. */
   idle(): Promise<void>;
   readonly lastError: string | undefined;
+  /** Cheap check between runs: did a process we saw running end? Then run now. */
+  poll(): void;
 }
 
 export function createReconciler(deps: {
@@ -31,7 +34,10 @@ export function createReconciler(deps: {
   hostUpstreams: readonly string[];
   metrics: AgentMetrics;
   log: Logger;
+  supervisor: Supervisor;
   onApplied(revision: number): void;
+  /** Every local container's state after each run (the caller sends what changed). */
+  onStates(states: readonly ObservedState[]): void;
 }): Reconciler {
   let running: Promise<void> | undefined;
   let pending: 'change' | 'resync' | 'start' | undefined;
@@ -39,6 +45,8 @@ export function createReconciler(deps: {
   // What the kernel holds after our last clean apply. Change-triggered runs plan against it;
   // resyncs (and any run after a failure) read the kernel back instead.
   let believed: ActualHost | undefined;
+  let watched: SandboxRecord[] = []; // processes seen running at the end of the last run
+  let dueTimer: NodeJS.Timeout | undefined;
 
   const once = async (reason: 'change' | 'resync' | 'start'): Promise<void> => {
     const { state, metrics, log } = deps;
@@ -105,10 +113,12 @@ export function createReconciler(deps: {
       }
       // Owners before sharers: a container:X sandbox needs X's namespace.
       const order = [...desired.sandboxes].sort((a, b) => Number(b.ownsNetns) - Number(a.ownsNetns));
+      const byName = new Map(records.filter((r) => wantedIds.has(r.containerId)).map((r) => [r.name, r]));
       for (const sb of order) {
         const began = performance.now();
         await deps.sandboxes.ensure(sb, existing, links).then(
           (r) => {
+            if (r.record) byName.set(sb.container.name, r.record);
             if (r.plumbed) sandboxesChanged = true;
             if (r.started) log.info('sandbox started', { name: sb.container.name, netns: sb.netns || '(host)', ms: Math.round(performance.now() - began) });
           },
@@ -120,6 +130,7 @@ export function createReconciler(deps: {
       }
       if (sandboxesChanged) believed = undefined;
       metrics.sandboxes.set(desired.sandboxes.length);
+      await supervise(desired.sandboxes, byName);
     } catch (err) {
       errors.push(err instanceof Error ? err.message : String(err));
     }
@@ -135,6 +146,35 @@ export function createReconciler(deps: {
     deps.onApplied(revision);
   };
 
+  /** Restarts tasks whose backoff ran out, reports every container's state, arms the next restart. */
+  const supervise = async (sandboxes: Parameters<Supervisor['evaluate']>[0], byName: Map<string, SandboxRecord>): Promise<void> => {
+    const running = (r: SandboxRecord) => deps.sandboxes.running(r);
+    let sup = deps.supervisor.evaluate(sandboxes, byName, running, Date.now());
+    if (sup.restart.length > 0) {
+      for (const { sandbox, record } of sup.restart) {
+        const next = await deps.sandboxes.restart(sandbox, record);
+        byName.set(sandbox.container.name, next);
+        deps.metrics.taskRestarts.inc();
+        deps.log.info('task restarted', { name: sandbox.container.name, restarts: next.restarts ?? 0 });
+      }
+      sup = deps.supervisor.evaluate(sandboxes, byName, running, Date.now());
+    }
+    watched = [...byName.values()].filter(running);
+    deps.onStates(sup.states);
+    if (dueTimer) clearTimeout(dueTimer);
+    dueTimer = undefined;
+    if (sup.nextDue !== undefined) {
+      dueTimer = setTimeout(() => request('change'), Math.max(0, sup.nextDue - Date.now()));
+      dueTimer.unref();
+    }
+  };
+
+  const request = (reason: 'change' | 'resync' | 'start'): void => {
+    // A change outranks a resync: drift is only what a resync finds with nothing changed.
+    pending = pending === 'change' || reason === 'change' ? 'change' : reason;
+    running ??= loop();
+  };
+
   const loop = async (): Promise<void> => {
     while (pending) {
       const reason = pending;
@@ -145,10 +185,9 @@ export function createReconciler(deps: {
   };
 
   return {
-    request(reason) {
-      // A change outranks a resync: drift is only what a resync finds with nothing changed.
-      pending = pending === 'change' || reason === 'change' ? 'change' : reason;
-      running ??= loop();
+    request,
+    poll() {
+      if (watched.some((r) => !deps.sandboxes.running(r))) request('change');
     },
     async idle() {
       while (running) await running;

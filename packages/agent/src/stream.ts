@@ -1,6 +1,6 @@
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { formatHostPort, type AgentConfig, type Logger } from '@ctnet/core';
-import { AgentServiceClient, type AgentMessage, type ManagerMessage } from '@ctnet/proto';
+import { AgentServiceClient, type AgentMessage, type ContainerState, type ManagerMessage } from '@ctnet/proto';
 import type { HostInfo } from './host-info.js';
 import type { LocalState } from './state.js';
 import type { AgentMetrics } from './metrics.js';
@@ -16,6 +16,8 @@ export const GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024;
 export interface ManagerLink {
   /** Sends an ack on the current stream, if one is up. */
   ack(revision: number): void;
+  /** Sends container states on the current stream; false when no stream is up. */
+  report(states: readonly ContainerState[]): boolean;
   stop(): void;
 }
 
@@ -28,6 +30,8 @@ export function connectToManagers(deps: {
   onState(kind: 'snapshot' | 'changes'): void;
   /** Reads the tail of a local container's output (for `ctmgr logs`). */
   readLogs(container: string, tailBytes: number): Promise<Buffer>;
+  /** A stream came up (the manager may have none of our reports: send them all again). */
+  onConnected?(): void;
 }): ManagerLink {
   const { config, state, log, metrics } = deps;
   let stopped = false;
@@ -89,6 +93,7 @@ export function connectToManagers(deps: {
       call.write(hello);
       current = { write: (m) => void call.write(m) };
       metrics.connected.set(1);
+      deps.onConnected?.();
       log.info('connected to manager', { manager: addr, resume: hello.msg?.$case === 'hello' ? hello.msg.value.resumeRevision : 0 });
     });
 
@@ -109,6 +114,11 @@ export function connectToManagers(deps: {
   return {
     ack(revision) {
       current?.write({ msg: { $case: 'ack', value: { revision } } });
+    },
+    report(states) {
+      if (!current) return false;
+      current.write({ msg: { $case: 'taskReport', value: { states: [...states] } } });
+      return true;
     },
     stop() {
       stopped = true;

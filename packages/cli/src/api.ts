@@ -15,6 +15,9 @@ import type {
   RemoveNetworkResponse,
   RemoveNodeResponse,
   RunContainerRequest,
+  CreateServiceRequest,
+  ServiceDetail,
+  RemoveServiceResponse,
 } from '@ctnet/proto';
 
 /**
@@ -40,6 +43,11 @@ export interface ManagerApi {
   removeContainer(name: string): Promise<RemoveContainerResponse>;
   listContainers(filter: { node: string }): Promise<ContainerDetail[]>;
   inspectContainer(name: string): Promise<ContainerDetail>;
+  createService(req: CreateServiceRequest): Promise<ServiceDetail>;
+  listServices(): Promise<ServiceDetail[]>;
+  inspectService(name: string): Promise<ServiceDetail>;
+  scaleService(name: string, replicas: number): Promise<ServiceDetail>;
+  removeService(name: string): Promise<RemoveServiceResponse>;
 }
 
 /** Where a command writes; process.stdout and process.stderr fit, and so does a test buffer. */

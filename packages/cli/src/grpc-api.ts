@@ -3,6 +3,7 @@ import {
   type ListContainersResponse,
   type ListEndpointsResponse,
   type ListNetworksResponse,
+  type ListServicesResponse,
   ManagerServiceClient,
 } from '@ctnet/proto';
 import {
@@ -71,6 +72,14 @@ export class GrpcManagerApi implements ManagerApi {
       .containers;
   inspectContainer: ManagerApi['inspectContainer'] = (name) =>
     this.unary('InspectContainer', (c, m, o, cb) => c.inspectContainer({ name }, m, o, cb));
+
+  createService: ManagerApi['createService'] = (req) => this.unary('CreateService', (c, m, o, cb) => c.createService(req, m, o, cb));
+  listServices: ManagerApi['listServices'] = async () =>
+    (await this.unary<ListServicesResponse>('ListServices', (c, m, o, cb) => c.listServices({}, m, o, cb))).services;
+  inspectService: ManagerApi['inspectService'] = (name) => this.unary('InspectService', (c, m, o, cb) => c.inspectService({ name }, m, o, cb));
+  scaleService: ManagerApi['scaleService'] = (name, replicas) =>
+    this.unary('ScaleService', (c, m, o, cb) => c.scaleService({ name, replicas }, m, o, cb));
+  removeService: ManagerApi['removeService'] = (name) => this.unary('RemoveService', (c, m, o, cb) => c.removeService({ name }, m, o, cb));
 
   close(): void {
     this.raw?.close();

@@ -118,6 +118,8 @@ export interface AgentConfig {
   readonly resyncIntervalMs: number;
   readonly netnsPrefix: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** TTL of the embedded resolver's answers: short, so a cached answer is never stale for long. */
+  readonly dnsTtlSeconds: number;
 }
 
 export interface RawAgentConfig {
@@ -129,6 +131,7 @@ export interface RawAgentConfig {
   resyncInterval?: string;
   netnsPrefix?: string;
   labels?: Readonly<Record<string, string>>;
+  dnsTtl?: string;
   defaultNodeName: string;
 }
 
@@ -146,7 +149,13 @@ export function parseAgentConfig(raw: RawAgentConfig): AgentConfig {
   if (resync < 100) throw invalidArgument('--resync-interval must be at least 100ms');
   const prefix = raw.netnsPrefix?.trim() || 'ctns-';
   if (!/^[A-Za-z0-9_.-]{1,20}$/.test(prefix)) throw invalidArgument(`namespace prefix "${prefix}" must be 1-20 letters, digits, '.', '_' or '-'`);
+  const ttlText = (raw.dnsTtl ?? '5').trim();
+  const dnsTtlSeconds = Number(ttlText.replace(/s$/, ''));
+  if (!/^\d+s?$/.test(ttlText) || dnsTtlSeconds > 86_400) {
+    throw invalidArgument(`--dns-ttl "${raw.dnsTtl}" must be whole seconds from 0 to 86400 (e.g. 5 or 5s)`);
+  }
   return Object.freeze({
+    dnsTtlSeconds,
     managers: Object.freeze(managers),
     advertiseAddr,
     nodeName: (raw.nodeName?.trim() || raw.defaultNodeName).toLowerCase(),

@@ -10,6 +10,8 @@ export * from './config.js';
 export * from './plan/ops.js';
 export * from './plan/actual.js';
 export * from './model/container.js';
+export * from './model/service.js';
+export * from './sched/spread.js';
 export * from './desired/host.js';
 export * from './plan/overlay.js';
 export * from './log.js';

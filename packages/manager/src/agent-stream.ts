@@ -10,6 +10,8 @@ import {
   type ManagerMessage,
   type Node as WireNode,
   type StateEvent,
+  type TaskReport,
+  taskStatusFromWire,
 } from '@ctnet/proto';
 import { isCompactedError, type ChangeBatch, type ClusterChange, type NodeLiveness, type Watch } from '@ctnet/store';
 import type { AgentSessions, ManagerDeps } from './deps.js';
@@ -73,6 +75,7 @@ export class AgentSession {
   private ackPending: { revision: number; at: string } | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
   private lastAck = 0;
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
 
   private readonly logRequests = new Map<string, { resolve(b: Buffer): void; reject(e: unknown): void }>();
   private nextRequest = 0;
@@ -107,6 +110,8 @@ export class AgentSession {
         this.onHello(msg.msg.value.node, msg.msg.value.resumeRevision).catch((err: unknown) => this.fail(err));
       } else if (msg.msg?.$case === 'ack') {
         this.onAck(msg.msg.value.revision);
+      } else if (msg.msg?.$case === 'taskReport') {
+        void this.onTaskReport(msg.msg.value);
       } else if (msg.msg?.$case === 'logsReply') {
         const r = msg.msg.value;
         const pending = this.logRequests.get(r.requestId);
@@ -239,18 +244,38 @@ export class AgentSession {
     });
   }
 
+  /** Records what the agent reports of its own containers (never of another node's). */
+  private async onTaskReport(report: TaskReport): Promise<void> {
+    const node = this.node;
+    if (!node) return;
+    await Promise.all(
+      report.states.map(async (st) => {
+        if (!st.status) return;
+        try {
+          const status = taskStatusFromWire(st.status, st.name);
+          await this.deps.store.updateContainer(st.name, st.containerId, (c) => (nameKey(c.node) === nameKey(node.name) ? { ...c, status } : c));
+        } catch (err) {
+          this.deps.log.warn('could not record a task state; the agent reports it again on reconnect', { node: node.name, container: st.name, error: String(err) });
+        }
+      }),
+    );
+  }
+
   /**
    * Acks are persisted at most every ACK_FLUSH_MS, newest revision wins: an ack write per
    * applied change would double the etcd writes of every allocation. `at` is when the agent
    * acked, not when we wrote it, so convergence times stay exact.
+   * The first ack after a quiet spell is written at once (convergence waits on it), later
+   * ones at most every ACK_FLUSH_MS.
    */
   private onAck(revision: number): void {
     if (!this.node || revision <= (this.ackPending?.revision ?? this.lastAck)) return;
     this.ackPending = { revision, at: new Date(this.deps.clock.now()).toISOString() };
-    this.ackTimer ??= setTimeout(() => void this.flushAck(), ACK_FLUSH_MS);
+    this.ackTimer ??= setTimeout(() => void this.flushAck(), Math.max(0, this.lastFlushAt + ACK_FLUSH_MS - performance.now()));
   }
 
   private async flushAck(): Promise<void> {
+    this.lastFlushAt = performance.now();
     const ack = this.ackPending;
     this.ackPending = undefined;
     if (!ack || !this.node) return void (this.ackTimer = undefined);

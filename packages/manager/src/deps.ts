@@ -3,6 +3,7 @@ import type { ClusterConfig, Store } from '@ctnet/store';
 import type { ClusterView } from './view.js';
 import type { Allocator } from './allocator.js';
 import type { ManagerMetrics } from './metrics.js';
+import type { Orchestrator } from './orchestrator.js';
 
 /** Injected time, so grace periods and timestamps can be driven by tests. */
 export interface Clock {
@@ -29,4 +30,5 @@ export interface ManagerDeps {
   readonly log: Logger;
   readonly metrics: ManagerMetrics;
   readonly sessions: AgentSessions;
+  readonly orchestrator: Pick<Orchestrator, 'kick' | 'expect' | 'pendingReason'>;
 }

@@ -23,7 +23,8 @@ export function startNodeGc(deps: ManagerDeps, intervalMs = 1000): NodeGc {
     try {
       const now = deps.clock.now();
       const withEndpoints = new Set<string>();
-      for (const ep of deps.view.endpoints.values()) withEndpoints.add(nameKey(ep.node));
+      // A service's virtual IPs are endpoints of no node: never "down".
+      for (const ep of deps.view.endpoints.values()) if (ep.node !== '') withEndpoints.add(nameKey(ep.node));
       for (const c of deps.view.containers.values()) withEndpoints.add(nameKey(c.node));
       for (const key of [...downSince.keys()]) if (deps.view.alive.has(key) || !withEndpoints.has(key)) downSince.delete(key);
       for (const key of withEndpoints) {

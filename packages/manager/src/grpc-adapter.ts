@@ -5,6 +5,7 @@ import type { ManagerDeps } from './deps.js';
 import { createNetwork, inspectNetwork, listNetworks, removeNetwork } from './handlers/networks.js';
 import { createEndpoint, deleteEndpoint, listEndpoints } from './handlers/endpoints.js';
 import { inspectNode, listNodes, removeNode } from './handlers/nodes.js';
+import { createService, inspectService, listServices, removeService, scaleService } from './handlers/services.js';
 import { connectNetwork, containerLogs, disconnectNetwork, inspectContainer, listContainers, removeContainer, runContainer } from './handlers/containers.js';
 
 /** The handler table: plain async functions of (deps, request). */
@@ -26,6 +27,11 @@ export const handlers = {
   connectNetwork,
   disconnectNetwork,
   containerLogs,
+  createService,
+  listServices,
+  inspectService,
+  scaleService,
+  removeService,
 } satisfies Record<keyof ManagerServiceServer, (deps: ManagerDeps, req: never) => Promise<unknown>>;
 
 /** The one place CtnetError codes become grpc-js statuses (the CLI maps them back). */

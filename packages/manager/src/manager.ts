@@ -7,6 +7,7 @@ import { createAgentService, createSessionRegistry } from './agent-stream.js';
 import { systemClock, type Clock, type Logger, type ManagerDeps } from './deps.js';
 import { startEmbeddedEtcd, type EmbeddedEtcd } from './embedded-etcd.js';
 import { startNodeGc } from './gc.js';
+import { startOrchestrator, type Orchestrator } from './orchestrator.js';
 import { createManagerService } from './grpc-adapter.js';
 import { startHttpServer } from './http.js';
 import { createManagerMetrics } from './metrics.js';
@@ -49,7 +50,14 @@ export async function startManager(
     cluster.vxlanPort = stored.vxlanPort;
   });
   const sessions = createSessionRegistry();
+  // The orchestrator needs the deps it is part of: it is filled in right below.
+  let orchestrator: Orchestrator | undefined;
   const deps: ManagerDeps = {
+    orchestrator: {
+      kick: () => orchestrator?.kick(),
+      expect: (id, change) => orchestrator?.expect(id, change),
+      pendingReason: (id) => orchestrator?.pendingReason(id),
+    },
     config,
     cluster,
     store,
@@ -89,6 +97,7 @@ export async function startManager(
     view.loaded ? { ok: true, detail: `ok revision=${view.revision}` } : { ok: false, detail: `waiting for etcd at ${endpoints.join(',')}` },
   ).catch((err: Error) => abandon(new Error(`cannot serve --http on ${formatHostPort(config.http)} (${err.message}); pick another --http`)));
   const gc = startNodeGc(deps);
+  orchestrator = startOrchestrator(deps);
   log.info('manager serving', { grpc: `${config.listen.host}:${grpcPort}`, http: `${config.http.host}:${http.port}`, etcd: endpoints.join(',') });
 
   return {
@@ -98,6 +107,7 @@ export async function startManager(
     deps,
     async close() {
       gc.stop();
+      await orchestrator?.stop();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

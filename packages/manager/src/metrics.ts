@@ -11,6 +11,8 @@ export interface ManagerMetrics {
   readonly stateRevision: Gauge;
   readonly etcdUp: Gauge;
   readonly gcEndpoints: Counter;
+  readonly convergeSeconds: Histogram<'change'>;
+  readonly tasks: Counter<'event'>;
 }
 
 export function createManagerMetrics(): ManagerMetrics {
@@ -44,6 +46,19 @@ export function createManagerMetrics(): ManagerMetrics {
     gcEndpoints: new Counter({
       name: 'ctnet_manager_gc_endpoints_total',
       help: 'Endpoints removed because their node stayed down beyond the grace period',
+      registers: [registry],
+    }),
+    convergeSeconds: new Histogram({
+      name: 'ctnet_manager_service_converge_seconds',
+      help: 'From a service create or scale to every task running and every ready node having applied it',
+      labelNames: ['change'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    tasks: new Counter({
+      name: 'ctnet_manager_task_events_total',
+      help: 'Orchestrator actions on tasks (created, retired, removed, unknown)',
+      labelNames: ['event'],
       registers: [registry],
     }),
   };

@@ -1,4 +1,4 @@
-import { parseIPv4, unavailable, type Container, type Endpoint, type Network, type Node } from '@ctnet/core';
+import { parseIPv4, unavailable, type Container, type Endpoint, type Network, type Node, type Service } from '@ctnet/core';
 import { isCompactedError, type ChangeBatch, type ClusterChange, type NodeAck, type Store, type Watch } from '@ctnet/store';
 import type { Logger } from './deps.js';
 import { createStateFeed, isStateChange, type StateFeed } from './state-feed.js';
@@ -20,6 +20,9 @@ export interface ClusterView {
   readonly nodes: ReadonlyMap<string, Node>;
   readonly endpoints: ReadonlyMap<string, Endpoint>;
   readonly containers: ReadonlyMap<string, Container>;
+  readonly services: ReadonlyMap<string, Service>;
+  /** Service id -> the latest revision that changed one of its tasks (what agents must have applied). */
+  readonly serviceRevisions: ReadonlyMap<string, number>;
   readonly alive: ReadonlySet<string>;
   readonly acks: ReadonlyMap<string, NodeAck>;
   /** Latest revision at which desired state (networks, endpoints, nodes) changed. */
@@ -54,6 +57,11 @@ export function createClusterView(
   const nodes = new Map<string, Node>();
   const endpoints = new Map<string, Endpoint>();
   const containers = new Map<string, Container>();
+  const services = new Map<string, Service>();
+  const serviceRevisions = new Map<string, number>();
+  const touch = (serviceId: string | undefined, revision: number) => {
+    if (serviceId && revision > (serviceRevisions.get(serviceId) ?? 0)) serviceRevisions.set(serviceId, revision);
+  };
   const alive = new Set<string>();
   const acks = new Map<string, NodeAck>();
   const claims = new Map<string, ClaimSet>();
@@ -97,8 +105,14 @@ export function createClusterView(
         else nodes.delete(c.id);
         return;
       case 'container':
+        touch((c.value ?? containers.get(c.id))?.task?.serviceId, revision);
         if (c.value) containers.set(c.id, c.value);
         else containers.delete(c.id);
+        return;
+      case 'service':
+        // Not touched: agents never see service records, so they never ack their revisions.
+        if (c.value) services.set(c.id, c.value);
+        else services.delete(c.id);
         return;
       case 'endpoint': {
         // Claims and endpoints are written and removed together, so after the initial load
@@ -148,7 +162,7 @@ export function createClusterView(
         }
         const all = await store.loadAll();
         const before = loaded ? stateMaps() : undefined;
-        for (const m of [networks, nodes, endpoints, containers, alive, acks, claims]) m.clear();
+        for (const m of [networks, nodes, endpoints, containers, services, alive, acks, claims]) m.clear();
         for (const c of all.changes) apply(c, 0); // claims come from the ipam/ keys here
         revision = all.revision;
         if (before) {
@@ -211,6 +225,8 @@ export function createClusterView(
     nodes,
     endpoints,
     containers,
+    services,
+    serviceRevisions,
     alive,
     acks,
     get stateRevision() {

@@ -1,6 +1,6 @@
 import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from 'etcd3';
-import { CtnetError, ErrorCode, type Container, type Endpoint, type Network, type Node } from '@ctnet/core';
+import { CtnetError, ErrorCode, type Container, type Endpoint, type Network, type Node, type Service } from '@ctnet/core';
 import { decodeKey, keys, ROOT, STATE_PREFIX } from './keys.js';
 import { compactedError, etcdError } from './etcd-errors.js';
 import type {
@@ -376,6 +376,85 @@ class EtcdStore implements Store {
     });
   }
 
+  async createService(service: Service): Promise<{ ok: true; revision: number } | { ok: false; existing: Service }> {
+    const key = keys.service(service.name);
+    return this.io(`creating service ${service.name}`, async () => {
+      const res = await this.client
+        .if(key, 'Create', '==', 0)
+        .then(this.client.put(key).value(JSON.stringify(service)))
+        .else(this.client.get(key))
+        .commit();
+      if (res.succeeded) return { ok: true, revision: rev(res.header.revision) };
+      const kv = res.responses[0]?.response_range?.kvs[0];
+      const found = kv ? (json(kv) as Service) : service;
+      if (found.id === service.id) return { ok: true, revision: rev(kv?.mod_revision) }; // our own retried commit
+      return { ok: false, existing: found };
+    });
+  }
+
+  async getService(name: string): Promise<Service | undefined> {
+    return this.io(`reading service ${name}`, async () => {
+      const value = await this.client.get(keys.service(name)).string();
+      return value === null ? undefined : (JSON.parse(value) as Service);
+    });
+  }
+
+  async listServices(): Promise<Service[]> {
+    return this.io('listing services', async () => {
+      const res = await this.client.getAll().prefix(keys.servicesPrefix).exec();
+      return res.kvs.map((kv) => json(kv) as Service);
+    });
+  }
+
+  async updateService(name: string, change: (s: Service) => Service): Promise<{ service: Service; revision: number } | undefined> {
+    const key = keys.service(name);
+    return this.io(`updating service ${name}`, async () => {
+      for (let attempt = 0; attempt < 16; attempt++) {
+        const kv = (await this.client.get(key).exec()).kvs[0];
+        if (!kv) return undefined;
+        const next = change(json(kv) as Service);
+        const res = await this.client.if(key, 'Mod', '==', rev(kv.mod_revision)).then(this.client.put(key).value(JSON.stringify(next))).commit();
+        if (res.succeeded) return { service: next, revision: rev(res.header.revision) };
+      }
+      throw new CtnetError(ErrorCode.Aborted, `service ${name} kept changing while being updated; retry`);
+    });
+  }
+
+  async deleteService(name: string): Promise<Service | undefined> {
+    const key = keys.service(name);
+    return this.io(`removing service ${name}`, async () => {
+      const res = await this.client.delete().key(key).getPrevious();
+      return res[0] ? (json(res[0]) as Service) : undefined;
+    });
+  }
+
+  async updateContainer(name: string, id: string, change: (c: Container) => Container): Promise<number | undefined> {
+    const key = keys.container(name);
+    return this.io(`updating container ${name}`, async () => {
+      for (let attempt = 0; attempt < 16; attempt++) {
+        const res = await this.client.get(key).exec();
+        const kv = res.kvs[0];
+        if (!kv) return undefined;
+        const before = json(kv) as Container;
+        if (before.id !== id) return undefined;
+        const after = change(before);
+        const text = JSON.stringify(after);
+        if (text === kv.value.toString()) return rev(kv.mod_revision);
+        const put = await this.client.if(key, 'Mod', '==', rev(kv.mod_revision)).then(this.client.put(key).value(text)).commit();
+        if (put.succeeded) return rev(put.header.revision);
+      }
+      throw new CtnetError(ErrorCode.Aborted, `container ${name} kept changing while being updated; retry`);
+    });
+  }
+
+  async campaign(value: string, onElected: () => void, onError: (err: unknown) => void): Promise<{ resign(): Promise<void> }> {
+    // A short TTL: a dead leader's role passes on within seconds.
+    const campaign = this.client.election(keys.leader, 5).campaign(value);
+    campaign.on('elected', onElected);
+    campaign.on('error', (err) => onError(etcdError(err, this.endpoints, 'campaigning for the orchestrator role')));
+    return { resign: () => campaign.resign().catch(() => undefined) };
+  }
+
   async snapshot(): Promise<StateSnapshot> {
     return this.io('reading the desired state', async () => {
       // One range read over the state prefix: a consistent cut at one revision.
@@ -512,6 +591,8 @@ export function decodeChange(kv: IKeyValue, deleted: boolean): ClusterChange | u
       return { kind: 'node', id: key.id, ...(value !== undefined && { value: value as Node }) };
     case 'container':
       return { kind: 'container', id: key.id, ...(value !== undefined && { value: value as Container }) };
+    case 'service':
+      return { kind: 'service', id: key.id, ...(value !== undefined && { value: value as Service }) };
     case 'claim':
       return {
         kind: 'claim',

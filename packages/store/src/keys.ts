@@ -9,7 +9,10 @@ import { nameKey } from '@ctnet/core';
  *   state/networks/<id>           Network                  } the desired state streamed to agents
  *   state/endpoints/<net>/<name>  Endpoint (name lowercased: names are unique per network)
  *   state/nodes/<name>            Node                     }
- *   state/containers/<name>       Container (names unique in the cluster, lowercased)
+ *   state/containers/<name>       Container (names unique in the cluster, lowercased); a
+ *                                 service's tasks are containers too, with their status
+ *   state/services/<name>         Service (manager-side: agents learn of services through
+ *                                 their tasks and VIP endpoints)
  *   ipam/<net>/<ip>               owner of the address: one key per address, so concurrent
  *                                 allocators never contend on a shared counter or bitmap
  *   locks/networks/<id>           present while a network is being removed; endpoint creation
@@ -31,6 +34,9 @@ export const keys = {
   nodesPrefix: `${STATE_PREFIX}nodes/`,
   containersPrefix: `${STATE_PREFIX}containers/`,
   container: (name: string) => `${STATE_PREFIX}containers/${nameKey(name)}`,
+  servicesPrefix: `${STATE_PREFIX}services/`,
+  service: (name: string) => `${STATE_PREFIX}services/${nameKey(name)}`,
+  leader: `${ROOT}election/orchestrator`,
   node: (name: string) => `${STATE_PREFIX}nodes/${nameKey(name)}`,
   claimsPrefix: (networkId: string) => `${ROOT}ipam/${networkId}/`,
   claim: (networkId: string, ip: string) => `${ROOT}ipam/${networkId}/${ip}`,
@@ -47,6 +53,7 @@ export type DecodedKey =
   | { kind: 'endpoint'; networkId: string; name: string; id: string }
   | { kind: 'node'; id: string }
   | { kind: 'container'; id: string }
+  | { kind: 'service'; id: string }
   | { kind: 'claim'; networkId: string; ip: string }
   | { kind: 'alive'; node: string }
   | { kind: 'ack'; node: string }
@@ -62,6 +69,7 @@ export function decodeKey(key: string): DecodedKey {
   }
   if (a === 'state' && b === 'nodes' && c && parts.length === 3) return { kind: 'node', id: c };
   if (a === 'state' && b === 'containers' && c && parts.length === 3) return { kind: 'container', id: c };
+  if (a === 'state' && b === 'services' && c && parts.length === 3) return { kind: 'service', id: c };
   if (a === 'ipam' && b && c && parts.length === 3) return { kind: 'claim', networkId: b, ip: c };
   if (a === 'status' && b === 'alive' && c) return { kind: 'alive', node: c };
   if (a === 'status' && b === 'acks' && c) return { kind: 'ack', node: c };

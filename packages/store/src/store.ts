@@ -1,4 +1,4 @@
-import type { Container, Endpoint, Network, Node } from '@ctnet/core';
+import type { Container, Endpoint, Network, Node, Service } from '@ctnet/core';
 
 /**
  * The store contract: the manager's only way to etcd. Every method that writes does so in
@@ -23,6 +23,7 @@ export type ClusterChange =
   | { kind: 'endpoint'; id: string; value?: Endpoint }
   | { kind: 'node'; id: string; value?: Node }
   | { kind: 'container'; id: string; value?: Container }
+  | { kind: 'service'; id: string; value?: Service }
   | { kind: 'claim'; networkId: string; ip: string; owner?: string; createRevision: number }
   | { kind: 'alive'; node: string; up: boolean }
   | { kind: 'ack'; node: string; value?: NodeAck };
@@ -100,6 +101,25 @@ export interface Store {
   listAlive(): Promise<Set<string>>;
   putAck(node: string, ack: NodeAck): Promise<void>;
   listAcks(): Promise<Map<string, NodeAck>>;
+
+  /** Creates the service unless its name is taken (then the existing one is returned). */
+  createService(service: Service): Promise<{ ok: true; revision: number } | { ok: false; existing: Service }>;
+  getService(name: string): Promise<Service | undefined>;
+  listServices(): Promise<Service[]>;
+  /** Read-modify-write (retried on a concurrent change); undefined if there is no such service. */
+  updateService(name: string, change: (s: Service) => Service): Promise<{ service: Service; revision: number } | undefined>;
+  deleteService(name: string): Promise<Service | undefined>;
+  /**
+   * Rewrites a container's status or its task's desired state, only if it is still the
+   * container with this id (a name can be reused). Returns the revision of the write, the
+   * current one when nothing changed, or undefined when the container is gone.
+   */
+  updateContainer(name: string, id: string, change: (c: Container) => Container): Promise<number | undefined>;
+  /**
+   * Campaigns for a cluster-wide role (the orchestrator): `onElected` runs while this
+   * manager holds it; leadership is lost only with the manager's lease.
+   */
+  campaign(value: string, onElected: () => void, onError: (err: unknown) => void): Promise<{ resign(): Promise<void> }>;
 
   snapshot(): Promise<StateSnapshot>;
   /** Everything under the root as put-changes, at one revision: the start of a list+watch. */

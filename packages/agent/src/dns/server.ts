@@ -52,6 +52,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
   let zone: Zone | undefined;
   let upstreamsFor: (source: number) => readonly string[] = () => [];
   const count = (o: string) => opts.onQuery?.(o);
+  let turn = 0; // rotates dnsrr answers
 
   /** Answers one query; resolves to the response bytes, or undefined to drop it. */
   const answer = async (msg: Uint8Array, source: string, transport: 'udp' | 'tcp'): Promise<Uint8Array | undefined> => {
@@ -61,7 +62,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
       return errorResponse(q);
     }
     const src = parseIPv4(source);
-    const found = zone ? lookup(zone, src, q.qname, q.qtype) : ({ kind: 'refused' } as const);
+    const found = zone ? lookup(zone, src, q.qname, q.qtype, turn++) : ({ kind: 'refused' } as const);
     const respond = (rcode: number, answers: readonly Answer[] = []) =>
       buildResponse(q, { rcode, answers, ttl, maxSize: responseLimit(q, transport), authoritative: true });
     switch (found.kind) {

@@ -19,13 +19,22 @@ export interface SandboxRecord {
   readonly log: string;
   readonly startedAt: string;
   readonly interfaces: readonly { ifname: string; cidr: string; mac: string; network: string }[];
+  /** Times a task's process was started again after it ended, and the current run of quick failures (backoff). */
+  readonly restarts?: number;
+  readonly streak?: number;
 }
 
 export interface SandboxRuntime {
   /** Namespaces of ours that exist now (by prefix). */
   listNetns(): Promise<Set<string>>;
   /** Says whether it started the container, and whether it (re)plumbed any interface. */
-  ensure(sb: DesiredSandbox, existing: ReadonlySet<string>, hostLinks: ReadonlySet<string>): Promise<{ started: boolean; plumbed: boolean }>;
+  ensure(
+    sb: DesiredSandbox,
+    existing: ReadonlySet<string>,
+    hostLinks: ReadonlySet<string>,
+  ): Promise<{ started: boolean; plumbed: boolean; record: SandboxRecord | undefined }>;
+  /** Starts a task's command again in its existing sandbox (its process ended). */
+  restart(sb: DesiredSandbox, previous: SandboxRecord): Promise<SandboxRecord>;
   /** Stops a container (unless attached) and deletes its sandbox if it owns one. */
   remove(record: SandboxRecord): Promise<void>;
   /** Deletes a namespace of ours that no container accounts for. */
@@ -43,6 +52,8 @@ export function createSandboxRuntime(opts: {
   netnsPrefix: string;
   etcNetns?: string; // /etc/netns
   hostResolvConf?: string; // /etc/resolv.conf
+  /** A process started by this runtime ended. */
+  onExit?: (name: string, code: number | null, signal: string | null) => void;
 }): SandboxRuntime {
   const { runner } = opts;
   const recordsDir = join(opts.dataDir, 'sandboxes');
@@ -97,6 +108,23 @@ export function createSandboxRuntime(opts: {
     // The default route goes last: before the address exists the gateway would be unreachable.
     if (first) inside.push(`route replace default via ${itf.gateway} dev ${itf.ifname}`);
     await ip(['-n', sb.netns, '-batch', '-'], inside.join('\n') + '\n');
+    if (first) await redirectDockerDns(sb.netns, itf);
+  };
+
+  /**
+   * Docker-style configurations name 127.0.0.11 as their resolver: inside the sandbox, send it
+   * to the embedded resolver on the gateway. The packet leaves with a loopback source, so the
+   * interface must accept that (route_localnet) until postrouting gives it the endpoint's own.
+   */
+  const redirectDockerDns = async (netns: string, itf: DesiredInterface): Promise<void> => {
+    const addr = itf.cidr.split('/')[0]!;
+    const rules = dockerDnsRules(itf.gateway, addr);
+    const res = await runner.run(
+      'ip',
+      ['netns', 'exec', netns, 'sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/${itf.ifname}/route_localnet && exec nft -f -`],
+      { input: rules },
+    );
+    if (res.exitCode !== 0) throw new Error(`127.0.0.11 redirect in ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
   };
 
   const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>, fresh: boolean): Promise<boolean> => {
@@ -157,6 +185,7 @@ export function createSandboxRuntime(opts: {
     closeSync(fd);
     child.unref();
     child.on('error', () => undefined);
+    child.on('exit', (code, signal) => opts.onExit?.(c.name, code, signal));
     return {
       name: c.name,
       containerId: c.id,
@@ -201,13 +230,19 @@ export function createSandboxRuntime(opts: {
         }
       }
       const record = await readRecord(c.name);
-      if (record && record.containerId === c.id) return { started: false, plumbed };
+      if (record && record.containerId === c.id) return { started: false, plumbed, record };
       const started: SandboxRecord =
         c.attachPid > 0
           ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, pidStart: procStart(c.attachPid), log: '', startedAt: new Date().toISOString(), interfaces: recordedInterfaces(sb) }
           : await start(sb);
       await writeFile(recordPath(c.name), JSON.stringify(started, null, 2));
-      return { started: true, plumbed };
+      return { started: true, plumbed, record: started };
+    },
+
+    async restart(sb, previous) {
+      const next: SandboxRecord = { ...(await start(sb)), restarts: (previous.restarts ?? 0) + 1, streak: previous.streak ?? 1 };
+      await writeFile(recordPath(sb.container.name), JSON.stringify(next, null, 2));
+      return next;
     },
 
     async remove(record) {
@@ -247,4 +282,24 @@ export function createSandboxRuntime(opts: {
 
     running: (record) => ours(record),
   };
+}
+
+/** nftables rules that hand 127.0.0.11:53 (UDP and TCP) to the resolver at the gateway; replaces any earlier copy. */
+export function dockerDnsRules(gateway: string, addr: string): string {
+  return [
+    'table ip ctnet-dns {}',
+    'delete table ip ctnet-dns',
+    'table ip ctnet-dns {',
+    '  chain out {',
+    '    type nat hook output priority -100; policy accept;',
+    `    ip daddr 127.0.0.11 udp dport 53 dnat to ${gateway}:53`,
+    `    ip daddr 127.0.0.11 tcp dport 53 dnat to ${gateway}:53`,
+    '  }',
+    '  chain post {',
+    '    type nat hook postrouting priority 100; policy accept;',
+    `    ip saddr 127.0.0.0/8 ip daddr ${gateway} snat to ${addr}`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
 }

@@ -61,7 +61,7 @@ export const containerRun = defineCommand(SPEC, async ({ values, positionals }, 
  * `-e KEY=VALUE`, a later key winning as in Docker. Unlike labels the value is kept
  * verbatim (spaces and all); the key is checked by parseContainerRequest.
  */
-function parseEnv(pairs: readonly string[]): Record<string, string> {
+export function parseEnv(pairs: readonly string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf('=');

@@ -15,6 +15,7 @@ import { networkRm } from './network-rm.js';
 import { nodeInspect } from './node-inspect.js';
 import { nodeLs } from './node-ls.js';
 import { nodeRm } from './node-rm.js';
+import { serviceCreate, serviceInspect, serviceLs, servicePs, serviceRm, serviceScale } from './service.js';
 
 /**
  * Every command, in the order `ctmgr --help` lists them: first the Docker-style container
@@ -32,6 +33,12 @@ export const COMMANDS: readonly Command[] = [
   networkRm,
   networkConnect,
   networkDisconnect,
+  serviceCreate,
+  serviceLs,
+  serviceInspect,
+  servicePs,
+  serviceScale,
+  serviceRm,
   nodeLs,
   nodeInspect,
   nodeRm,

@@ -1,5 +1,8 @@
 import { CtnetError, ErrorCode } from '@ctnet/core';
 import type {
+  CreateServiceRequest,
+  ServiceDetail,
+  RemoveServiceResponse,
   Container,
   ContainerDetail,
   CreateEndpointRequest,
@@ -188,6 +191,29 @@ export class FakeManager implements ManagerApi {
   }
   close(): void {
     this.closed = true;
+  }
+  services: ServiceDetail[] = [];
+  async createService(req: CreateServiceRequest): Promise<ServiceDetail> {
+    this.record('createService', req);
+    return this.services.find((s) => s.service?.name === req.name) ?? { service: undefined, tasks: [], vips: [], running: 0, nodesReady: 0, nodesConverged: 0, converged: true, pending: '', revision: 0 };
+  }
+  async listServices(): Promise<ServiceDetail[]> {
+    this.record('listServices');
+    return this.services;
+  }
+  async inspectService(name: string): Promise<ServiceDetail> {
+    this.record('inspectService', name);
+    const found = this.services.find((s) => s.service?.name === name);
+    if (!found) throw new CtnetError(ErrorCode.NotFound, `no service named ${name}`);
+    return found;
+  }
+  async scaleService(name: string, replicas: number): Promise<ServiceDetail> {
+    this.record('scaleService', name, replicas);
+    return this.inspectService(name);
+  }
+  async removeService(name: string): Promise<RemoveServiceResponse> {
+    this.record('removeService', name);
+    return { name, tasks: 0 };
   }
 }
 

@@ -1,5 +1,6 @@
 import type { ClusterState } from '../desired/host.js';
 import { nameKey } from '../model/names.js';
+import { isServing } from '../model/service.js';
 import { parseIPv4 } from '../net/ipv4.js';
 import { ptrNameToIPv4 } from './names.js';
 
@@ -19,6 +20,8 @@ export interface Zone {
   readonly known: ReadonlySet<string>;
   /** address -> PTR name (<container>.<network>). */
   readonly ptr: ReadonlyMap<number, string>;
+  /** "<network id>/<name>" of names answered in rotating order (dnsrr services). */
+  readonly rotating: ReadonlySet<string>;
 }
 
 export function buildZone(state: ClusterState): Zone {
@@ -27,8 +30,10 @@ export function buildZone(state: ClusterState): Zone {
   const names = new Map<string, Map<string, number[]>>();
   const known = new Set<string>();
   const ptr = new Map<number, string>();
+  const rotating = new Set<string>();
   const byContainer = new Map<string, string[]>();
   const addrOf = new Map<number, string>(); // address -> container id ('' = bare endpoint)
+  const containers = new Map([...state.containers.values()].map((c) => [c.id, c]));
   const add = (net: string, name: string, addr: number) => {
     let m = names.get(net);
     if (!m) names.set(net, (m = new Map()));
@@ -38,18 +43,31 @@ export function buildZone(state: ClusterState): Zone {
     else if (!list.includes(addr)) list.push(addr);
     known.add(key);
   };
-  for (const ep of state.endpoints.values()) {
+  // Sorted, so every host builds the same order and rotation starts from the same place.
+  const sorted = [...state.endpoints.values()].sort((a, b) => a.ip.localeCompare(b.ip, 'en', { numeric: true }));
+  for (const ep of sorted) {
     const net = state.networks.get(ep.networkId);
     if (!net) continue;
     const addr = parseIPv4(ep.ip);
-    add(net.id, ep.name, addr);
-    for (const alias of ep.aliases) add(net.id, alias, addr);
-    ptr.set(addr, `${ep.name}.${net.name}`);
     addrOf.set(addr, ep.container);
     if (ep.container) {
       const list = byContainer.get(ep.container);
       if (list) list.push(net.id);
       else byContainer.set(ep.container, [net.id]);
+    }
+    const owner = ep.container ? containers.get(ep.container) : undefined;
+    // A task is in DNS only while it runs and is wanted: never an address that is not serving.
+    if (owner && !isServing(owner)) continue;
+    add(net.id, ep.name, addr);
+    for (const alias of ep.aliases) add(net.id, alias, addr);
+    ptr.set(addr, `${ep.name}.${net.name}`);
+    const task = owner?.task;
+    if (task) {
+      add(net.id, `tasks.${task.service}`, addr);
+      if (task.endpointMode === 'dnsrr') {
+        add(net.id, task.service, addr);
+        rotating.add(`${net.id}/${nameKey(task.service)}`);
+      }
     }
   }
   const viewOf = new Map<number, readonly string[]>();
@@ -57,7 +75,7 @@ export function buildZone(state: ClusterState): Zone {
     const addr = parseIPv4(ep.ip);
     viewOf.set(addr, addrOf.get(addr) ? (byContainer.get(ep.container) ?? [ep.networkId]) : [ep.networkId]);
   }
-  return { viewOf, names, networkByName, known, ptr };
+  return { viewOf, names, networkByName, known, ptr, rotating };
 }
 
 export type Lookup =
@@ -71,7 +89,8 @@ export type Lookup =
 const T_A = 1;
 const T_PTR = 12;
 
-export function lookup(zone: Zone, source: number, qname: string, qtype: number): Lookup {
+/** `turn` rotates the answers of dnsrr names (the server passes a counter). */
+export function lookup(zone: Zone, source: number, qname: string, qtype: number, turn = 0): Lookup {
   const view = zone.viewOf.get(source);
   if (!view) return { kind: 'refused' };
   if (qname.endsWith('.in-addr.arpa')) {
@@ -80,19 +99,26 @@ export function lookup(zone: Zone, source: number, qname: string, qtype: number)
     if (name === undefined) return { kind: 'forward' };
     return qtype === T_PTR ? { kind: 'ptr', name } : { kind: 'nodata' };
   }
-  // <name> on any of the asker's networks, or <name>.<network> on one of them
-  let addrs: readonly number[] | undefined;
+  // <name> on any of the asker's networks (names may hold dots: tasks.web, web.1.<id>), else
+  // <name>.<network> on one of them.
+  let found: number[] = [];
+  let rotate = false;
+  for (const id of view) {
+    for (const a of zone.names.get(id)?.get(qname) ?? []) if (!found.includes(a)) found.push(a);
+    rotate ||= zone.rotating.has(`${id}/${qname}`);
+  }
   const dot = qname.lastIndexOf('.');
   const netId = dot > 0 ? zone.networkByName.get(qname.slice(dot + 1)) : undefined;
-  if (netId !== undefined && view.includes(netId)) {
-    addrs = zone.names.get(netId)?.get(qname.slice(0, dot));
-  } else if (dot < 0) {
-    const found: number[] = [];
-    for (const id of view) for (const a of zone.names.get(id)?.get(qname) ?? []) if (!found.includes(a)) found.push(a);
-    if (found.length > 0) addrs = found;
+  const bare = netId !== undefined ? qname.slice(0, dot) : qname;
+  if (found.length === 0 && netId !== undefined && view.includes(netId)) {
+    found = [...(zone.names.get(netId)?.get(bare) ?? [])];
+    rotate = zone.rotating.has(`${netId}/${bare}`);
   }
-  if (addrs && addrs.length > 0) return qtype === T_A ? { kind: 'a', addrs } : { kind: 'nodata' };
-  const bare = dot < 0 ? qname : netId !== undefined ? qname.slice(0, dot) : undefined;
-  if (bare !== undefined && (zone.known.has(bare) || netId !== undefined)) return { kind: 'nxdomain' };
+  if (found.length > 0) {
+    if (qtype !== T_A) return { kind: 'nodata' };
+    const k = rotate ? turn % found.length : 0;
+    return { kind: 'a', addrs: k === 0 ? found : [...found.slice(k), ...found.slice(0, k)] };
+  }
+  if (zone.known.has(qname) || zone.known.has(bare) || netId !== undefined) return { kind: 'nxdomain' };
   return { kind: 'forward' };
 }

@@ -1,6 +1,7 @@
 import { invalidArgument } from '../errors.js';
 import { parseIPv4 } from '../net/ipv4.js';
 import { parseName } from './names.js';
+import type { TaskInfo, TaskStatus } from './service.js';
 
 /** A container: a command in its own network namespace on one node (the seeds' "sandbox"). */
 export interface Container {
@@ -17,6 +18,10 @@ export interface Container {
   readonly mode: ContainerMode;
   readonly sharedWith: string; // mode container: the id of the container whose sandbox it joins
   readonly attachPid: number; // > 0: an existing process plugged in by `ctagent attach`
+  /** Set for a service's task: the manager created it and restarts, replaces and removes it. */
+  readonly task?: TaskInfo;
+  /** What the node's agent last reported; absent until it has. */
+  readonly status?: TaskStatus;
 }
 
 export type ContainerMode = 'network' | 'none' | 'host' | 'container';

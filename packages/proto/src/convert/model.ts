@@ -1,6 +1,16 @@
-import type { Container as DomainContainer, Endpoint as DomainEndpoint, Network as DomainNetwork, Node as DomainNode, Driver } from '@ctnet/core';
-import { DRIVERS, invalidArgument, parseCidr, parseIPv4, parseMac } from '@ctnet/core';
-import type { Container, Endpoint, Network, Node } from '../gen/ctnet/v1/model.js';
+import type {
+  Container as DomainContainer,
+  Endpoint as DomainEndpoint,
+  Network as DomainNetwork,
+  Node as DomainNode,
+  Service as DomainService,
+  TaskInfo,
+  TaskStatus as DomainTaskStatus,
+  TaskState,
+  Driver,
+} from '@ctnet/core';
+import { DRIVERS, ENDPOINT_MODES, TASK_STATES, invalidArgument, parseCidr, parseIPv4, parseMac } from '@ctnet/core';
+import type { Container, Endpoint, Network, Node, Service, Task, TaskStatus } from '../gen/ctnet/v1/model.js';
 
 /**
  * Wire <-> domain. Outbound is a plain copy; inbound (what an agent or a peer sends) is
@@ -53,7 +63,16 @@ export function nodeFromWire(w: Node): DomainNode {
 }
 
 export function containerToWire(c: DomainContainer): Container {
-  return { ...c, cmd: [...c.cmd], env: { ...c.env }, dns: [...c.dns], dnsSearch: [...c.dnsSearch] };
+  const { task, status, ...rest } = c;
+  return {
+    ...rest,
+    cmd: [...c.cmd],
+    env: { ...c.env },
+    dns: [...c.dns],
+    dnsSearch: [...c.dnsSearch],
+    task: task && { ...task },
+    status: status && taskStatusToWire(status),
+  };
 }
 
 const MODES = ['network', 'none', 'host', 'container'];
@@ -62,5 +81,34 @@ export function containerFromWire(w: Container): DomainContainer {
   if (w.cmd.length === 0) throw invalidArgument(`container ${w.name} has no command`);
   const mode = (w.mode || 'network') as DomainContainer['mode'];
   if (!MODES.includes(mode)) throw invalidArgument(`container ${w.name}: unknown network mode "${w.mode}"`);
-  return { ...w, mode, cmd: [...w.cmd], env: { ...w.env }, dns: [...w.dns], dnsSearch: [...w.dnsSearch] };
+  const { task, status, ...rest } = w;
+  return {
+    ...rest,
+    mode,
+    cmd: [...w.cmd],
+    env: { ...w.env },
+    dns: [...w.dns],
+    dnsSearch: [...w.dnsSearch],
+    ...(task && { task: taskFromWire(task, w.name) }),
+    ...(status && { status: taskStatusFromWire(status, w.name) }),
+  };
+}
+
+function taskFromWire(t: Task, name: string): TaskInfo {
+  if (!(ENDPOINT_MODES as readonly string[]).includes(t.endpointMode)) throw invalidArgument(`task ${name}: unknown endpoint mode "${t.endpointMode}"`);
+  if (t.desired !== 'running' && t.desired !== 'shutdown') throw invalidArgument(`task ${name}: unknown desired state "${t.desired}"`);
+  return { ...t, endpointMode: t.endpointMode as TaskInfo['endpointMode'], desired: t.desired };
+}
+
+export function taskStatusToWire(s: DomainTaskStatus): TaskStatus {
+  return { ...s };
+}
+
+export function taskStatusFromWire(s: TaskStatus, name: string): DomainTaskStatus {
+  if (!(TASK_STATES as readonly string[]).includes(s.state)) throw invalidArgument(`container ${name}: unknown task state "${s.state}"`);
+  return { ...s, state: s.state as TaskState };
+}
+
+export function serviceToWire(s: DomainService): Service {
+  return { ...s, networks: [...s.networks], constraints: [...s.constraints], cmd: [...s.cmd], env: { ...s.env } };
 }

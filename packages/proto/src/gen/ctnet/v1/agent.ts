@@ -17,14 +17,27 @@ import {
   type Metadata,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { ClusterConfig, Container, Endpoint, Network, Node } from "./model.js";
+import { ClusterConfig, Container, Endpoint, Network, Node, TaskStatus } from "./model.js";
 
 export interface AgentMessage {
-  msg:
-    | { $case: "hello"; value: Hello }
-    | { $case: "ack"; value: Ack }
-    | { $case: "logsReply"; value: LogsReply }
-    | undefined;
+  msg: { $case: "hello"; value: Hello } | { $case: "ack"; value: Ack } | { $case: "logsReply"; value: LogsReply } | {
+    $case: "taskReport";
+    value: TaskReport;
+  } | undefined;
+}
+
+/**
+ * What the agent sees of its containers' processes. Sent when a state changes, and in full
+ * after every (re)connect, so the manager's record converges even across manager failover.
+ */
+export interface TaskReport {
+  states: ContainerState[];
+}
+
+export interface ContainerState {
+  name: string;
+  containerId: string;
+  status: TaskStatus | undefined;
 }
 
 /** The answer to a LogsRequest: the tail of a local container's output. */
@@ -105,6 +118,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "logsReply":
         LogsReply.encode(message.msg.value, writer.uint32(26).fork()).join();
         break;
+      case "taskReport":
+        TaskReport.encode(message.msg.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -146,6 +162,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.msg = { $case: "logsReply", value: LogsReply.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.msg = { $case: "taskReport", value: TaskReport.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -168,6 +192,10 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "logsReply", value: LogsReply.fromJSON(object.logsReply) }
         : isSet(object.logs_reply)
         ? { $case: "logsReply", value: LogsReply.fromJSON(object.logs_reply) }
+        : isSet(object.taskReport)
+        ? { $case: "taskReport", value: TaskReport.fromJSON(object.taskReport) }
+        : isSet(object.task_report)
+        ? { $case: "taskReport", value: TaskReport.fromJSON(object.task_report) }
         : undefined,
     };
   },
@@ -180,6 +208,8 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.ack = Ack.toJSON(message.msg.value);
     } else if (message.msg?.$case === "logsReply") {
       obj.logsReply = LogsReply.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "taskReport") {
+      obj.taskReport = TaskReport.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -208,7 +238,189 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "taskReport": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "taskReport", value: TaskReport.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseTaskReport(): TaskReport {
+  return { states: [] };
+}
+
+export const TaskReport: MessageFns<TaskReport> = {
+  encode(message: TaskReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.states) {
+      ContainerState.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.states.push(ContainerState.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskReport {
+    return {
+      states: globalThis.Array.isArray(object?.states) ? object.states.map((e: any) => ContainerState.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TaskReport): unknown {
+    const obj: any = {};
+    if (message.states?.length) {
+      obj.states = message.states.map((e) => ContainerState.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskReport>, I>>(base?: I): TaskReport {
+    return TaskReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskReport>, I>>(object: I): TaskReport {
+    const message = createBaseTaskReport();
+    message.states = object.states?.map((e) => ContainerState.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseContainerState(): ContainerState {
+  return { name: "", containerId: "", status: undefined };
+}
+
+export const ContainerState: MessageFns<ContainerState> = {
+  encode(message: ContainerState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.containerId !== "") {
+      writer.uint32(18).string(message.containerId);
+    }
+    if (message.status !== undefined) {
+      TaskStatus.encode(message.status, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.containerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = TaskStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerState {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      containerId: isSet(object.containerId)
+        ? globalThis.String(object.containerId)
+        : isSet(object.container_id)
+        ? globalThis.String(object.container_id)
+        : "",
+      status: isSet(object.status) ? TaskStatus.fromJSON(object.status) : undefined,
+    };
+  },
+
+  toJSON(message: ContainerState): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.containerId !== "") {
+      obj.containerId = message.containerId;
+    }
+    if (message.status !== undefined) {
+      obj.status = TaskStatus.toJSON(message.status);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerState>, I>>(base?: I): ContainerState {
+    return ContainerState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerState>, I>>(object: I): ContainerState {
+    const message = createBaseContainerState();
+    message.name = object.name ?? "";
+    message.containerId = object.containerId ?? "";
+    message.status = (object.status !== undefined && object.status !== null)
+      ? TaskStatus.fromPartial(object.status)
+      : undefined;
     return message;
   },
 };

@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Container, Endpoint, Network, Node } from "./model.js";
+import { Container, Endpoint, Network, Node, Service } from "./model.js";
 
 export interface CreateNetworkRequest {
   name: string;
@@ -228,6 +228,71 @@ export interface ContainerLogsRequest {
 
 export interface ContainerLogsResponse {
   data: Buffer;
+}
+
+export interface CreateServiceRequest {
+  name: string;
+  /** names or ids */
+  networks: string[];
+  /** signed, so a negative count is reported rather than wrapped */
+  replicas: number;
+  /** vip (default) | dnsrr */
+  endpointMode: string;
+  constraints: string[];
+  cmd: string[];
+  env: { [key: string]: string };
+}
+
+export interface CreateServiceRequest_EnvEntry {
+  key: string;
+  value: string;
+}
+
+/** A service with its tasks and how far the cluster has converged on it. */
+export interface ServiceDetail {
+  service: Service | undefined;
+  tasks: ContainerDetail[];
+  vips: VirtualIp[];
+  /** tasks wanted and running */
+  running: number;
+  nodesReady: number;
+  /** ready nodes whose agent applied the service's latest change */
+  nodesConverged: number;
+  converged: boolean;
+  /** why tasks wait (constraints nobody satisfies, no ready node) */
+  pending: string;
+  /** the service's latest change */
+  revision: number;
+}
+
+export interface VirtualIp {
+  network: string;
+  ip: string;
+}
+
+export interface ListServicesRequest {
+}
+
+export interface ListServicesResponse {
+  services: ServiceDetail[];
+}
+
+export interface InspectServiceRequest {
+  name: string;
+}
+
+export interface ScaleServiceRequest {
+  name: string;
+  replicas: number;
+}
+
+export interface RemoveServiceRequest {
+  name: string;
+}
+
+export interface RemoveServiceResponse {
+  name: string;
+  tasks: number;
 }
 
 function createBaseCreateNetworkRequest(): CreateNetworkRequest {
@@ -3796,6 +3861,1023 @@ export const ContainerLogsResponse: MessageFns<ContainerLogsResponse> = {
   },
 };
 
+function createBaseCreateServiceRequest(): CreateServiceRequest {
+  return { name: "", networks: [], replicas: 0, endpointMode: "", constraints: [], cmd: [], env: {} };
+}
+
+export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
+  encode(message: CreateServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.networks) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.replicas !== 0) {
+      writer.uint32(24).int32(message.replicas);
+    }
+    if (message.endpointMode !== "") {
+      writer.uint32(34).string(message.endpointMode);
+    }
+    for (const v of message.constraints) {
+      writer.uint32(42).string(v!);
+    }
+    for (const v of message.cmd) {
+      writer.uint32(50).string(v!);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      CreateServiceRequest_EnvEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.networks.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.replicas = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endpointMode = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.constraints.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cmd.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = CreateServiceRequest_EnvEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.env[entry7.key] = entry7.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateServiceRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => globalThis.String(e)) : [],
+      replicas: isSet(object.replicas) ? globalThis.Number(object.replicas) : 0,
+      endpointMode: isSet(object.endpointMode)
+        ? globalThis.String(object.endpointMode)
+        : isSet(object.endpoint_mode)
+        ? globalThis.String(object.endpoint_mode)
+        : "",
+      constraints: globalThis.Array.isArray(object?.constraints)
+        ? object.constraints.map((e: any) => globalThis.String(e))
+        : [],
+      cmd: globalThis.Array.isArray(object?.cmd) ? object.cmd.map((e: any) => globalThis.String(e)) : [],
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: CreateServiceRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.networks?.length) {
+      obj.networks = message.networks;
+    }
+    if (message.replicas !== 0) {
+      obj.replicas = Math.round(message.replicas);
+    }
+    if (message.endpointMode !== "") {
+      obj.endpointMode = message.endpointMode;
+    }
+    if (message.constraints?.length) {
+      obj.constraints = message.constraints;
+    }
+    if (message.cmd?.length) {
+      obj.cmd = message.cmd;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateServiceRequest>, I>>(base?: I): CreateServiceRequest {
+    return CreateServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateServiceRequest>, I>>(object: I): CreateServiceRequest {
+    const message = createBaseCreateServiceRequest();
+    message.name = object.name ?? "";
+    message.networks = object.networks?.map((e) => e) || [];
+    message.replicas = object.replicas ?? 0;
+    message.endpointMode = object.endpointMode ?? "";
+    message.constraints = object.constraints?.map((e) => e) || [];
+    message.cmd = object.cmd?.map((e) => e) || [];
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseCreateServiceRequest_EnvEntry(): CreateServiceRequest_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const CreateServiceRequest_EnvEntry: MessageFns<CreateServiceRequest_EnvEntry> = {
+  encode(message: CreateServiceRequest_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateServiceRequest_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateServiceRequest_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateServiceRequest_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: CreateServiceRequest_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateServiceRequest_EnvEntry>, I>>(base?: I): CreateServiceRequest_EnvEntry {
+    return CreateServiceRequest_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateServiceRequest_EnvEntry>, I>>(
+    object: I,
+  ): CreateServiceRequest_EnvEntry {
+    const message = createBaseCreateServiceRequest_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseServiceDetail(): ServiceDetail {
+  return {
+    service: undefined,
+    tasks: [],
+    vips: [],
+    running: 0,
+    nodesReady: 0,
+    nodesConverged: 0,
+    converged: false,
+    pending: "",
+    revision: 0,
+  };
+}
+
+export const ServiceDetail: MessageFns<ServiceDetail> = {
+  encode(message: ServiceDetail, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== undefined) {
+      Service.encode(message.service, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.tasks) {
+      ContainerDetail.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.vips) {
+      VirtualIp.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.running !== 0) {
+      writer.uint32(32).uint32(message.running);
+    }
+    if (message.nodesReady !== 0) {
+      writer.uint32(40).uint32(message.nodesReady);
+    }
+    if (message.nodesConverged !== 0) {
+      writer.uint32(48).uint32(message.nodesConverged);
+    }
+    if (message.converged !== false) {
+      writer.uint32(56).bool(message.converged);
+    }
+    if (message.pending !== "") {
+      writer.uint32(66).string(message.pending);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(72).int64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceDetail {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceDetail();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = Service.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tasks.push(ContainerDetail.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.vips.push(VirtualIp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.running = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.nodesReady = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.nodesConverged = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.converged = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.pending = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServiceDetail {
+    return {
+      service: isSet(object.service) ? Service.fromJSON(object.service) : undefined,
+      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => ContainerDetail.fromJSON(e)) : [],
+      vips: globalThis.Array.isArray(object?.vips) ? object.vips.map((e: any) => VirtualIp.fromJSON(e)) : [],
+      running: isSet(object.running) ? globalThis.Number(object.running) : 0,
+      nodesReady: isSet(object.nodesReady)
+        ? globalThis.Number(object.nodesReady)
+        : isSet(object.nodes_ready)
+        ? globalThis.Number(object.nodes_ready)
+        : 0,
+      nodesConverged: isSet(object.nodesConverged)
+        ? globalThis.Number(object.nodesConverged)
+        : isSet(object.nodes_converged)
+        ? globalThis.Number(object.nodes_converged)
+        : 0,
+      converged: isSet(object.converged) ? globalThis.Boolean(object.converged) : false,
+      pending: isSet(object.pending) ? globalThis.String(object.pending) : "",
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+    };
+  },
+
+  toJSON(message: ServiceDetail): unknown {
+    const obj: any = {};
+    if (message.service !== undefined) {
+      obj.service = Service.toJSON(message.service);
+    }
+    if (message.tasks?.length) {
+      obj.tasks = message.tasks.map((e) => ContainerDetail.toJSON(e));
+    }
+    if (message.vips?.length) {
+      obj.vips = message.vips.map((e) => VirtualIp.toJSON(e));
+    }
+    if (message.running !== 0) {
+      obj.running = Math.round(message.running);
+    }
+    if (message.nodesReady !== 0) {
+      obj.nodesReady = Math.round(message.nodesReady);
+    }
+    if (message.nodesConverged !== 0) {
+      obj.nodesConverged = Math.round(message.nodesConverged);
+    }
+    if (message.converged !== false) {
+      obj.converged = message.converged;
+    }
+    if (message.pending !== "") {
+      obj.pending = message.pending;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ServiceDetail>, I>>(base?: I): ServiceDetail {
+    return ServiceDetail.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServiceDetail>, I>>(object: I): ServiceDetail {
+    const message = createBaseServiceDetail();
+    message.service = (object.service !== undefined && object.service !== null)
+      ? Service.fromPartial(object.service)
+      : undefined;
+    message.tasks = object.tasks?.map((e) => ContainerDetail.fromPartial(e)) || [];
+    message.vips = object.vips?.map((e) => VirtualIp.fromPartial(e)) || [];
+    message.running = object.running ?? 0;
+    message.nodesReady = object.nodesReady ?? 0;
+    message.nodesConverged = object.nodesConverged ?? 0;
+    message.converged = object.converged ?? false;
+    message.pending = object.pending ?? "";
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseVirtualIp(): VirtualIp {
+  return { network: "", ip: "" };
+}
+
+export const VirtualIp: MessageFns<VirtualIp> = {
+  encode(message: VirtualIp, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.ip !== "") {
+      writer.uint32(18).string(message.ip);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VirtualIp {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVirtualIp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VirtualIp {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+    };
+  },
+
+  toJSON(message: VirtualIp): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VirtualIp>, I>>(base?: I): VirtualIp {
+    return VirtualIp.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VirtualIp>, I>>(object: I): VirtualIp {
+    const message = createBaseVirtualIp();
+    message.network = object.network ?? "";
+    message.ip = object.ip ?? "";
+    return message;
+  },
+};
+
+function createBaseListServicesRequest(): ListServicesRequest {
+  return {};
+}
+
+export const ListServicesRequest: MessageFns<ListServicesRequest> = {
+  encode(_: ListServicesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListServicesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListServicesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListServicesRequest {
+    return {};
+  },
+
+  toJSON(_: ListServicesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListServicesRequest>, I>>(base?: I): ListServicesRequest {
+    return ListServicesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListServicesRequest>, I>>(_: I): ListServicesRequest {
+    const message = createBaseListServicesRequest();
+    return message;
+  },
+};
+
+function createBaseListServicesResponse(): ListServicesResponse {
+  return { services: [] };
+}
+
+export const ListServicesResponse: MessageFns<ListServicesResponse> = {
+  encode(message: ListServicesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.services) {
+      ServiceDetail.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListServicesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListServicesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.services.push(ServiceDetail.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListServicesResponse {
+    return {
+      services: globalThis.Array.isArray(object?.services)
+        ? object.services.map((e: any) => ServiceDetail.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListServicesResponse): unknown {
+    const obj: any = {};
+    if (message.services?.length) {
+      obj.services = message.services.map((e) => ServiceDetail.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListServicesResponse>, I>>(base?: I): ListServicesResponse {
+    return ListServicesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListServicesResponse>, I>>(object: I): ListServicesResponse {
+    const message = createBaseListServicesResponse();
+    message.services = object.services?.map((e) => ServiceDetail.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseInspectServiceRequest(): InspectServiceRequest {
+  return { name: "" };
+}
+
+export const InspectServiceRequest: MessageFns<InspectServiceRequest> = {
+  encode(message: InspectServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InspectServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInspectServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InspectServiceRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: InspectServiceRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<InspectServiceRequest>, I>>(base?: I): InspectServiceRequest {
+    return InspectServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<InspectServiceRequest>, I>>(object: I): InspectServiceRequest {
+    const message = createBaseInspectServiceRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseScaleServiceRequest(): ScaleServiceRequest {
+  return { name: "", replicas: 0 };
+}
+
+export const ScaleServiceRequest: MessageFns<ScaleServiceRequest> = {
+  encode(message: ScaleServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.replicas !== 0) {
+      writer.uint32(16).int32(message.replicas);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScaleServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScaleServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.replicas = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScaleServiceRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      replicas: isSet(object.replicas) ? globalThis.Number(object.replicas) : 0,
+    };
+  },
+
+  toJSON(message: ScaleServiceRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.replicas !== 0) {
+      obj.replicas = Math.round(message.replicas);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScaleServiceRequest>, I>>(base?: I): ScaleServiceRequest {
+    return ScaleServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScaleServiceRequest>, I>>(object: I): ScaleServiceRequest {
+    const message = createBaseScaleServiceRequest();
+    message.name = object.name ?? "";
+    message.replicas = object.replicas ?? 0;
+    return message;
+  },
+};
+
+function createBaseRemoveServiceRequest(): RemoveServiceRequest {
+  return { name: "" };
+}
+
+export const RemoveServiceRequest: MessageFns<RemoveServiceRequest> = {
+  encode(message: RemoveServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveServiceRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: RemoveServiceRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveServiceRequest>, I>>(base?: I): RemoveServiceRequest {
+    return RemoveServiceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveServiceRequest>, I>>(object: I): RemoveServiceRequest {
+    const message = createBaseRemoveServiceRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveServiceResponse(): RemoveServiceResponse {
+  return { name: "", tasks: 0 };
+}
+
+export const RemoveServiceResponse: MessageFns<RemoveServiceResponse> = {
+  encode(message: RemoveServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.tasks !== 0) {
+      writer.uint32(16).uint32(message.tasks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveServiceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveServiceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.tasks = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveServiceResponse {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      tasks: isSet(object.tasks) ? globalThis.Number(object.tasks) : 0,
+    };
+  },
+
+  toJSON(message: RemoveServiceResponse): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.tasks !== 0) {
+      obj.tasks = Math.round(message.tasks);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveServiceResponse>, I>>(base?: I): RemoveServiceResponse {
+    return RemoveServiceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveServiceResponse>, I>>(object: I): RemoveServiceResponse {
+    const message = createBaseRemoveServiceResponse();
+    message.name = object.name ?? "";
+    message.tasks = object.tasks ?? 0;
+    return message;
+  },
+};
+
 export type ManagerServiceService = typeof ManagerServiceService;
 export const ManagerServiceService = {
   createNetwork: {
@@ -3967,6 +5049,54 @@ export const ManagerServiceService = {
       Buffer.from(ContainerLogsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ContainerLogsResponse => ContainerLogsResponse.decode(value),
   },
+  createService: {
+    path: "/ctnet.v1.ManagerService/CreateService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateServiceRequest): Buffer => Buffer.from(CreateServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateServiceRequest => CreateServiceRequest.decode(value),
+    responseSerialize: (value: ServiceDetail): Buffer => Buffer.from(ServiceDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ServiceDetail => ServiceDetail.decode(value),
+  },
+  listServices: {
+    path: "/ctnet.v1.ManagerService/ListServices" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListServicesRequest): Buffer => Buffer.from(ListServicesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListServicesRequest => ListServicesRequest.decode(value),
+    responseSerialize: (value: ListServicesResponse): Buffer =>
+      Buffer.from(ListServicesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListServicesResponse => ListServicesResponse.decode(value),
+  },
+  inspectService: {
+    path: "/ctnet.v1.ManagerService/InspectService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: InspectServiceRequest): Buffer =>
+      Buffer.from(InspectServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): InspectServiceRequest => InspectServiceRequest.decode(value),
+    responseSerialize: (value: ServiceDetail): Buffer => Buffer.from(ServiceDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ServiceDetail => ServiceDetail.decode(value),
+  },
+  scaleService: {
+    path: "/ctnet.v1.ManagerService/ScaleService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ScaleServiceRequest): Buffer => Buffer.from(ScaleServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ScaleServiceRequest => ScaleServiceRequest.decode(value),
+    responseSerialize: (value: ServiceDetail): Buffer => Buffer.from(ServiceDetail.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ServiceDetail => ServiceDetail.decode(value),
+  },
+  removeService: {
+    path: "/ctnet.v1.ManagerService/RemoveService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveServiceRequest): Buffer => Buffer.from(RemoveServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveServiceRequest => RemoveServiceRequest.decode(value),
+    responseSerialize: (value: RemoveServiceResponse): Buffer =>
+      Buffer.from(RemoveServiceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveServiceResponse => RemoveServiceResponse.decode(value),
+  },
 } as const;
 
 export interface ManagerServiceServer extends UntypedServiceImplementation {
@@ -3987,6 +5117,11 @@ export interface ManagerServiceServer extends UntypedServiceImplementation {
   connectNetwork: handleUnaryCall<ConnectNetworkRequest, Endpoint>;
   disconnectNetwork: handleUnaryCall<DisconnectNetworkRequest, DisconnectNetworkResponse>;
   containerLogs: handleUnaryCall<ContainerLogsRequest, ContainerLogsResponse>;
+  createService: handleUnaryCall<CreateServiceRequest, ServiceDetail>;
+  listServices: handleUnaryCall<ListServicesRequest, ListServicesResponse>;
+  inspectService: handleUnaryCall<InspectServiceRequest, ServiceDetail>;
+  scaleService: handleUnaryCall<ScaleServiceRequest, ServiceDetail>;
+  removeService: handleUnaryCall<RemoveServiceRequest, RemoveServiceResponse>;
 }
 
 export interface ManagerServiceClient extends Client {
@@ -4244,6 +5379,81 @@ export interface ManagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ContainerLogsResponse) => void,
+  ): ClientUnaryCall;
+  createService(
+    request: CreateServiceRequest,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  createService(
+    request: CreateServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  createService(
+    request: CreateServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  inspectService(
+    request: InspectServiceRequest,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  inspectService(
+    request: InspectServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  inspectService(
+    request: InspectServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  scaleService(
+    request: ScaleServiceRequest,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  scaleService(
+    request: ScaleServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  scaleService(
+    request: ScaleServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ServiceDetail) => void,
+  ): ClientUnaryCall;
+  removeService(
+    request: RemoveServiceRequest,
+    callback: (error: ServiceError | null, response: RemoveServiceResponse) => void,
+  ): ClientUnaryCall;
+  removeService(
+    request: RemoveServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveServiceResponse) => void,
+  ): ClientUnaryCall;
+  removeService(
+    request: RemoveServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveServiceResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -80,9 +80,58 @@ export interface Container {
   sharedWith: string;
   /** > 0: an existing process's namespace plugged in (ctagent attach); nothing is started */
   attachPid: number;
+  /** set for a service's task */
+  task:
+    | Task
+    | undefined;
+  /** what the node's agent last reported; absent until it has */
+  status: TaskStatus | undefined;
 }
 
 export interface Container_EnvEntry {
+  key: string;
+  value: string;
+}
+
+/** Which service and slot a task container fills, and what the manager wants of it. */
+export interface Task {
+  serviceId: string;
+  /** the service's name */
+  service: string;
+  slot: number;
+  /** vip | dnsrr */
+  endpointMode: string;
+  /** running | shutdown (leaving: withdrawn from DNS first) */
+  desired: string;
+}
+
+export interface TaskStatus {
+  /** pending | starting | running | failed | exited | unknown */
+  state: string;
+  message: string;
+  exitCode: number;
+  restarts: number;
+  /** RFC 3339 */
+  since: string;
+}
+
+/** A replicated service: N tasks of one command, found by name on its networks. */
+export interface Service {
+  id: string;
+  name: string;
+  /** network ids */
+  networks: string[];
+  replicas: number;
+  /** vip | dnsrr */
+  endpointMode: string;
+  constraints: string[];
+  cmd: string[];
+  env: { [key: string]: string };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Service_EnvEntry {
   key: string;
   value: string;
 }
@@ -1001,6 +1050,8 @@ function createBaseContainer(): Container {
     mode: "",
     sharedWith: "",
     attachPid: 0,
+    task: undefined,
+    status: undefined,
   };
 }
 
@@ -1041,6 +1092,12 @@ export const Container: MessageFns<Container> = {
     }
     if (message.attachPid !== 0) {
       writer.uint32(96).int32(message.attachPid);
+    }
+    if (message.task !== undefined) {
+      Task.encode(message.task, writer.uint32(106).fork()).join();
+    }
+    if (message.status !== undefined) {
+      TaskStatus.encode(message.status, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -1157,6 +1214,22 @@ export const Container: MessageFns<Container> = {
             message.attachPid = reader.int32();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.task = Task.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.status = TaskStatus.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1212,6 +1285,8 @@ export const Container: MessageFns<Container> = {
         : isSet(object.attach_pid)
         ? globalThis.Number(object.attach_pid)
         : 0,
+      task: isSet(object.task) ? Task.fromJSON(object.task) : undefined,
+      status: isSet(object.status) ? TaskStatus.fromJSON(object.status) : undefined,
     };
   },
 
@@ -1259,6 +1334,12 @@ export const Container: MessageFns<Container> = {
     if (message.attachPid !== 0) {
       obj.attachPid = Math.round(message.attachPid);
     }
+    if (message.task !== undefined) {
+      obj.task = Task.toJSON(message.task);
+    }
+    if (message.status !== undefined) {
+      obj.status = TaskStatus.toJSON(message.status);
+    }
     return obj;
   },
 
@@ -1287,6 +1368,10 @@ export const Container: MessageFns<Container> = {
     message.mode = object.mode ?? "";
     message.sharedWith = object.sharedWith ?? "";
     message.attachPid = object.attachPid ?? 0;
+    message.task = (object.task !== undefined && object.task !== null) ? Task.fromPartial(object.task) : undefined;
+    message.status = (object.status !== undefined && object.status !== null)
+      ? TaskStatus.fromPartial(object.status)
+      : undefined;
     return message;
   },
 };
@@ -1370,6 +1455,637 @@ export const Container_EnvEntry: MessageFns<Container_EnvEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<Container_EnvEntry>, I>>(object: I): Container_EnvEntry {
     const message = createBaseContainer_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseTask(): Task {
+  return { serviceId: "", service: "", slot: 0, endpointMode: "", desired: "" };
+}
+
+export const Task: MessageFns<Task> = {
+  encode(message: Task, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.serviceId !== "") {
+      writer.uint32(10).string(message.serviceId);
+    }
+    if (message.service !== "") {
+      writer.uint32(18).string(message.service);
+    }
+    if (message.slot !== 0) {
+      writer.uint32(24).uint32(message.slot);
+    }
+    if (message.endpointMode !== "") {
+      writer.uint32(34).string(message.endpointMode);
+    }
+    if (message.desired !== "") {
+      writer.uint32(42).string(message.desired);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Task {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTask();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.serviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.slot = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endpointMode = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.desired = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Task {
+    return {
+      serviceId: isSet(object.serviceId)
+        ? globalThis.String(object.serviceId)
+        : isSet(object.service_id)
+        ? globalThis.String(object.service_id)
+        : "",
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      slot: isSet(object.slot) ? globalThis.Number(object.slot) : 0,
+      endpointMode: isSet(object.endpointMode)
+        ? globalThis.String(object.endpointMode)
+        : isSet(object.endpoint_mode)
+        ? globalThis.String(object.endpoint_mode)
+        : "",
+      desired: isSet(object.desired) ? globalThis.String(object.desired) : "",
+    };
+  },
+
+  toJSON(message: Task): unknown {
+    const obj: any = {};
+    if (message.serviceId !== "") {
+      obj.serviceId = message.serviceId;
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.slot !== 0) {
+      obj.slot = Math.round(message.slot);
+    }
+    if (message.endpointMode !== "") {
+      obj.endpointMode = message.endpointMode;
+    }
+    if (message.desired !== "") {
+      obj.desired = message.desired;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Task>, I>>(base?: I): Task {
+    return Task.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Task>, I>>(object: I): Task {
+    const message = createBaseTask();
+    message.serviceId = object.serviceId ?? "";
+    message.service = object.service ?? "";
+    message.slot = object.slot ?? 0;
+    message.endpointMode = object.endpointMode ?? "";
+    message.desired = object.desired ?? "";
+    return message;
+  },
+};
+
+function createBaseTaskStatus(): TaskStatus {
+  return { state: "", message: "", exitCode: 0, restarts: 0, since: "" };
+}
+
+export const TaskStatus: MessageFns<TaskStatus> = {
+  encode(message: TaskStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== "") {
+      writer.uint32(10).string(message.state);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.exitCode !== 0) {
+      writer.uint32(24).int32(message.exitCode);
+    }
+    if (message.restarts !== 0) {
+      writer.uint32(32).uint32(message.restarts);
+    }
+    if (message.since !== "") {
+      writer.uint32(42).string(message.since);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.exitCode = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.restarts = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.since = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskStatus {
+    return {
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      exitCode: isSet(object.exitCode)
+        ? globalThis.Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? globalThis.Number(object.exit_code)
+        : 0,
+      restarts: isSet(object.restarts) ? globalThis.Number(object.restarts) : 0,
+      since: isSet(object.since) ? globalThis.String(object.since) : "",
+    };
+  },
+
+  toJSON(message: TaskStatus): unknown {
+    const obj: any = {};
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.exitCode !== 0) {
+      obj.exitCode = Math.round(message.exitCode);
+    }
+    if (message.restarts !== 0) {
+      obj.restarts = Math.round(message.restarts);
+    }
+    if (message.since !== "") {
+      obj.since = message.since;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskStatus>, I>>(base?: I): TaskStatus {
+    return TaskStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskStatus>, I>>(object: I): TaskStatus {
+    const message = createBaseTaskStatus();
+    message.state = object.state ?? "";
+    message.message = object.message ?? "";
+    message.exitCode = object.exitCode ?? 0;
+    message.restarts = object.restarts ?? 0;
+    message.since = object.since ?? "";
+    return message;
+  },
+};
+
+function createBaseService(): Service {
+  return {
+    id: "",
+    name: "",
+    networks: [],
+    replicas: 0,
+    endpointMode: "",
+    constraints: [],
+    cmd: [],
+    env: {},
+    createdAt: "",
+    updatedAt: "",
+  };
+}
+
+export const Service: MessageFns<Service> = {
+  encode(message: Service, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.networks) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.replicas !== 0) {
+      writer.uint32(32).uint32(message.replicas);
+    }
+    if (message.endpointMode !== "") {
+      writer.uint32(42).string(message.endpointMode);
+    }
+    for (const v of message.constraints) {
+      writer.uint32(50).string(v!);
+    }
+    for (const v of message.cmd) {
+      writer.uint32(58).string(v!);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      Service_EnvEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
+    if (message.createdAt !== "") {
+      writer.uint32(74).string(message.createdAt);
+    }
+    if (message.updatedAt !== "") {
+      writer.uint32(82).string(message.updatedAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Service {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseService();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.networks.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.replicas = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.endpointMode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.constraints.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cmd.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = Service_EnvEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.env[entry8.key] = entry8.value;
+            }
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.createdAt = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.updatedAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Service {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => globalThis.String(e)) : [],
+      replicas: isSet(object.replicas) ? globalThis.Number(object.replicas) : 0,
+      endpointMode: isSet(object.endpointMode)
+        ? globalThis.String(object.endpointMode)
+        : isSet(object.endpoint_mode)
+        ? globalThis.String(object.endpoint_mode)
+        : "",
+      constraints: globalThis.Array.isArray(object?.constraints)
+        ? object.constraints.map((e: any) => globalThis.String(e))
+        : [],
+      cmd: globalThis.Array.isArray(object?.cmd) ? object.cmd.map((e: any) => globalThis.String(e)) : [],
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      createdAt: isSet(object.createdAt)
+        ? globalThis.String(object.createdAt)
+        : isSet(object.created_at)
+        ? globalThis.String(object.created_at)
+        : "",
+      updatedAt: isSet(object.updatedAt)
+        ? globalThis.String(object.updatedAt)
+        : isSet(object.updated_at)
+        ? globalThis.String(object.updated_at)
+        : "",
+    };
+  },
+
+  toJSON(message: Service): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.networks?.length) {
+      obj.networks = message.networks;
+    }
+    if (message.replicas !== 0) {
+      obj.replicas = Math.round(message.replicas);
+    }
+    if (message.endpointMode !== "") {
+      obj.endpointMode = message.endpointMode;
+    }
+    if (message.constraints?.length) {
+      obj.constraints = message.constraints;
+    }
+    if (message.cmd?.length) {
+      obj.cmd = message.cmd;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.createdAt !== "") {
+      obj.createdAt = message.createdAt;
+    }
+    if (message.updatedAt !== "") {
+      obj.updatedAt = message.updatedAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Service>, I>>(base?: I): Service {
+    return Service.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Service>, I>>(object: I): Service {
+    const message = createBaseService();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.networks = object.networks?.map((e) => e) || [];
+    message.replicas = object.replicas ?? 0;
+    message.endpointMode = object.endpointMode ?? "";
+    message.constraints = object.constraints?.map((e) => e) || [];
+    message.cmd = object.cmd?.map((e) => e) || [];
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.createdAt = object.createdAt ?? "";
+    message.updatedAt = object.updatedAt ?? "";
+    return message;
+  },
+};
+
+function createBaseService_EnvEntry(): Service_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const Service_EnvEntry: MessageFns<Service_EnvEntry> = {
+  encode(message: Service_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Service_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseService_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Service_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Service_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Service_EnvEntry>, I>>(base?: I): Service_EnvEntry {
+    return Service_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Service_EnvEntry>, I>>(object: I): Service_EnvEntry {
+    const message = createBaseService_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;

@@ -1,0 +1,40 @@
+import type { ContainerState } from '@ctnet/proto';
+import type { ObservedState } from './sandbox/supervisor.js';
+
+/**
+ * Sends the manager what changed in the local containers' states, and everything again after
+ * a reconnect (the manager we reach now may be another one, or may have missed a report).
+ */
+export interface StateReporter {
+  update(states: readonly ObservedState[]): void;
+  resendAll(): void;
+}
+
+export function createStateReporter(send: (states: readonly ContainerState[]) => boolean): StateReporter {
+  const latest = new Map<string, ObservedState>();
+  const sent = new Map<string, string>(); // name -> what the manager was last told
+  // "since" of a state is part of what we report, but not what makes it new.
+  const key = (s: ObservedState) => `${s.containerId}|${s.status.state}|${s.status.restarts}|${s.status.exitCode}`;
+  const flush = (states: readonly ObservedState[]): void => {
+    if (states.length === 0) return;
+    if (send(states.map((s) => ({ name: s.name, containerId: s.containerId, status: { ...s.status } })))) {
+      for (const s of states) sent.set(s.name, key(s));
+    }
+  };
+  return {
+    update(states) {
+      const names = new Set(states.map((s) => s.name));
+      for (const name of [...latest.keys()]) if (!names.has(name)) (latest.delete(name), sent.delete(name));
+      const changed: ObservedState[] = [];
+      for (const s of states) {
+        latest.set(s.name, s);
+        if (sent.get(s.name) !== key(s)) changed.push(s);
+      }
+      flush(changed);
+    },
+    resendAll() {
+      sent.clear();
+      flush([...latest.values()]);
+    },
+  };
+}

@@ -1,0 +1,170 @@
+import {
+  alreadyExists,
+  failedPrecondition,
+  nameKey,
+  notFound,
+  parseReplicas,
+  parseServiceRequest,
+  type Endpoint,
+  type Network,
+  type Service,
+} from '@ctnet/core';
+import {
+  containerToWire,
+  endpointToWire,
+  serviceToWire,
+  type CreateServiceRequest,
+  type InspectServiceRequest,
+  type ListServicesRequest,
+  type ListServicesResponse,
+  type RemoveServiceRequest,
+  type RemoveServiceResponse,
+  type ScaleServiceRequest,
+  type ServiceDetail,
+} from '@ctnet/proto';
+import type { ManagerDeps } from '../deps.js';
+import { serviceProgress } from '../orchestrator.js';
+import { findNetwork, newId } from './networks.js';
+
+/** The service's virtual IPs: bare endpoints of no node, named after it. */
+const vipsOf = (deps: ManagerDeps, svc: Service): Endpoint[] =>
+  [...deps.view.endpoints.values()].filter((e) => e.node === '' && e.container === '' && nameKey(e.name) === nameKey(svc.name) && svc.networks.includes(e.networkId));
+
+export function serviceDetail(deps: ManagerDeps, svc: Service): ServiceDetail {
+  const p = serviceProgress(deps, svc);
+  const endpoints = [...deps.view.endpoints.values()];
+  const netName = (id: string) => deps.view.networks.get(id)?.name ?? id;
+  return {
+    service: serviceToWire(svc),
+    tasks: p.tasks
+      .sort((a, b) => a.task!.slot - b.task!.slot || a.createdAt.localeCompare(b.createdAt))
+      .map((t) => ({ container: containerToWire(t), endpoints: endpoints.filter((e) => e.container === t.id).map(endpointToWire) })),
+    vips: vipsOf(deps, svc).map((e) => ({ network: netName(e.networkId), ip: e.ip })),
+    running: p.running,
+    nodesReady: p.nodesReady,
+    nodesConverged: p.nodesConverged,
+    converged: p.converged,
+    pending: deps.orchestrator.pendingReason(svc.id) ?? '',
+    revision: p.revision,
+  };
+}
+
+/** A service's name is answered on its networks, so no container there may carry it. */
+export function checkNameClash(deps: ManagerDeps, name: string, networks: readonly Network[], what: 'service' | 'container'): void {
+  const key = nameKey(name);
+  for (const net of networks) {
+    if (what === 'container') {
+      const svc = deps.view.services.get(key);
+      if (svc && svc.networks.includes(net.id)) {
+        throw alreadyExists(`a service named ${svc.name} is on network ${net.name}, and DNS answers its name there; choose another container name`);
+      }
+      continue;
+    }
+    for (const ep of deps.view.endpoints.values()) {
+      if (ep.networkId !== net.id || ep.node === '') continue;
+      if (nameKey(ep.name) === key || ep.aliases.some((a) => nameKey(a) === key)) {
+        throw alreadyExists(
+          `container ${ep.name} on network ${net.name} already answers to the name ${name} (${ep.ip}); choose another service name or remove it ("ctmgr rm -f ${ep.name}")`,
+        );
+      }
+    }
+  }
+}
+
+export async function createService(deps: ManagerDeps, req: CreateServiceRequest): Promise<ServiceDetail> {
+  const spec = parseServiceRequest({
+    name: req.name,
+    networks: req.networks,
+    replicas: req.replicas,
+    endpointMode: req.endpointMode,
+    constraints: req.constraints,
+    cmd: req.cmd,
+    env: req.env,
+  });
+  deps.view.requireLoaded();
+  const nets: Network[] = [];
+  for (const n of spec.networks) {
+    const net = await findNetwork(deps, n);
+    if (net.driver !== 'overlay') {
+      throw failedPrecondition(`network ${net.name} is a ${net.driver} network; services span hosts and need an overlay network (ctmgr network create --driver overlay …)`);
+    }
+    if (nets.some((x) => x.id === net.id)) throw failedPrecondition(`network ${net.name} is given twice`);
+    nets.push(net);
+  }
+  checkNameClash(deps, spec.name, nets, 'service');
+  const at = new Date(deps.clock.now()).toISOString();
+  const svc: Service = {
+    id: newId(),
+    name: spec.name,
+    networks: nets.map((n) => n.id),
+    replicas: spec.replicas,
+    endpointMode: spec.endpointMode,
+    constraints: spec.constraints.map((c) => c.text),
+    cmd: spec.cmd,
+    env: spec.env,
+    createdAt: at,
+    updatedAt: at,
+  };
+  const outcome = await deps.store.createService(svc);
+  if (!outcome.ok) throw alreadyExists(`a service named ${outcome.existing.name} already exists; choose another name, or scale it ("ctmgr service scale ${outcome.existing.name}=N")`);
+  if (svc.endpointMode === 'vip') {
+    // Allocated here rather than by the orchestrator, so a full pool is the caller's error.
+    try {
+      for (const net of nets) {
+        await deps.allocator.createEndpoint(net, { network: net.id, node: '', name: svc.name, aliases: [] }, newId(), at);
+      }
+    } catch (err) {
+      await deps.store.deleteService(svc.name).catch(() => undefined);
+      for (const vip of vipsOf(deps, svc)) await deps.store.deleteEndpoint(vip.networkId, vip.name).catch(() => undefined);
+      throw err;
+    }
+  }
+  deps.log.info('service created', { name: svc.name, replicas: svc.replicas, mode: svc.endpointMode, networks: nets.map((n) => n.name).join(',') });
+  deps.orchestrator.expect(svc.id, 'create');
+  await deps.view.waitForRevision(outcome.revision);
+  deps.orchestrator.kick();
+  return serviceDetail(deps, svc);
+}
+
+export async function listServices(deps: ManagerDeps, _req: ListServicesRequest): Promise<ListServicesResponse> {
+  deps.view.requireLoaded();
+  return {
+    services: [...deps.view.services.values()].sort((a, b) => a.name.localeCompare(b.name)).map((s) => serviceDetail(deps, s)),
+  };
+}
+
+const find = async (deps: ManagerDeps, name: string): Promise<Service> => {
+  deps.view.requireLoaded();
+  const text = name.trim();
+  if (text === '') throw notFound('no service named; pass a service name (see "ctmgr service ls")');
+  const svc = deps.view.services.get(nameKey(text)) ?? (await deps.store.getService(text));
+  if (!svc) throw notFound(`no service named ${text}; list them with "ctmgr service ls"`);
+  return svc;
+};
+
+export async function inspectService(deps: ManagerDeps, req: InspectServiceRequest): Promise<ServiceDetail> {
+  return serviceDetail(deps, await find(deps, req.name));
+}
+
+export async function scaleService(deps: ManagerDeps, req: ScaleServiceRequest): Promise<ServiceDetail> {
+  const replicas = parseReplicas(req.replicas);
+  const svc = await find(deps, req.name);
+  const updated = await deps.store.updateService(svc.name, (s) => ({ ...s, replicas, updatedAt: new Date(deps.clock.now()).toISOString() }));
+  if (!updated) throw notFound(`service ${svc.name} was removed meanwhile`);
+  deps.log.info('service scaled', { name: svc.name, from: svc.replicas, to: replicas });
+  deps.orchestrator.expect(svc.id, 'scale');
+  await deps.view.waitForRevision(updated.revision);
+  deps.orchestrator.kick();
+  return serviceDetail(deps, updated.service);
+}
+
+export async function removeService(deps: ManagerDeps, req: RemoveServiceRequest): Promise<RemoveServiceResponse> {
+  const svc = await find(deps, req.name);
+  const removed = await deps.store.deleteService(svc.name);
+  if (!removed) throw notFound(`no service named ${svc.name}; list them with "ctmgr service ls"`);
+  const tasks = [...deps.view.containers.values()].filter((c) => c.task?.serviceId === removed.id).length;
+  deps.log.info('service removed', { name: removed.name, tasks });
+  // Its tasks retire (DNS first, then the sandboxes) and its virtual IPs are released by the orchestrator.
+  deps.orchestrator.kick();
+  return { name: removed.name, tasks };
+}
