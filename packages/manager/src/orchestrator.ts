@@ -147,7 +147,8 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
       if (nets.length !== svc.networks.length) continue; // a network vanished: nothing sensible to do
       if (svc.endpointMode === 'vip') {
         for (const n of nets) (vipNames.get(n.id) ?? vipNames.set(n.id, new Set()).get(n.id)!).add(nameKey(svc.name));
-        work.push(ensureVips(svc, nets).catch((err) => warn(`virtual IP for service ${svc.name} failed; will retry`, err)));
+        // `service create` allocates them itself (so a full pool is its caller's error); this repairs.
+        if (now() - Date.parse(svc.createdAt) > 5000) work.push(ensureVips(svc, nets).catch((err) => warn(`virtual IP for service ${svc.name} failed; will retry`, err)));
       }
       const tasks = byService.get(svc.id) ?? [];
       const plan = planService(svc, tasks, ready, load);

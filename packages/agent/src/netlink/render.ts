@@ -16,7 +16,7 @@ export function renderIpOp(op: KernelOp): string[] {
     case 'bridge-add':
       // `mtu` must come before `type`: after `type bridge` ip parses the rest as bridge
       // options and rejects `mtu` ("bridge: unknown command").
-      return [`link add dev ${dev(op.name)} mtu ${mtu(op.mtu)} type bridge`];
+      return [`link add dev ${dev(op.name)}${op.mac ? ` address ${mac(op.mac)}` : ''} mtu ${mtu(op.mtu)} type bridge`];
     case 'vxlan-add':
       return [
         `link add dev ${dev(op.name)} mtu ${mtu(op.mtu)} type vxlan id ${vni(op.vni)} dstport ${port(op.port)} ` +
@@ -27,6 +27,7 @@ export function renderIpOp(op: KernelOp): string[] {
       const attrs: string[] = [];
       if (op.mtu !== undefined) attrs.push(`mtu ${mtu(op.mtu)}`);
       if (op.master !== undefined) attrs.push(`master ${dev(op.master)}`);
+      if (op.mac !== undefined) attrs.push(`address ${mac(op.mac)}`);
       if (op.up !== undefined) attrs.push(op.up ? 'up' : 'down');
       if (attrs.length > 0) lines.push(`link set dev ${dev(op.name)} ${attrs.join(' ')}`);
       // Only learning can be changed on a live VXLAN device: the kernel refuses any PROXY

@@ -3,7 +3,8 @@ import type { Endpoint } from '../model/endpoint.js';
 import type { Network } from '../model/network.js';
 import type { Node } from '../model/node.js';
 import { nameKey } from '../model/names.js';
-import { parseCidr } from '../net/ipv4.js';
+import { parseCidr, parseIPv4 } from '../net/ipv4.js';
+import { macForIPv4 } from '../model/endpoint.js';
 
 /**
  * What one host should have, computed from the cluster's desired state (pure). An overlay
@@ -27,6 +28,12 @@ export interface DesiredOverlay {
   readonly local: string; // this host's VTEP address
   readonly mtu: number;
   readonly gatewayCidr: string; // gateway/prefix, on the bridge
+  /**
+   * Fixed, derived from the gateway address (the same on every host, as the gateway is anycast):
+   * a bridge left to itself takes the lowest MAC of its ports, so adding a sandbox would change
+   * the gateway's MAC under every local container's ARP cache and cut them off for seconds.
+   */
+  readonly bridgeMac: string;
   readonly fdb: readonly { readonly mac: string; readonly dst: string }[];
   readonly neigh: readonly { readonly ip: string; readonly mac: string }[];
 }
@@ -102,6 +109,7 @@ export function desiredHost(state: ClusterState, ctx: HostContext, netnsPrefix: 
       local: ctx.advertiseAddr,
       mtu: overlayMtu(net, ctx.underlayMtu),
       gatewayCidr: `${net.gateway}/${parseCidr(net.subnet).prefix}`,
+      bridgeMac: macForIPv4(parseIPv4(net.gateway)),
       fdb,
       neigh,
     });

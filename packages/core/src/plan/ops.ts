@@ -4,7 +4,7 @@
  * the agent's own (host) network namespace.
  */
 export type KernelOp =
-  | { readonly op: 'bridge-add'; readonly name: string; readonly mtu: number }
+  | { readonly op: 'bridge-add'; readonly name: string; readonly mtu: number; readonly mac?: string }
   | {
       readonly op: 'vxlan-add';
       readonly name: string;
@@ -20,6 +20,7 @@ export type KernelOp =
       readonly mtu?: number;
       readonly master?: string;
       readonly up?: boolean;
+      readonly mac?: string;
       /** VXLAN: learning off (ARP proxy cannot be changed on a live device: planned as a recreate). */
       readonly vxlanFlags?: boolean;
     }

@@ -33,7 +33,7 @@ const empty: ActualHost = { links: [], addrs: [], fdb: [], neigh: [] };
 function converged(): ActualHost & { links: ActualLink[] } {
   return {
     links: [
-      { name: 'ctbr-aaaaaaaa', kind: 'bridge', mtu: 1450, up: true, mac: 'x' },
+      { name: 'ctbr-aaaaaaaa', kind: 'bridge', mtu: 1450, up: true, mac: '02:42:0a:0a:00:01' },
       { name: 'ctvx-aaaaaaaa', kind: 'vxlan', mtu: 1450, up: true, mac: 'y', master: 'ctbr-aaaaaaaa', vxlan: { vni: 4096, port: 4789, local: '192.168.1.1', learning: false, proxy: true } },
       { name: 'ctve-web-id-0', kind: 'veth', mtu: 1450, up: true, mac: 'z', master: 'ctbr-aaaaaaaa' },
       { name: 'eth0', kind: 'veth', mtu: 1500, up: true, mac: 'u' },
@@ -83,6 +83,13 @@ describe('planOverlays', () => {
 
   it('plans nothing on a converged host', () => {
     expect(planOverlays(desired, converged())).toEqual([]);
+  });
+
+  it('pins the bridge MAC to the gateway\'s derived one, so new ports never change the gateway MAC', () => {
+    expect(planOverlays(desired, empty)[0]).toEqual({ op: 'bridge-add', name: 'ctbr-aaaaaaaa', mtu: 1450, mac: '02:42:0a:0a:00:01' });
+    const a = converged();
+    a.links[0] = { ...a.links[0]!, mac: '02:42:0a:0a:00:99' }; // a port with a lower MAC joined
+    expect(planOverlays(desired, a)).toEqual([{ op: 'link-set', name: 'ctbr-aaaaaaaa', mac: '02:42:0a:0a:00:01' }]);
   });
 
   it('repairs drift: a deleted FDB entry, a wrong destination, a deleted neighbour, learning switched on', () => {

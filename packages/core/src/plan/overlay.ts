@@ -52,10 +52,11 @@ function planBridge(want: DesiredOverlay, have: ActualLink | undefined, adds: Ke
     have = undefined;
   }
   if (!have) {
-    adds.push({ op: 'bridge-add', name: want.bridge, mtu: want.mtu }, { op: 'link-set', name: want.bridge, up: true });
+    adds.push({ op: 'bridge-add', name: want.bridge, mtu: want.mtu, mac: want.bridgeMac }, { op: 'link-set', name: want.bridge, up: true });
     return;
   }
   if (have.mtu !== want.mtu || !have.up) sets.push({ op: 'link-set', name: want.bridge, mtu: want.mtu, up: true });
+  if (have.mac !== want.bridgeMac) sets.push({ op: 'link-set', name: want.bridge, mac: want.bridgeMac });
 }
 
 /** Whether an existing VXLAN device can be kept (flannel's vxlanLinksIncompat, inverted). */

@@ -23,7 +23,7 @@ export function projectApplied(desired: DesiredHost, actual: ActualHost): Actual
     if (v) links[i] = { ...l, master: v.bridge, mtu: v.mtu, up: true };
   }
   for (const o of desired.overlays) {
-    links.push({ name: o.bridge, kind: 'bridge', mtu: o.mtu, up: true, mac: before.get(o.bridge)?.mac ?? '' });
+    links.push({ name: o.bridge, kind: 'bridge', mtu: o.mtu, up: true, mac: o.bridgeMac });
     links.push({
       name: o.vxlan,
       kind: 'vxlan',

@@ -111,7 +111,11 @@ export async function createService(deps: ManagerDeps, req: CreateServiceRequest
     // Allocated here rather than by the orchestrator, so a full pool is the caller's error.
     try {
       for (const net of nets) {
-        await deps.allocator.createEndpoint(net, { network: net.id, node: '', name: svc.name, aliases: [] }, newId(), at);
+        await deps.allocator.createEndpoint(net, { network: net.id, node: '', name: svc.name, aliases: [] }, newId(), at).catch(async (err: unknown) => {
+          // The orchestrator may have been quicker (it repairs missing VIPs): that one will do.
+          const ep = await deps.store.getEndpoint(net.id, svc.name);
+          if (!ep || ep.node !== '' || ep.container !== '') throw err;
+        });
       }
     } catch (err) {
       await deps.store.deleteService(svc.name).catch(() => undefined);
