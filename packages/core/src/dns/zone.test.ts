@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterState } from '../desired/host.js';
+import type { Container } from '../model/container.js';
 import type { Endpoint } from '../model/endpoint.js';
 import type { Network } from '../model/network.js';
 import { parseIPv4 } from '../net/ipv4.js';
@@ -56,5 +57,60 @@ describe('embedded DNS zone', () => {
 
   it('refuses anyone who is not an endpoint (never an open resolver)', () => {
     expect(q('192.168.1.1', 'web')).toEqual({ kind: 'refused' });
+  });
+});
+
+describe('embedded DNS zone: services', () => {
+  const task = (id: string, slot: number, mode: 'vip' | 'dnsrr', state: string, desired: 'running' | 'shutdown' = 'running'): Container => ({
+    id, name: `svc.${slot}.${id}`, node: 'h1', cmd: ['x'], env: {}, hostname: '', dns: [], dnsSearch: [], createdAt: '', mode: 'network', sharedWith: '', attachPid: 0,
+    task: { serviceId: 's', service: mode === 'vip' ? 'web' : 'rr', slot, endpointMode: mode, desired },
+    status: { state: state as 'running', message: '', exitCode: 0, restarts: 0, since: '' },
+  });
+  const containers = [
+    task('a1', 1, 'vip', 'running'),
+    task('a2', 2, 'vip', 'starting'), // not up yet: not in DNS
+    task('b1', 1, 'dnsrr', 'running'),
+    task('b2', 2, 'dnsrr', 'running'),
+    task('b3', 3, 'dnsrr', 'running', 'shutdown'), // retiring: already withdrawn
+  ];
+  const s: ClusterState = {
+    networks: new Map([['n1', net('n1', 'app')]]),
+    nodes: new Map(),
+    containers: new Map(containers.map((c) => [c.name, c])),
+    endpoints: new Map(
+      [
+        ep('n1', 'web', '10.1.0.100', ''), // the VIP: a bare endpoint named after the service
+        ep('n1', 'svc.1.a1', '10.1.0.11', 'a1'),
+        ep('n1', 'svc.2.a2', '10.1.0.12', 'a2'),
+        ep('n1', 'svc.1.b1', '10.1.0.21', 'b1'),
+        ep('n1', 'svc.2.b2', '10.1.0.22', 'b2'),
+        ep('n1', 'svc.3.b3', '10.1.0.23', 'b3'),
+        ep('n1', 'client', '10.1.0.50', 'cc'),
+      ].map((e) => [e.id, e]),
+    ),
+  };
+  const z = buildZone(s);
+  const ask = (name: string, turn = 0, type = 1) => lookup(z, ip('10.1.0.50'), name, type, turn);
+
+  it('vip: the name is the VIP; tasks.<svc> and task names only for running, wanted tasks', () => {
+    expect(ask('web')).toEqual({ kind: 'a', addrs: [ip('10.1.0.100')] });
+    expect(ask('tasks.web')).toEqual({ kind: 'a', addrs: [ip('10.1.0.11')] });
+    expect(ask('svc.1.a1')).toEqual({ kind: 'a', addrs: [ip('10.1.0.11')] });
+    expect(ask('svc.2.a2')).toEqual({ kind: 'forward' }); // not up: unknown, not an address that is not serving
+    expect(ask('12.0.1.10.in-addr.arpa', 0, 12)).toEqual({ kind: 'forward' });
+    expect(ask('11.0.1.10.in-addr.arpa', 0, 12)).toEqual({ kind: 'ptr', name: 'svc.1.a1.app' });
+  });
+
+  it('dnsrr: every serving task, rotated by the turn; tasks.<svc>.<network> works too', () => {
+    const all = [ip('10.1.0.21'), ip('10.1.0.22')];
+    expect(ask('rr', 0)).toEqual({ kind: 'a', addrs: all });
+    expect(ask('rr', 1)).toEqual({ kind: 'a', addrs: [all[1], all[0]] });
+    expect(ask('tasks.rr', 1)).toEqual({ kind: 'a', addrs: all }); // tasks.<svc> is not rotated
+    expect(ask('tasks.rr.app')).toEqual({ kind: 'a', addrs: all });
+    expect(ask('svc.3.b3')).toEqual({ kind: 'forward' });
+  });
+
+  it('a task that is not up can still ask (its address is in the view)', () => {
+    expect(lookup(z, ip('10.1.0.12'), 'web', 1)).toEqual({ kind: 'a', addrs: [ip('10.1.0.100')] });
   });
 });
