@@ -54,14 +54,28 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
   const count = (o: string) => opts.onQuery?.(o);
   let turn = 0; // rotates dnsrr answers
 
-  /** Answers one query; resolves to the response bytes, or undefined to drop it. */
-  const answer = async (msg: Uint8Array, source: string, transport: 'udp' | 'tcp'): Promise<Uint8Array | undefined> => {
+  // Source addresses repeat (a few containers ask a lot): parse each once.
+  const sources = new Map<string, number>();
+  const sourceAddr = (text: string): number => {
+    let n = sources.get(text);
+    if (n === undefined) {
+      if (sources.size > 65_536) sources.clear();
+      sources.set(text, (n = parseIPv4(text)));
+    }
+    return n;
+  };
+
+  /**
+   * Answers one query: the response bytes, undefined to drop it, or a promise when it had to
+   * be forwarded. Cluster names are answered synchronously (no promise on the hot path).
+   */
+  const answer = (msg: Uint8Array, source: string, transport: 'udp' | 'tcp'): Uint8Array | undefined | Promise<Uint8Array> => {
     const q = parseQuery(msg);
     if (!q.ok) {
       count(`malformed:${q.reason}`);
       return errorResponse(q);
     }
-    const src = parseIPv4(source);
+    const src = sourceAddr(source);
     const found = zone ? lookup(zone, src, q.qname, q.qtype, turn++) : ({ kind: 'refused' } as const);
     const respond = (rcode: number, answers: readonly Answer[] = []) =>
       buildResponse(q, { rcode, answers, ttl, maxSize: responseLimit(q, transport), authoritative: true });
@@ -135,7 +149,9 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
 
   const open = async (addr: string, udp: Socket, keep: (t: Server) => void): Promise<Listener> => {
     udp.on('message', (msg, rinfo) => {
-      void answer(msg, rinfo.address, 'udp').then((res) => res && udp.send(res, rinfo.port, rinfo.address));
+      const res = answer(msg, rinfo.address, 'udp');
+      if (res instanceof Promise) void res.then((r) => udp.send(r, rinfo.port, rinfo.address));
+      else if (res) udp.send(res, rinfo.port, rinfo.address);
     });
     udp.on('error', (err) => opts.log.warn('dns udp error', { addr, error: err.message }));
     await new Promise<void>((resolve, reject) => {
@@ -149,7 +165,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
       conn.on('data', (chunk) => {
         const { messages, error } = framer.push(chunk);
         for (const m of messages) {
-          void answer(m, conn.remoteAddress?.replace(/^::ffff:/, '') ?? '', 'tcp').then((res) => res && !conn.destroyed && conn.write(frameTcp(res)));
+          void Promise.resolve(answer(m, conn.remoteAddress?.replace(/^::ffff:/, '') ?? '', 'tcp')).then((res) => res && !conn.destroyed && conn.write(frameTcp(res)));
         }
         if (error) conn.end();
       });
