@@ -60,6 +60,20 @@ export function createReconciler(deps: {
       const actual = reason === 'change' && believed ? believed : await readActual(deps.runner);
       believed = undefined;
       const plan = planOverlays(desired, actual);
+      // The resolver follows the same state. Names that only go away are withdrawn before the
+      // kernel is touched (never answer with what is being torn down); names that arrive wait
+      // until their FDB and neighbour entries exist here, so an answer is reachable at once.
+      const setZone = (): void => {
+        const dnsOf = new Map<number, readonly string[]>();
+        const withDns = new Map([...state.containers.values()].filter((c) => c.dns.length > 0).map((c) => [c.id, c.dns]));
+        for (const ep of state.endpoints.values()) {
+          const dns = ep.container ? withDns.get(ep.container) : undefined;
+          if (dns) dnsOf.set(parseIPv4(ep.ip), dns);
+        }
+        deps.dns.setZone(buildZone(state), (source) => dnsOf.get(source) ?? deps.hostUpstreams);
+      };
+      const zoneSet = !plan.some((op) => op.op === 'fdb-replace' || op.op === 'neigh-replace');
+      if (zoneSet) setZone();
       let clean = true;
       if (plan.length > 0) {
         const result = await applyOps(deps.runner, plan);
@@ -82,14 +96,8 @@ export function createReconciler(deps: {
         }
       }
       if (clean) believed = projectApplied(desired, actual);
-      // The resolver follows the same state: its zone first, then its listeners (gateways now exist).
-      const dnsOf = new Map<number, readonly string[]>();
-      const withDns = new Map([...state.containers.values()].filter((c) => c.dns.length > 0).map((c) => [c.id, c.dns]));
-      for (const ep of state.endpoints.values()) {
-        const dns = ep.container ? withDns.get(ep.container) : undefined;
-        if (dns) dnsOf.set(parseIPv4(ep.ip), dns);
-      }
-      deps.dns.setZone(buildZone(state), (source) => dnsOf.get(source) ?? deps.hostUpstreams);
+      if (!zoneSet) setZone();
+      // Listeners after the kernel step: the gateways exist now.
       await deps.dns.sync(desired.overlays.map((o) => o.gatewayCidr.split('/')[0]!));
       const existing = await deps.sandboxes.listNetns();
       const records = await deps.sandboxes.records();
