@@ -159,4 +159,22 @@ describe.skipIf(reason !== undefined)(`services${reason ? ` (skipped: ${reason})
     const usage = await ok(lab.ctmgr('network', 'inspect', 'app', '--format', 'json'));
     for (const ip of [...v.tasks.flatMap((t) => t.ips), v.vips[0]!.ip]) expect(usage).not.toContain(`"${ip}"`);
   });
+
+  it('a host that goes down: its tasks leave DNS at once, and are rescheduled elsewhere after the grace period', async () => {
+    await ok(lab.ctmgr('service', 'create', '--name', 'rs', '--network', 'app', '--replicas', '2', '--endpoint-mode', 'dnsrr', '--constraint', 'node.name!=h3', '--', 'sleep', 'infinity'));
+    const v = await inspect('rs');
+    const lost = v.tasks.find((t) => t.node === 'h2')!;
+    expect(sorted(await short('h3', 'cl3', 'tasks.rs'))).toEqual(runningIps(v));
+    await lab.stopAgent('h2', 'SIGKILL');
+    await lab.setLinkDown('h2');
+    // the lease runs out (node TTL 3 s): the task turns "unknown" and leaves every answer
+    await waitUntil(async () => !(await short('h3', 'cl3', 'tasks.rs')).includes(lost.ips[0]!), 15_000);
+    expect((await inspect('rs')).tasks.find((t) => t.name === lost.name)?.state).toBe('unknown');
+    // after the grace period (10 s in the lab) its slot is filled on h1, the only other eligible node
+    await waitUntil(async () => {
+      const now = await inspect('rs');
+      return now.running === 2 && now.tasks.every((t) => t.node === 'h1');
+    }, 30_000);
+    expect(sorted(await short('h3', 'cl3', 'tasks.rs'))).toEqual(runningIps(await inspect('rs')));
+  }, 60_000);
 });
