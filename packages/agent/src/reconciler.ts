@@ -124,7 +124,7 @@ export function createReconciler(deps: {
       const byName = new Map(records.filter((r) => wantedIds.has(r.containerId)).map((r) => [r.name, r]));
       for (const sb of order) {
         const began = performance.now();
-        await deps.sandboxes.ensure(sb, existing, links).then(
+        await deps.sandboxes.ensure(sb, existing, links, reason !== 'change').then(
           (r) => {
             if (r.record) byName.set(sb.container.name, r.record);
             if (r.plumbed) sandboxesChanged = true;

@@ -28,10 +28,16 @@ export interface SandboxRuntime {
   /** Namespaces of ours that exist now (by prefix). */
   listNetns(): Promise<Set<string>>;
   /** Says whether it started the container, and whether it (re)plumbed any interface. */
+  /**
+   * Without `thorough`, a sandbox this runtime already ensured, unchanged since, whose
+   * namespace and host veths still exist, is taken as it is (no look inside): change-triggered
+   * runs then cost nothing per unchanged sandbox. Resyncs pass `thorough` and check everything.
+   */
   ensure(
     sb: DesiredSandbox,
     existing: ReadonlySet<string>,
     hostLinks: ReadonlySet<string>,
+    thorough?: boolean,
   ): Promise<{ started: boolean; plumbed: boolean; record: SandboxRecord | undefined }>;
   /** Starts a task's command again in its existing sandbox (its process ended). */
   restart(sb: DesiredSandbox, previous: SandboxRecord): Promise<SandboxRecord>;
@@ -42,6 +48,12 @@ export interface SandboxRuntime {
   records(): Promise<SandboxRecord[]>;
   running(record: SandboxRecord): boolean;
 }
+
+/** Everything of a sandbox that ensure() acts on (not the task's status, which changes often). */
+const fingerprint = (sb: DesiredSandbox): string => {
+  const c = sb.container;
+  return JSON.stringify([c.id, sb.netns, sb.ownsNetns, sb.interfaces, c.hostname, c.dns, c.dnsSearch, c.attachPid]);
+};
 
 const recordedInterfaces = (sb: DesiredSandbox): SandboxRecord['interfaces'] =>
   sb.interfaces.map((i) => ({ ifname: i.ifname, cidr: i.cidr, mac: i.mac, network: i.networkId }));
@@ -65,6 +77,8 @@ export function createSandboxRuntime(opts: {
     if (res.exitCode !== 0) throw new Error(`ip ${args.join(' ')}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
   };
   const recordPath = (name: string) => join(recordsDir, `${name}.json`);
+  // What this process last ensured per container, and the record it left: the fast path.
+  const ensured = new Map<string, { print: string; record: SandboxRecord }>();
   const readRecord = async (name: string): Promise<SandboxRecord | undefined> =>
     readFile(recordPath(name), 'utf8').then((t) => JSON.parse(t) as SandboxRecord, () => undefined);
   /** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat). */
@@ -207,9 +221,19 @@ export function createSandboxRuntime(opts: {
       return new Set(list.map((n) => n.name).filter((n) => n.startsWith(opts.netnsPrefix)));
     },
 
-    async ensure(sb, existing, hostLinks) {
-      await mkdir(recordsDir, { recursive: true });
+    async ensure(sb, existing, hostLinks, thorough = true) {
       const c = sb.container;
+      const print = fingerprint(sb);
+      const seen = ensured.get(c.name);
+      if (
+        !thorough &&
+        seen?.print === print &&
+        (sb.netns === '' || existing.has(sb.netns)) &&
+        sb.interfaces.every((i) => hostLinks.has(i.hostVeth))
+      ) {
+        return { started: false, plumbed: false, record: seen.record };
+      }
+      await mkdir(recordsDir, { recursive: true });
       const fresh = sb.ownsNetns && !existing.has(sb.netns) && c.attachPid === 0;
       if (sb.ownsNetns && !existing.has(sb.netns)) {
         if (c.attachPid > 0) {
@@ -230,22 +254,28 @@ export function createSandboxRuntime(opts: {
         }
       }
       const record = await readRecord(c.name);
-      if (record && record.containerId === c.id) return { started: false, plumbed, record };
+      if (record && record.containerId === c.id) {
+        ensured.set(c.name, { print, record });
+        return { started: false, plumbed, record };
+      }
       const started: SandboxRecord =
         c.attachPid > 0
           ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, pidStart: procStart(c.attachPid), log: '', startedAt: new Date().toISOString(), interfaces: recordedInterfaces(sb) }
           : await start(sb);
       await writeFile(recordPath(c.name), JSON.stringify(started, null, 2));
+      ensured.set(c.name, { print, record: started });
       return { started: true, plumbed, record: started };
     },
 
     async restart(sb, previous) {
       const next: SandboxRecord = { ...(await start(sb)), restarts: (previous.restarts ?? 0) + 1, streak: previous.streak ?? 1 };
       await writeFile(recordPath(sb.container.name), JSON.stringify(next, null, 2));
+      ensured.set(sb.container.name, { print: fingerprint(sb), record: next });
       return next;
     },
 
     async remove(record) {
+      ensured.delete(record.name);
       if (!record.attached && ours(record)) {
         try {
           process.kill(-record.pid, 'SIGTERM'); // the whole process group: it was started detached
