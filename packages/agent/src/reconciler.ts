@@ -167,7 +167,8 @@ export function createReconciler(deps: {
       }
       sup = deps.supervisor.evaluate(sandboxes, byName, running, Date.now());
     }
-    watched = [...byName.values()].filter(running);
+    const up = new Set(sup.states.filter((s) => s.status.state === 'running').map((s) => s.name));
+    watched = [...byName.values()].filter((r) => up.has(r.name));
     deps.onStates(sup.states);
     if (dueTimer) clearTimeout(dueTimer);
     dueTimer = undefined;

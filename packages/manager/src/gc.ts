@@ -1,4 +1,4 @@
-import { nameKey } from '@ctnet/core';
+import { isVirtualIp, nameKey } from '@ctnet/core';
 import type { ManagerDeps } from './deps.js';
 import { removeNodeEndpoints } from './handlers/nodes.js';
 
@@ -24,7 +24,7 @@ export function startNodeGc(deps: ManagerDeps, intervalMs = 1000): NodeGc {
       const now = deps.clock.now();
       const withEndpoints = new Set<string>();
       // A service's virtual IPs are endpoints of no node: never "down".
-      for (const ep of deps.view.endpoints.values()) if (ep.node !== '') withEndpoints.add(nameKey(ep.node));
+      for (const ep of deps.view.endpoints.values()) if (!isVirtualIp(ep)) withEndpoints.add(nameKey(ep.node));
       for (const c of deps.view.containers.values()) withEndpoints.add(nameKey(c.node));
       for (const key of [...downSince.keys()]) if (deps.view.alive.has(key) || !withEndpoints.has(key)) downSince.delete(key);
       for (const key of withEndpoints) {

@@ -1,9 +1,11 @@
 import {
+  isVirtualIp,
   nameKey,
   planService,
   removableTasks,
   taskName,
   type Container,
+  type Endpoint,
   type Network,
   type Service,
   type TaskStatus,
@@ -114,15 +116,16 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
 
   const retire = async (task: Container, why: string): Promise<void> => {
     const revision = await store.updateContainer(task.name, task.id, (c) => ({ ...c, task: { ...c.task!, desired: 'shutdown' } }));
-    if (revision !== undefined) retiringSince.set(task.name, { revision, since: now() });
+    if (revision === undefined) return; // already gone
+    retiringSince.set(task.name, { revision, since: now() });
     metrics.tasks.inc({ event: 'retired' });
     log.info('task retiring', { task: task.name, why });
   };
 
-  const ensureVips = async (svc: Service, nets: Network[]): Promise<void> => {
+  /** `existing`: network id -> names of the virtual IPs it has. */
+  const ensureVips = async (svc: Service, nets: Network[], existing: ReadonlyMap<string, ReadonlySet<string>>): Promise<void> => {
     for (const net of nets) {
-      const has = [...view.endpoints.values()].some((e) => e.networkId === net.id && e.node === '' && nameKey(e.name) === nameKey(svc.name));
-      if (has) continue;
+      if (existing.get(net.id)?.has(nameKey(svc.name))) continue;
       await deps.allocator.createEndpoint(net, { network: net.id, node: '', name: svc.name, aliases: [] }, newId(), new Date(now()).toISOString());
       log.info('service virtual IP allocated', { service: svc.name, network: net.name });
     }
@@ -140,6 +143,16 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
       if (list) list.push(c);
       else byService.set(c.task.serviceId, [c]);
     }
+    // One pass over the endpoints: each task's networks, and the virtual IPs that exist.
+    const networksOf = new Map<string, Set<string>>(); // container id -> network ids
+    const vips = new Map<string, Set<string>>(); // network id -> names of its virtual IPs
+    const vipEndpoints: Endpoint[] = [];
+    for (const e of view.endpoints.values()) {
+      if (isVirtualIp(e)) {
+        (vips.get(e.networkId) ?? vips.set(e.networkId, new Set()).get(e.networkId)!).add(nameKey(e.name));
+        vipEndpoints.push(e);
+      } else if (e.container) (networksOf.get(e.container) ?? networksOf.set(e.container, new Set()).get(e.container)!).add(e.networkId);
+    }
     const work: Promise<void>[] = [];
     const vipNames = new Map<string, Set<string>>(); // network id -> vip-mode service names
     for (const svc of view.services.values()) {
@@ -148,7 +161,7 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
       if (svc.endpointMode === 'vip') {
         for (const n of nets) (vipNames.get(n.id) ?? vipNames.set(n.id, new Set()).get(n.id)!).add(nameKey(svc.name));
         // `service create` allocates them itself (so a full pool is its caller's error); this repairs.
-        if (now() - Date.parse(svc.createdAt) > 5000) work.push(ensureVips(svc, nets).catch((err) => warn(`virtual IP for service ${svc.name} failed; will retry`, err)));
+        if (now() - Date.parse(svc.createdAt) > 5000) work.push(ensureVips(svc, nets, vips).catch((err) => warn(`virtual IP for service ${svc.name} failed; will retry`, err)));
       }
       const tasks = byService.get(svc.id) ?? [];
       const plan = planService(svc, tasks, ready, load);
@@ -164,8 +177,8 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
       // A task short of one of its networks (a create cut short): connect it.
       for (const t of tasks) {
         if (t.task!.desired !== 'running') continue;
-        const have = new Set([...view.endpoints.values()].filter((e) => e.container === t.id).map((e) => e.networkId));
-        if (have.size === 0) continue; // its first endpoint is written with it: not ours to guess
+        const have = networksOf.get(t.id);
+        if (!have) continue; // its first endpoint is written with it: not ours to guess
         for (const net of nets.filter((n) => !have.has(n.id))) {
           work.push(
             deps.allocator
@@ -181,8 +194,7 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
       for (const t of tasks) if (t.task!.desired === 'running') work.push(retire(t, 'service removed').catch((err) => warn(`retiring ${t.name} failed`, err)));
     }
     // Virtual IPs of services that are gone (or no longer on that network).
-    for (const ep of view.endpoints.values()) {
-      if (ep.node !== '' || ep.container !== '') continue;
+    for (const ep of vipEndpoints) {
       if (vipNames.get(ep.networkId)?.has(nameKey(ep.name))) continue;
       work.push(store.deleteEndpoint(ep.networkId, ep.name).then(() => undefined, (err) => warn(`releasing virtual IP ${ep.ip} failed`, err)));
     }

@@ -407,17 +407,9 @@ class EtcdStore implements Store {
   }
 
   async updateService(name: string, change: (s: Service) => Service): Promise<{ service: Service; revision: number } | undefined> {
-    const key = keys.service(name);
-    return this.io(`updating service ${name}`, async () => {
-      for (let attempt = 0; attempt < 16; attempt++) {
-        const kv = (await this.client.get(key).exec()).kvs[0];
-        if (!kv) return undefined;
-        const next = change(json(kv) as Service);
-        const res = await this.client.if(key, 'Mod', '==', rev(kv.mod_revision)).then(this.client.put(key).value(JSON.stringify(next))).commit();
-        if (res.succeeded) return { service: next, revision: rev(res.header.revision) };
-      }
-      throw new CtnetError(ErrorCode.Aborted, `service ${name} kept changing while being updated; retry`);
-    });
+    let service: Service | undefined;
+    const revision = await this.rewrite(keys.service(name), `service ${name}`, (before: Service) => (service = change(before)));
+    return revision === undefined || !service ? undefined : { service, revision };
   }
 
   async deleteService(name: string): Promise<Service | undefined> {
@@ -429,21 +421,27 @@ class EtcdStore implements Store {
   }
 
   async updateContainer(name: string, id: string, change: (c: Container) => Container): Promise<number | undefined> {
-    const key = keys.container(name);
-    return this.io(`updating container ${name}`, async () => {
+    return this.rewrite(keys.container(name), `container ${name}`, (before: Container) => (before.id === id ? change(before) : undefined));
+  }
+
+  /**
+   * Read-modify-write of one JSON record, compare-and-swapped on its mod revision and retried
+   * when someone else wrote in between. `change` returns undefined to leave it alone. Returns
+   * the revision of the write (the record's own when nothing changed), or undefined.
+   */
+  private async rewrite<T>(key: string, what: string, change: (before: T) => T | undefined): Promise<number | undefined> {
+    return this.io(`updating ${what}`, async () => {
       for (let attempt = 0; attempt < 16; attempt++) {
-        const res = await this.client.get(key).exec();
-        const kv = res.kvs[0];
+        const kv = (await this.client.get(key).exec()).kvs[0];
         if (!kv) return undefined;
-        const before = json(kv) as Container;
-        if (before.id !== id) return undefined;
-        const after = change(before);
+        const after = change(json(kv) as T);
+        if (after === undefined) return undefined;
         const text = JSON.stringify(after);
         if (text === kv.value.toString()) return rev(kv.mod_revision);
         const put = await this.client.if(key, 'Mod', '==', rev(kv.mod_revision)).then(this.client.put(key).value(text)).commit();
         if (put.succeeded) return rev(put.header.revision);
       }
-      throw new CtnetError(ErrorCode.Aborted, `container ${name} kept changing while being updated; retry`);
+      throw new CtnetError(ErrorCode.Aborted, `${what} kept changing while being updated; retry`);
     });
   }
 

@@ -15,6 +15,9 @@ export interface Endpoint {
   readonly container: string;
 }
 
+/** A service's virtual IP: an endpoint of no node and no container (named after the service). */
+export const isVirtualIp = (ep: Endpoint): boolean => ep.node === '' && ep.container === '';
+
 export interface EndpointRequest {
   network: string; // name or id
   node: string;

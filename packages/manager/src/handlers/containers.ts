@@ -19,7 +19,7 @@ import {
 import { alreadyExists, failedPrecondition } from '@ctnet/core';
 import type { ManagerDeps } from '../deps.js';
 import { findNetwork, newId } from './networks.js';
-import { checkNameClash } from './services.js';
+import { checkContainerNameFree } from './services.js';
 
 const detail = (c: Container, endpoints: readonly Endpoint[]): ContainerDetail => ({
   container: containerToWire(c),
@@ -84,7 +84,7 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
   }
   const epSpec = parseEndpointRequest({ network: how.network!, node, name: spec.name, aliases: req.aliases, ip: req.ip, mac: req.mac });
   const net = await findNetwork(deps, epSpec.network);
-  checkNameClash(deps, container.name, [net], 'container');
+  checkContainerNameFree(deps, container.name, net);
   const ep = await deps.allocator.createEndpoint(net, { ...epSpec, container: container.id }, newId(), createdAt, container);
   deps.log.info('container created', { name: container.name, node, network: net.name, ip: ep.ip });
   return detail(container, [ep]);
@@ -121,7 +121,7 @@ export async function connectNetwork(deps: ManagerDeps, req: ConnectNetworkReque
   if (!c) throw notFound(`no container named ${req.container}; list them with "ctmgr ps"`);
   const spec = parseEndpointRequest({ network: req.network, node: c.node, name: c.name, aliases: req.aliases, ip: req.ip });
   const net = await findNetwork(deps, spec.network);
-  checkNameClash(deps, c.name, [net], 'container');
+  checkContainerNameFree(deps, c.name, net);
   const attached = (await deps.store.listEndpoints(net.id)).find((e) => e.container === c.id);
   if (attached) throw alreadyExists(`container ${c.name} is already connected to network ${net.name} (${attached.ip})`);
   const ep = await deps.allocator.createEndpoint(net, { ...spec, container: c.id }, newId(), new Date(deps.clock.now()).toISOString(), undefined, c);

@@ -1,6 +1,7 @@
 import {
   alreadyExists,
   failedPrecondition,
+  isVirtualIp,
   nameKey,
   notFound,
   parseReplicas,
@@ -28,17 +29,20 @@ import { findNetwork, newId } from './networks.js';
 
 /** The service's virtual IPs: bare endpoints of no node, named after it. */
 const vipsOf = (deps: ManagerDeps, svc: Service): Endpoint[] =>
-  [...deps.view.endpoints.values()].filter((e) => e.node === '' && e.container === '' && nameKey(e.name) === nameKey(svc.name) && svc.networks.includes(e.networkId));
+  [...deps.view.endpoints.values()].filter((e) => isVirtualIp(e) && nameKey(e.name) === nameKey(svc.name) && svc.networks.includes(e.networkId));
 
 export function serviceDetail(deps: ManagerDeps, svc: Service): ServiceDetail {
   const p = serviceProgress(deps, svc);
-  const endpoints = [...deps.view.endpoints.values()];
+  // One pass over the endpoints (the CLI polls this while it waits), not one per task.
+  const ids = new Set(p.tasks.map((t) => t.id));
+  const byContainer = new Map<string, Endpoint[]>();
+  for (const e of deps.view.endpoints.values()) if (ids.has(e.container)) byContainer.set(e.container, [...(byContainer.get(e.container) ?? []), e]);
   const netName = (id: string) => deps.view.networks.get(id)?.name ?? id;
   return {
     service: serviceToWire(svc),
     tasks: p.tasks
       .sort((a, b) => a.task!.slot - b.task!.slot || a.createdAt.localeCompare(b.createdAt))
-      .map((t) => ({ container: containerToWire(t), endpoints: endpoints.filter((e) => e.container === t.id).map(endpointToWire) })),
+      .map((t) => ({ container: containerToWire(t), endpoints: (byContainer.get(t.id) ?? []).map(endpointToWire) })),
     vips: vipsOf(deps, svc).map((e) => ({ network: netName(e.networkId), ip: e.ip })),
     running: p.running,
     nodesReady: p.nodesReady,
@@ -49,25 +53,25 @@ export function serviceDetail(deps: ManagerDeps, svc: Service): ServiceDetail {
   };
 }
 
-/** A service's name is answered on its networks, so no container there may carry it. */
-export function checkNameClash(deps: ManagerDeps, name: string, networks: readonly Network[], what: 'service' | 'container'): void {
+/** A service's name is answered on its networks, so no container there may carry it… */
+function checkServiceNameFree(deps: ManagerDeps, name: string, networks: readonly Network[]): void {
   const key = nameKey(name);
-  for (const net of networks) {
-    if (what === 'container') {
-      const svc = deps.view.services.get(key);
-      if (svc && svc.networks.includes(net.id)) {
-        throw alreadyExists(`a service named ${svc.name} is on network ${net.name}, and DNS answers its name there; choose another container name`);
-      }
-      continue;
+  const ids = new Set(networks.map((n) => n.id));
+  for (const ep of deps.view.endpoints.values()) {
+    if (!ids.has(ep.networkId) || isVirtualIp(ep)) continue;
+    if (nameKey(ep.name) === key || ep.aliases.some((a) => nameKey(a) === key)) {
+      throw alreadyExists(
+        `container ${ep.name} on network ${deps.view.networks.get(ep.networkId)?.name ?? ep.networkId} already answers to the name ${name} (${ep.ip}); choose another service name or remove it ("ctmgr rm -f ${ep.name}")`,
+      );
     }
-    for (const ep of deps.view.endpoints.values()) {
-      if (ep.networkId !== net.id || ep.node === '') continue;
-      if (nameKey(ep.name) === key || ep.aliases.some((a) => nameKey(a) === key)) {
-        throw alreadyExists(
-          `container ${ep.name} on network ${net.name} already answers to the name ${name} (${ep.ip}); choose another service name or remove it ("ctmgr rm -f ${ep.name}")`,
-        );
-      }
-    }
+  }
+}
+
+/** …and no container may take a service's name on one of that service's networks. */
+export function checkContainerNameFree(deps: ManagerDeps, name: string, net: Network): void {
+  const svc = deps.view.services.get(nameKey(name));
+  if (svc && svc.networks.includes(net.id)) {
+    throw alreadyExists(`a service named ${svc.name} is on network ${net.name}, and DNS answers its name there; choose another container name`);
   }
 }
 
@@ -91,7 +95,7 @@ export async function createService(deps: ManagerDeps, req: CreateServiceRequest
     if (nets.some((x) => x.id === net.id)) throw failedPrecondition(`network ${net.name} is given twice`);
     nets.push(net);
   }
-  checkNameClash(deps, spec.name, nets, 'service');
+  checkServiceNameFree(deps, spec.name, nets);
   const at = new Date(deps.clock.now()).toISOString();
   const svc: Service = {
     id: newId(),
@@ -114,7 +118,7 @@ export async function createService(deps: ManagerDeps, req: CreateServiceRequest
         await deps.allocator.createEndpoint(net, { network: net.id, node: '', name: svc.name, aliases: [] }, newId(), at).catch(async (err: unknown) => {
           // The orchestrator may have been quicker (it repairs missing VIPs): that one will do.
           const ep = await deps.store.getEndpoint(net.id, svc.name);
-          if (!ep || ep.node !== '' || ep.container !== '') throw err;
+          if (!ep || !isVirtualIp(ep)) throw err;
         });
       }
     } catch (err) {
