@@ -5,6 +5,7 @@ import { readHostInfo } from './host-info.js';
 import { serveAgentHttp } from './http.js';
 import { createAgentMetrics } from './metrics.js';
 import type { CommandRunner } from './netlink/runner.js';
+import { createPolicyApplier } from './nft/policy.js';
 import { createReconciler } from './reconciler.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
 import { createSupervisor } from './sandbox/supervisor.js';
@@ -50,6 +51,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     metrics,
     log,
     supervisor,
+    policy: createPolicyApplier(runner),
     onApplied: (revision) => link?.ack(revision),
     onStates: (states) => reporter.update(states),
   });

@@ -1,4 +1,16 @@
-import { buildZone, desiredHost, parseIPv4, planOverlays, projectApplied, type ActualHost, type HostContext } from '@ctnet/core';
+import {
+  buildZone,
+  desiredHost,
+  desiredHostRules,
+  desiredSandboxRules,
+  parseIPv4,
+  planOverlays,
+  projectApplied,
+  serviceTraffic,
+  type ActualHost,
+  type HostContext,
+} from '@ctnet/core';
+import type { PolicyApplier } from './nft/policy.js';
 import type { DnsServer } from './dns/server.js';
 import { applyOps, readActual } from './netlink/kernel.js';
 import { parseLinks } from './netlink/parse.js';
@@ -35,6 +47,8 @@ export function createReconciler(deps: {
   metrics: AgentMetrics;
   log: Logger;
   supervisor: Supervisor;
+  /** ctnet's nftables tables (host and sandboxes). */
+  policy: PolicyApplier;
   onApplied(revision: number): void;
   /** Every local container's state after each run (the caller sends what changed). */
   onStates(states: readonly ObservedState[]): void;
@@ -97,6 +111,21 @@ export function createReconciler(deps: {
       }
       if (clean) believed = projectApplied(desired, actual);
       if (!zoneSet) setZone();
+      // Traffic policy: the host's table now (bridges are named, not needed); the sandboxes'
+      // after the sandbox step below, as their namespaces must exist.
+      const thorough = reason !== 'change';
+      if (thorough) {
+        // Forwarding is what published ports, the routing mesh and egress stand on.
+        const fwd = await deps.runner.run('sh', ['-c', 'test "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 || echo 1 > /proc/sys/net/ipv4/ip_forward']);
+        if (fwd.exitCode !== 0) errors.push(`enabling IPv4 forwarding: ${fwd.stderr.trim()}`);
+      }
+      const traffic = serviceTraffic(state);
+      const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays), thorough);
+      if (hostRules.applied) metrics.opsApplied.inc({ op: 'nft-host' });
+      if (hostRules.drift) {
+        metrics.driftRepairs.inc();
+        log.warn('repaired drift in the host nftables table');
+      }
       // Listeners after the kernel step: the gateways exist now.
       await deps.dns.sync(desired.overlays.map((o) => o.gatewayCidr.split('/')[0]!));
       const existing = await deps.sandboxes.listNetns();
@@ -122,20 +151,35 @@ export function createReconciler(deps: {
       // Owners before sharers: a container:X sandbox needs X's namespace.
       const order = [...desired.sandboxes].sort((a, b) => Number(b.ownsNetns) - Number(a.ownsNetns));
       const byName = new Map(records.filter((r) => wantedIds.has(r.containerId)).map((r) => [r.name, r]));
+      const tables = new Map(desired.sandboxes.filter((sb) => sb.ownsNetns && sb.netns !== '').map((sb) => [sb.netns, desiredSandboxRules(sb, traffic.vips)]));
+      const failed = new Set<string>();
       for (const sb of order) {
         const began = performance.now();
-        await deps.sandboxes.ensure(sb, existing, links, reason !== 'change').then(
+        const rules = tables.get(sb.netns);
+        await deps.sandboxes.ensure(sb, existing, links, thorough, rules).then(
           (r) => {
+            if (r.rulesApplied && rules) deps.policy.believe(sb.netns, rules);
             if (r.record) byName.set(sb.container.name, r.record);
             if (r.plumbed) sandboxesChanged = true;
             if (r.started) log.info('sandbox started', { name: sb.container.name, netns: sb.netns || '(host)', ms: Math.round(performance.now() - began) });
           },
           (err: unknown) => {
             sandboxesChanged = true;
+            failed.add(sb.netns);
             errors.push(`sandbox ${sb.container.name}: ${String(err)}`);
           },
         );
       }
+      const sandboxRules = await deps.policy.syncSandboxes(
+        [...tables].filter(([netns]) => !failed.has(netns)).map(([netns, table]) => ({ netns, table })),
+        thorough,
+      );
+      if (sandboxRules.applied > 0) metrics.opsApplied.inc({ op: 'nft-sandbox' }, sandboxRules.applied);
+      if (sandboxRules.drift > 0) {
+        metrics.driftRepairs.inc(sandboxRules.drift);
+        log.warn('repaired drift in sandbox nftables tables', { sandboxes: sandboxRules.drift });
+      }
+      errors.push(...sandboxRules.errors);
       if (sandboxesChanged) believed = undefined;
       metrics.sandboxes.set(desired.sandboxes.length);
       await supervise(desired.sandboxes, byName);

@@ -142,7 +142,7 @@ describe('GrpcManagerApi against a real gRPC server', () => {
     try {
       const run = await api.runContainer({
         name: 'web', network: 'blue', node: '', ip: '', mac: '', aliases: [], cmd: ['sh', '-c', 'echo --name'],
-        env: { A: '1' }, hostname: '', dns: [], dnsSearch: [], attachPid: 0,
+        env: { A: '1' }, hostname: '', dns: [], dnsSearch: [], attachPid: 0, publish: [], publishAll: false, expose: [], links: [],
       });
       expect(run.container).toMatchObject({ name: 'web', cmd: ['sh', '-c', 'echo --name'], env: { A: '1' } });
       expect(run.endpoints[0]).toMatchObject({ container: run.container?.id });

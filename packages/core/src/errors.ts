@@ -40,6 +40,7 @@ export const notFound = (message: string): CtnetError => new CtnetError(ErrorCod
 export const alreadyExists = (message: string): CtnetError => new CtnetError(ErrorCode.AlreadyExists, message);
 export const failedPrecondition = (message: string): CtnetError =>
   new CtnetError(ErrorCode.FailedPrecondition, message);
+export const resourceExhausted = (message: string): CtnetError => new CtnetError(ErrorCode.ResourceExhausted, message);
 export const unavailable = (message: string, cause?: unknown): CtnetError =>
   new CtnetError(ErrorCode.Unavailable, message, { cause });
 

@@ -12,6 +12,7 @@ import {
 } from '@ctnet/core';
 import type { ManagerDeps } from './deps.js';
 import { newId } from './handlers/networks.js';
+import { nodesHoldingHostPorts } from './handlers/ports.js';
 
 /**
  * Makes services real, from state (like the agent's reconciler): on every change of the view
@@ -90,6 +91,9 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
     const id = newId();
     const name = taskName(svc.name, slot, id);
     const createdAt = new Date(now()).toISOString();
+    const publish = svc.publish ?? [];
+    const ingress = publish.filter((p) => p.mode === 'ingress');
+    const hostPorts = publish.filter((p) => p.mode === 'host').map((p) => ({ protocol: p.protocol, hostIp: '', hostPort: p.published, containerPort: p.target }));
     const container: Container = {
       id,
       name,
@@ -103,7 +107,10 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
       mode: 'network',
       sharedWith: '',
       attachPid: 0,
-      task: { serviceId: svc.id, service: svc.name, slot, endpointMode: svc.endpointMode, desired: 'running' },
+      task: { serviceId: svc.id, service: svc.name, slot, endpointMode: svc.endpointMode, desired: 'running', ...(ingress.length > 0 && { publish: ingress }) },
+      // host mode: the task publishes on its own node like `-p` (one task per node, see planService)
+      ...(hostPorts.length > 0 && { ports: hostPorts }),
+      ...(publish.length > 0 && { expose: publish.map((p) => ({ port: p.target, protocol: p.protocol })) }),
     };
     const [first, ...rest] = nets;
     await deps.allocator.createEndpoint(first!, { network: first!.id, node, name, aliases: [], container: id }, newId(), createdAt, container);
@@ -164,7 +171,8 @@ export function startOrchestrator(deps: ManagerDeps, opts: OrchestratorOptions =
         if (now() - Date.parse(svc.createdAt) > 5000) work.push(ensureVips(svc, nets, vips).catch((err) => warn(`virtual IP for service ${svc.name} failed; will retry`, err)));
       }
       const tasks = byService.get(svc.id) ?? [];
-      const plan = planService(svc, tasks, ready, load);
+      const hostMode = (svc.publish ?? []).some((p) => p.mode === 'host');
+      const plan = planService(svc, tasks, ready, load, hostMode ? { onePerNode: true, blocked: nodesHoldingHostPorts(deps, svc.id, svc.publish ?? []) } : undefined);
       if (plan.pending) pending.set(svc.id, plan.pending);
       else pending.delete(svc.id);
       for (const { slot, node } of plan.create) {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DesiredInterface, DesiredSandbox } from '@ctnet/core';
+import { replaceTableScript, type DesiredInterface, type DesiredSandbox, type NftTable } from '@ctnet/core';
 import type { CommandRunner } from '../netlink/runner.js';
 import { hostsFile, resolvConf } from './files.js';
 
@@ -38,7 +38,9 @@ export interface SandboxRuntime {
     existing: ReadonlySet<string>,
     hostLinks: ReadonlySet<string>,
     thorough?: boolean,
-  ): Promise<{ started: boolean; plumbed: boolean; record: SandboxRecord | undefined }>;
+    /** The sandbox's nftables table, put in with eth0 (before the process starts). */
+    rules?: NftTable,
+  ): Promise<{ started: boolean; plumbed: boolean; rulesApplied?: boolean; record: SandboxRecord | undefined }>;
   /** Starts a task's command again in its existing sandbox (its process ended). */
   restart(sb: DesiredSandbox, previous: SandboxRecord): Promise<SandboxRecord>;
   /** Stops a container (unless attached) and deletes its sandbox if it owns one. */
@@ -102,7 +104,7 @@ export function createSandboxRuntime(opts: {
   };
 
   /** One veth per interface: host end on the bridge, peer moved in and renamed (two batches, not a process per step). */
-  const plumb = async (sb: DesiredSandbox, itf: DesiredInterface, first: boolean): Promise<void> => {
+  const plumb = async (sb: DesiredSandbox, itf: DesiredInterface, first: boolean, rules: NftTable | undefined): Promise<void> => {
     const tmp = `ctvp-${itf.endpointId.slice(0, 8)}`;
     await ip(['-batch', '-'], [
       `link add ${itf.hostVeth} mtu ${itf.mtu} type veth peer name ${tmp} mtu ${itf.mtu}`,
@@ -122,27 +124,29 @@ export function createSandboxRuntime(opts: {
     // The default route goes last: before the address exists the gateway would be unreachable.
     if (first) inside.push(`route replace default via ${itf.gateway} dev ${itf.ifname}`);
     await ip(['-n', sb.netns, '-batch', '-'], inside.join('\n') + '\n');
-    if (first) await redirectDockerDns(sb.netns, itf);
+    if (first) await firstRules(sb.netns, itf, rules);
   };
 
   /**
-   * Docker-style configurations name 127.0.0.11 as their resolver: inside the sandbox, send it
-   * to the embedded resolver on the gateway. The packet leaves with a loopback source, so the
-   * interface must accept that (route_localnet) until postrouting gives it the endpoint's own.
+   * The sandbox's nftables table goes in with its first interface, before its process starts:
+   * Docker-style configurations name 127.0.0.11 as their resolver (handed to the embedded one
+   * at the gateway), and a service VIP must balance from the first connection. The DNS packet
+   * leaves with a loopback source, so the interface must accept that (route_localnet) until
+   * postrouting gives it the endpoint's own address.
    */
-  const redirectDockerDns = async (netns: string, itf: DesiredInterface): Promise<void> => {
-    const addr = itf.cidr.split('/')[0]!;
-    const rules = dockerDnsRules(itf.gateway, addr);
+  const firstRules = async (netns: string, itf: DesiredInterface, rules: NftTable | undefined): Promise<void> => {
     const res = await runner.run(
       'ip',
       ['netns', 'exec', netns, 'sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/${itf.ifname}/route_localnet && exec nft -f -`],
-      { input: rules },
+      { input: rules ? replaceTableScript(rules) : '' },
     );
-    if (res.exitCode !== 0) throw new Error(`127.0.0.11 redirect in ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+    if (res.exitCode !== 0) throw new Error(`nftables in ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
   };
 
-  const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>, fresh: boolean): Promise<boolean> => {
+  /** Plumbs what is missing; says whether it plumbed anything, and whether eth0 (and so the rules) was among it. */
+  const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>, fresh: boolean, rules: NftTable | undefined): Promise<{ plumbed: boolean; first: boolean }> => {
     let plumbed = false;
+    let first = false;
     // A namespace made a moment ago holds nothing yet: no need to look inside.
     const inside = fresh ? { stdout: '' } : await runner.run('ip', ['-n', sb.netns, '-j', 'addr', 'show']);
     const ifaces = new Map<string, { addrs: string[]; mac: string }>();
@@ -162,13 +166,14 @@ export function createSandboxRuntime(opts: {
         // Half-plumbed (either end gone): start that interface over.
         if (have) await ip(['-n', sb.netns, 'link', 'del', itf.ifname]).catch(() => undefined);
         if (hostLinks.has(itf.hostVeth)) await ip(['link', 'del', itf.hostVeth]).catch(() => undefined);
-        await plumb(sb, itf, i === 0);
+        await plumb(sb, itf, i === 0, rules);
         plumbed = true;
+        if (i === 0) first = true;
       } else if (!have.addrs.includes(itf.cidr) || have.mac !== itf.mac) {
         await ip(['-n', sb.netns, '-batch', '-'], `link set ${itf.ifname} address ${itf.mac} up\naddr replace ${itf.cidr} dev ${itf.ifname}\n`);
       }
     }
-    return plumbed;
+    return { plumbed, first };
   };
 
   const writeIfChanged = async (path: string, content: string): Promise<void> => {
@@ -221,7 +226,7 @@ export function createSandboxRuntime(opts: {
       return new Set(list.map((n) => n.name).filter((n) => n.startsWith(opts.netnsPrefix)));
     },
 
-    async ensure(sb, existing, hostLinks, thorough = true) {
+    async ensure(sb, existing, hostLinks, thorough = true, rules) {
       const c = sb.container;
       const print = fingerprint(sb);
       const seen = ensured.get(c.name);
@@ -243,7 +248,7 @@ export function createSandboxRuntime(opts: {
         // lo comes up with the first interface's batch, or on its own when there is none
         if (sb.interfaces.length === 0) await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
       }
-      const plumbed = sb.interfaces.length > 0 ? await plumbAll(sb, hostLinks, fresh) : false;
+      const { plumbed, first: rulesApplied } = sb.interfaces.length > 0 ? await plumbAll(sb, hostLinks, fresh, rules) : { plumbed: false, first: false };
       if (sb.netns !== '') {
         const dir = join(etcNetns, sb.netns);
         await mkdir(dir, { recursive: true });
@@ -256,7 +261,7 @@ export function createSandboxRuntime(opts: {
       const record = await readRecord(c.name);
       if (record && record.containerId === c.id) {
         ensured.set(c.name, { print, record });
-        return { started: false, plumbed, record };
+        return { started: false, plumbed, rulesApplied, record };
       }
       const started: SandboxRecord =
         c.attachPid > 0
@@ -264,7 +269,7 @@ export function createSandboxRuntime(opts: {
           : await start(sb);
       await writeFile(recordPath(c.name), JSON.stringify(started, null, 2));
       ensured.set(c.name, { print, record: started });
-      return { started: true, plumbed, record: started };
+      return { started: true, plumbed, rulesApplied, record: started };
     },
 
     async restart(sb, previous) {
@@ -312,24 +317,4 @@ export function createSandboxRuntime(opts: {
 
     running: (record) => ours(record),
   };
-}
-
-/** nftables rules that hand 127.0.0.11:53 (UDP and TCP) to the resolver at the gateway; replaces any earlier copy. */
-export function dockerDnsRules(gateway: string, addr: string): string {
-  return [
-    'table ip ctnet-dns {}',
-    'delete table ip ctnet-dns',
-    'table ip ctnet-dns {',
-    '  chain out {',
-    '    type nat hook output priority -100; policy accept;',
-    `    ip daddr 127.0.0.11 udp dport 53 dnat to ${gateway}:53`,
-    `    ip daddr 127.0.0.11 tcp dport 53 dnat to ${gateway}:53`,
-    '  }',
-    '  chain post {',
-    '    type nat hook postrouting priority 100; policy accept;',
-    `    ip saddr 127.0.0.0/8 ip daddr ${gateway} snat to ${addr}`,
-    '  }',
-    '}',
-    '',
-  ].join('\n');
 }

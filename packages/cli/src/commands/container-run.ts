@@ -23,6 +23,10 @@ const SPEC = {
     'dns-search': { type: 'string', multiple: true, value: 'DOMAIN', help: 'DNS search domain' },
     'network-alias': { type: 'string', multiple: true, value: 'ALIAS', help: 'Extra DNS name on the network' },
     env: { type: 'string', short: 'e', multiple: true, value: 'KEY=VALUE', help: 'Set an environment variable' },
+    publish: { type: 'string', short: 'p', multiple: true, value: 'SPEC', help: 'Publish a port on the node: [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|/udp]' },
+    'publish-all': { type: 'boolean', short: 'P', help: 'Publish every exposed port on a free host port' },
+    expose: { type: 'string', multiple: true, value: 'PORT[/PROTO]', help: 'Expose a port (seen by --link and -P)' },
+    link: { type: 'string', multiple: true, value: 'NAME[:ALIAS]', help: 'Legacy link: /etc/hosts entry and ALIAS_PORT_* variables' },
   },
 } as const satisfies VerbSpec<OptionSpecs>;
 
@@ -46,6 +50,10 @@ export const containerRun = defineCommand(SPEC, async ({ values, positionals }, 
     dns: values.dns ?? [],
     dnsSearch: values['dns-search'] ?? [],
     attachPid: 0,
+    publish: values.publish ?? [],
+    publishAll: values['publish-all'] ?? false,
+    expose: values.expose ?? [],
+    links: values.link ?? [],
   };
   // The manager's own checks, run before the call. Without --node the manager picks the
   // node; the container name stands in for it so the network, alias and MAC checks still run.

@@ -24,7 +24,8 @@ describe('ctmgr run', () => {
       'run', '--detach', '--name', 'web', '--network', 'blue', '--node', 'host2', '--ip', '10.10.0.9',
       '--mac-address', '02:42:0a:0a:00:09', '--hostname', 'www1', '--dns', '10.0.0.53', '--dns', '1.1.1.1',
       '--dns-search', 'corp.example', '--network-alias', 'www', '--network-alias', 'api',
-      '-e', 'A=1', '--env', 'GREETING= hello = world ', '--', 'sleep', 'infinity',
+      '-e', 'A=1', '--env', 'GREETING= hello = world ', '-p', '8080:80', '--publish', '127.0.0.1::53/udp', '-P',
+      '--expose', '9000-9001', '--link', 'db:database', '--', 'sleep', 'infinity',
     ]);
     expect(r).toMatchObject({ code: 0, out: 'c0ffee0123456789abcdef0123456789\n', err: '' });
     expect(fake.calls).toEqual([
@@ -34,6 +35,7 @@ describe('ctmgr run', () => {
           name: 'web', network: 'blue', node: 'host2', ip: '10.10.0.9', mac: '02:42:0a:0a:00:09',
           aliases: ['www', 'api'], cmd: ['sleep', 'infinity'], env: { A: '1', GREETING: ' hello = world ' },
           hostname: 'www1', dns: ['10.0.0.53', '1.1.1.1'], dnsSearch: ['corp.example'], attachPid: 0,
+          publish: ['8080:80', '127.0.0.1::53/udp'], publishAll: true, expose: ['9000-9001'], links: ['db:database'],
         }],
       },
     ]);
@@ -43,8 +45,27 @@ describe('ctmgr run', () => {
     await ctmgr(fake, [...RUN, '--', 'sleep', '1']);
     expect(fake.calls[0]?.args[0]).toEqual({
       name: 'a', network: 'n', node: '', ip: '', mac: '', aliases: [], cmd: ['sleep', '1'],
-      env: {}, hostname: '', dns: [], dnsSearch: [], attachPid: 0,
+      env: {}, hostname: '', dns: [], dnsSearch: [], attachPid: 0, publish: [], publishAll: false, expose: [], links: [],
     });
+  });
+
+  it('refuses malformed -p, --expose and --link before calling the manager', async () => {
+    for (const [flag, value, why] of [
+      ['-p', '70000:80', 'invalid host port "70000"'],
+      ['-p', '8080:', 'no container port'],
+      ['-p', '1.2.3:80:80', '1.2.3'],
+      ['-p', '80/sctp', 'invalid protocol "sctp"'],
+      ['-p', '8000-8002:80-81', 'same length'],
+      ['--expose', 'http', 'invalid port in --expose'],
+      ['--link', ':x', 'names no container'],
+    ] as const) {
+      const r = await ctmgr(fake, [...RUN, flag, value, '--', 'sleep', '1']);
+      expect(r.code, `${flag} ${value}`).not.toBe(0);
+      expect(r.err).toContain(why);
+    }
+    const p = await ctmgr(fake, [...RUN, '-P', '--', 'sleep', '1']);
+    expect(p.err).toContain('none is exposed');
+    expect(fake.calls).toEqual([]);
   });
 
   it('passes everything after -- to the command, even ctmgr flags', async () => {

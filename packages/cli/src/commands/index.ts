@@ -3,6 +3,7 @@ import { containerInspect } from './container-inspect.js';
 import { containerPs } from './container-ps.js';
 import { containerRm } from './container-rm.js';
 import { containerRun } from './container-run.js';
+import { containerPort } from './container-port.js';
 import { endpointCreate } from './endpoint-create.js';
 import { endpointLs } from './endpoint-ls.js';
 import { endpointRm } from './endpoint-rm.js';
@@ -27,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   containerInspect,
   containerRm,
   containerLogs,
+  containerPort,
   networkCreate,
   networkLs,
   networkInspect,

@@ -30,6 +30,13 @@ const CREATE = {
     'endpoint-mode': { type: 'string', value: 'MODE', help: 'vip (a virtual IP per network, default) or dnsrr (every task\'s address)' },
     constraint: { type: 'string', multiple: true, value: 'EXPR', help: 'Placement: node.name==X or node.labels.K==V (!= too); repeatable' },
     env: { type: 'string', short: 'e', multiple: true, value: 'KEY=VALUE', help: 'Set an environment variable' },
+    publish: {
+      type: 'string',
+      short: 'p',
+      multiple: true,
+      value: 'SPEC',
+      help: 'Publish a port: published=P,target=T[,mode=ingress|host][,protocol=tcp|udp] or P:T[/udp]',
+    },
     ...waitOptions,
   },
 } as const satisfies VerbSpec<OptionSpecs>;
@@ -45,6 +52,7 @@ export const serviceCreate = defineCommand(CREATE, async ({ values, positionals 
     constraints: values.constraint ?? [],
     cmd: positionals,
     env: parseEnv(values.env ?? []),
+    publish: values.publish ?? [],
   };
   parseServiceRequest(req); // the manager's checks, before the call
   const timeoutMs = parseTimeout(values.timeout);

@@ -68,6 +68,9 @@ export function wireContainer(over: Partial<Container> = {}): Container {
     mode: 'network',
     sharedWith: '',
     attachPid: 0,
+    ports: [],
+    expose: [],
+    links: [],
     createdAt: '2026-01-02T03:06:00Z',
     ...over,
   };

@@ -2,6 +2,8 @@ import { invalidArgument } from '../errors.js';
 import { parseIPv4 } from '../net/ipv4.js';
 import { parseName } from './names.js';
 import type { TaskInfo, TaskStatus } from './service.js';
+import { parseLink, type Link } from './links.js';
+import { parseExpose, parsePortMapping, portsClash, type ExposedPort, type PortMapping } from './ports.js';
 
 /** A container: a command in its own network namespace on one node (the seeds' "sandbox"). */
 export interface Container {
@@ -22,6 +24,12 @@ export interface Container {
   readonly task?: TaskInfo;
   /** What the node's agent last reported; absent until it has. */
   readonly status?: TaskStatus;
+  /** `-p`: published on its node (host ports already chosen). Absent: none. */
+  readonly ports?: readonly PortMapping[];
+  /** `--expose` (and the targets of `-p`): what `--link` and `-P` see. */
+  readonly expose?: readonly ExposedPort[];
+  /** `--link`: /etc/hosts entries (their environment is already in `env`). */
+  readonly links?: readonly Link[];
 }
 
 export type ContainerMode = 'network' | 'none' | 'host' | 'container';
@@ -47,6 +55,11 @@ export interface ContainerRequest {
   hostname?: string;
   dns?: readonly string[];
   dnsSearch?: readonly string[];
+  /** `-p` specs, `-P`, `--expose` specs and `--link NAME[:ALIAS]`, as typed. */
+  publish?: readonly string[];
+  publishAll?: boolean;
+  expose?: readonly string[];
+  links?: readonly string[];
 }
 
 export interface ContainerSpec {
@@ -57,6 +70,10 @@ export interface ContainerSpec {
   readonly hostname: string;
   readonly dns: readonly string[];
   readonly dnsSearch: readonly string[];
+  /** Host port 0: the manager chooses a free one on the node. */
+  readonly ports: readonly PortMapping[];
+  readonly expose: readonly ExposedPort[];
+  readonly links: readonly { readonly name: string; readonly alias: string }[];
 }
 
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -80,5 +97,38 @@ export function parseContainerRequest(req: ContainerRequest): ContainerSpec {
     if (!/^[A-Za-z0-9.-]{1,253}$/.test(d)) throw invalidArgument(`--dns-search "${d}" is not a domain name`);
     return d;
   });
-  return { name, ...(node && { node }), cmd, env: { ...(req.env ?? {}) }, hostname, dns, dnsSearch };
+  const { ports, expose } = parsePorts(req);
+  const links = (req.links ?? []).map(parseLink);
+  const aliases = new Set<string>();
+  for (const l of links) {
+    if (aliases.has(l.alias.toLowerCase())) throw invalidArgument(`two --link options use the alias ${l.alias}; give each link its own alias`);
+    aliases.add(l.alias.toLowerCase());
+    if (l.name.toLowerCase() === name.toLowerCase()) throw invalidArgument(`container ${name} cannot --link to itself`);
+  }
+  return { name, ...(node && { node }), cmd, env: { ...(req.env ?? {}) }, hostname, dns, dnsSearch, ports, expose, links };
+}
+
+/**
+ * `-p`, `--expose` and `-P` together: a published port is exposed too, and `-P` publishes
+ * every exposed port not already published on a host port the manager chooses (as Docker).
+ */
+function parsePorts(req: ContainerRequest): { ports: PortMapping[]; expose: ExposedPort[] } {
+  const ports = (req.publish ?? []).flatMap(parsePortMapping);
+  for (const [i, p] of ports.entries()) {
+    const twin = ports.find((q, j) => j < i && q.hostPort !== 0 && portsClash(p, q));
+    if (twin) throw invalidArgument(`host port ${p.hostPort}/${p.protocol} is published twice (for container ports ${twin.containerPort} and ${p.containerPort}); pick another host port`);
+  }
+  const expose: ExposedPort[] = [];
+  const addExposed = (e: ExposedPort) => {
+    if (!expose.some((x) => x.port === e.port && x.protocol === e.protocol)) expose.push(e);
+  };
+  for (const text of req.expose ?? []) for (const e of parseExpose(text)) addExposed(e);
+  for (const p of ports) addExposed({ port: p.containerPort, protocol: p.protocol });
+  if (req.publishAll) {
+    if (expose.length === 0) throw invalidArgument('-P publishes the exposed ports, but none is exposed; add --expose PORT (or use -p)');
+    for (const e of expose) {
+      if (!ports.some((p) => p.containerPort === e.port && p.protocol === e.protocol)) ports.push({ protocol: e.protocol, hostIp: '', hostPort: 0, containerPort: e.port });
+    }
+  }
+  return { ports, expose: expose.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)) };
 }

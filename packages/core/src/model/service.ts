@@ -1,6 +1,7 @@
 import { invalidArgument } from '../errors.js';
 import { nameKey, parseName } from './names.js';
 import type { Node } from './node.js';
+import { parsePublish, type PublishSpec } from './ports.js';
 
 /**
  * A service: N replicas of one command, each a task (a container the manager places), found
@@ -21,6 +22,8 @@ export interface Service {
   readonly env: Readonly<Record<string, string>>;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** `--publish`, published ports chosen. Absent: none. */
+  readonly publish?: readonly PublishSpec[];
 }
 
 /** A task is a container with this attached: which service and slot it fills, and what the manager wants of it. */
@@ -31,6 +34,8 @@ export interface TaskInfo {
   readonly endpointMode: EndpointMode;
   /** shutdown: leaving; its DNS records are withdrawn everywhere before its sandbox goes. */
   readonly desired: 'running' | 'shutdown';
+  /** The service's ingress-mode ports: every node forwards them to the running tasks (the routing mesh). */
+  readonly publish?: readonly PublishSpec[];
 }
 
 /** What the node's agent last reported of a container's process. */
@@ -83,6 +88,7 @@ export interface ServiceRequest {
   constraints?: readonly string[];
   cmd?: readonly string[];
   env?: Record<string, string>;
+  publish?: readonly string[];
 }
 
 export interface ServiceSpec {
@@ -93,6 +99,7 @@ export interface ServiceSpec {
   readonly constraints: readonly Constraint[];
   readonly cmd: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  readonly publish: readonly PublishSpec[];
 }
 
 export const MAX_REPLICAS = 10_000;
@@ -130,7 +137,18 @@ export function parseServiceRequest(req: ServiceRequest): ServiceSpec {
     constraints: (req.constraints ?? []).map(parseConstraint),
     cmd,
     env: { ...(req.env ?? {}) },
+    publish: parsePublishes(req.publish ?? []),
   };
+}
+
+/** Each --publish, and no two claiming the same published port and protocol. */
+function parsePublishes(texts: readonly string[]): PublishSpec[] {
+  const out = texts.map(parsePublish);
+  for (const [i, p] of out.entries()) {
+    const twin = out.findIndex((q, j) => j < i && q.published !== 0 && q.published === p.published && q.protocol === p.protocol);
+    if (twin >= 0) throw invalidArgument(`port ${p.published}/${p.protocol} is published twice (--publish "${texts[twin]}" and "${texts[i]}")`);
+  }
+  return out;
 }
 
 /** `<service>.<slot>.<task-id>`, as Swarm names task containers. */

@@ -21,6 +21,11 @@ export function planService(
   readyNodes: readonly Node[],
   /** Containers per node key (everything, not only this service): the tie-breaker. */
   load: ReadonlyMap<string, number>,
+  /**
+   * A service publishing in host mode holds its ports on each node it runs on: at most one of
+   * its tasks per node, and none where another container already holds such a port (node keys).
+   */
+  hostPorts?: { readonly onePerNode: boolean; readonly blocked: ReadonlySet<string> },
 ): ServicePlan {
   const active = tasks.filter((t) => t.task?.desired === 'running');
   const shutdown: string[] = [];
@@ -39,14 +44,19 @@ export function planService(
   const total = new Map(load);
   const create: { slot: number; node: string }[] = [];
   let missing = 0;
+  let portBound = false;
   for (let slot = 1; slot <= service.replicas; slot++) {
     if (bySlot.has(slot)) continue;
-    if (eligible.length === 0) {
+    const candidates = hostPorts
+      ? eligible.filter((n) => !hostPorts.blocked.has(nameKey(n.name)) && (!hostPorts.onePerNode || (mine.get(nameKey(n.name)) ?? 0) === 0))
+      : eligible;
+    if (candidates.length === 0) {
       missing++;
+      portBound ||= eligible.length > 0;
       continue;
     }
-    let best = eligible[0]!;
-    for (const n of eligible) {
+    let best = candidates[0]!;
+    for (const n of candidates) {
       const k = nameKey(n.name);
       const b = nameKey(best.name);
       const d = (mine.get(k) ?? 0) - (mine.get(b) ?? 0) || (total.get(k) ?? 0) - (total.get(b) ?? 0);
@@ -60,6 +70,8 @@ export function planService(
   const pending =
     missing === 0
       ? undefined
+      : portBound
+        ? `${missing} task(s) pending: the service publishes in host mode, so each node runs at most one of its tasks and none where its port is taken; add nodes or use mode=ingress`
       : readyNodes.length === 0
         ? `${missing} task(s) pending: no node is ready (start ctagent on a host; see "ctmgr node ls")`
         : `${missing} task(s) pending: no ready node satisfies ${service.constraints.map((c) => `"${c}"`).join(' and ')} (nodes: ${readyNodes.map((n) => describeNode(n)).join(', ')})`;

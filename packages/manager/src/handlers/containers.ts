@@ -1,4 +1,4 @@
-import { nameKey, notFound, parseContainerRequest, parseEndpointRequest, parseNetworkMode, type Container, type Endpoint } from '@ctnet/core';
+import { linkEnv, nameKey, notFound, parseContainerRequest, parseEndpointRequest, parseNetworkMode, type Container, type Endpoint, type Link, type Network } from '@ctnet/core';
 import {
   containerToWire,
   endpointToWire,
@@ -20,6 +20,7 @@ import { alreadyExists, failedPrecondition } from '@ctnet/core';
 import type { ManagerDeps } from '../deps.js';
 import { findNetwork, newId } from './networks.js';
 import { checkContainerNameFree } from './services.js';
+import { assignContainerPorts } from './ports.js';
 
 const detail = (c: Container, endpoints: readonly Endpoint[]): ContainerDetail => ({
   container: containerToWire(c),
@@ -49,6 +50,10 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
     hostname: req.hostname,
     dns: req.dns,
     dnsSearch: req.dnsSearch,
+    publish: req.publish,
+    publishAll: req.publishAll,
+    expose: req.expose,
+    links: req.links,
   });
   deps.view.requireLoaded();
   const how = parseNetworkMode(req.network);
@@ -72,7 +77,20 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
     if (!known) throw notFound(`node ${spec.node} is not registered; pick one from "ctmgr node ls"`);
     node = known.name;
   } else node = pickNode(deps);
-  const container: Container = { id: newId(), ...spec, node, createdAt, mode: how.mode, sharedWith, attachPid: Math.max(0, req.attachPid) };
+  const { ports: wanted, expose, links: linkSpecs, ...base } = spec;
+  if (how.mode !== 'network' && (wanted.length > 0 || linkSpecs.length > 0)) {
+    throw failedPrecondition(`-p, -P and --link need a network of the container's own; --network ${req.network} has none (use a network name)`);
+  }
+  let container: Container = {
+    id: newId(),
+    ...base,
+    node,
+    createdAt,
+    mode: how.mode,
+    sharedWith,
+    attachPid: Math.max(0, req.attachPid),
+    ...(expose.length > 0 && { expose }),
+  };
   if (how.mode !== 'network') {
     if (container.attachPid > 0) throw failedPrecondition('attach plugs a process into a network; give a network name');
     const outcome = await deps.store.createContainer(container);
@@ -85,9 +103,37 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
   const epSpec = parseEndpointRequest({ network: how.network!, node, name: spec.name, aliases: req.aliases, ip: req.ip, mac: req.mac });
   const net = await findNetwork(deps, epSpec.network);
   checkContainerNameFree(deps, container.name, net);
+  if (wanted.length > 0) {
+    if (net.internal) throw failedPrecondition(`network ${net.name} is --internal: nothing on it can be published; drop -p/-P or use another network`);
+    container = { ...container, ports: assignContainerPorts(deps, node, container.name, wanted) };
+  }
+  if (linkSpecs.length > 0) container = await withLinks(deps, container, net, linkSpecs);
   const ep = await deps.allocator.createEndpoint(net, { ...epSpec, container: container.id }, newId(), createdAt, container);
   deps.log.info('container created', { name: container.name, node, network: net.name, ip: ep.ip });
   return detail(container, [ep]);
+}
+
+/**
+ * Docker's legacy --link: the linked container must run, on the same network; the new one
+ * gets its address in /etc/hosts and the variables describing its exposed ports.
+ */
+async function withLinks(deps: ManagerDeps, c: Container, net: Network, specs: readonly { name: string; alias: string }[]): Promise<Container> {
+  const links: Link[] = [];
+  let env: Record<string, string> = {};
+  for (const spec of specs) {
+    const target = await deps.store.getContainer(spec.name);
+    if (!target) throw notFound(`--link ${spec.name}: no container named ${spec.name}; start it first (see "ctmgr ps")`);
+    if (target.status?.state !== 'running') {
+      throw failedPrecondition(`--link ${spec.name}: container ${target.name} is not running (${target.status?.state ?? 'not started yet'}); links need a running container`);
+    }
+    const ep = (await deps.store.listEndpoints(net.id)).find((e) => e.container === target.id);
+    if (!ep) throw failedPrecondition(`--link ${spec.name}: container ${target.name} is not on network ${net.name}; a link joins containers on the same network`);
+    const link = { name: target.name, alias: spec.alias, ip: ep.ip };
+    links.push(link);
+    env = { ...env, ...linkEnv(link, c.name, target.expose ?? [], target.env) };
+  }
+  // What the user set wins over what a link brings, as in Docker.
+  return { ...c, links, env: { ...env, ...c.env } };
 }
 
 export async function removeContainer(deps: ManagerDeps, req: RemoveContainerRequest): Promise<RemoveContainerResponse> {

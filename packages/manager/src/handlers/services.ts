@@ -26,6 +26,7 @@ import {
 import type { ManagerDeps } from '../deps.js';
 import { serviceProgress } from '../orchestrator.js';
 import { findNetwork, newId } from './networks.js';
+import { assignServicePorts } from './ports.js';
 
 /** The service's virtual IPs: bare endpoints of no node, named after it. */
 const vipsOf = (deps: ManagerDeps, svc: Service): Endpoint[] =>
@@ -84,8 +85,12 @@ export async function createService(deps: ManagerDeps, req: CreateServiceRequest
     constraints: req.constraints,
     cmd: req.cmd,
     env: req.env,
+    publish: req.publish,
   });
   deps.view.requireLoaded();
+  if (spec.endpointMode === 'dnsrr' && spec.publish.some((p) => p.mode === 'ingress')) {
+    throw failedPrecondition('a dnsrr service cannot publish in ingress mode (the routing mesh balances over a virtual IP); use mode=host, or --endpoint-mode vip');
+  }
   const nets: Network[] = [];
   for (const n of spec.networks) {
     const net = await findNetwork(deps, n);
@@ -96,6 +101,7 @@ export async function createService(deps: ManagerDeps, req: CreateServiceRequest
     nets.push(net);
   }
   checkServiceNameFree(deps, spec.name, nets);
+  const publish = assignServicePorts(deps, spec.publish);
   const at = new Date(deps.clock.now()).toISOString();
   const svc: Service = {
     id: newId(),
@@ -108,6 +114,7 @@ export async function createService(deps: ManagerDeps, req: CreateServiceRequest
     env: spec.env,
     createdAt: at,
     updatedAt: at,
+    ...(publish.length > 0 && { publish }),
   };
   const outcome = await deps.store.createService(svc);
   if (!outcome.ok) throw alreadyExists(`a service named ${outcome.existing.name} already exists; choose another name, or scale it ("ctmgr service scale ${outcome.existing.name}=N")`);

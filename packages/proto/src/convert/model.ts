@@ -8,9 +8,14 @@ import type {
   TaskStatus as DomainTaskStatus,
   TaskState,
   Driver,
+  ExposedPort,
+  Link,
+  PortMapping,
+  Protocol,
+  PublishSpec,
 } from '@ctnet/core';
-import { DRIVERS, ENDPOINT_MODES, TASK_STATES, invalidArgument, parseCidr, parseIPv4, parseMac } from '@ctnet/core';
-import type { Container, Endpoint, Network, Node, Service, Task, TaskStatus } from '../gen/ctnet/v1/model.js';
+import { DRIVERS, ENDPOINT_MODES, PROTOCOLS, TASK_STATES, invalidArgument, parseCidr, parseIPv4, parseMac } from '@ctnet/core';
+import type { Container, Endpoint, Network, Node, Publish, Service, Task, TaskStatus } from '../gen/ctnet/v1/model.js';
 
 /**
  * Wire <-> domain. Outbound is a plain copy; inbound (what an agent or a peer sends) is
@@ -63,16 +68,48 @@ export function nodeFromWire(w: Node): DomainNode {
 }
 
 export function containerToWire(c: DomainContainer): Container {
-  const { task, status, ...rest } = c;
+  const { task, status, ports, expose, links, ...rest } = c;
   return {
     ...rest,
     cmd: [...c.cmd],
     env: { ...c.env },
     dns: [...c.dns],
     dnsSearch: [...c.dnsSearch],
-    task: task && { ...task },
+    task: task && { ...task, publish: (task.publish ?? []).map((p) => ({ ...p })) },
     status: status && taskStatusToWire(status),
+    ports: (ports ?? []).map((p) => ({ ...p })),
+    expose: (expose ?? []).map((p) => ({ ...p })),
+    links: (links ?? []).map((l) => ({ ...l })),
   };
+}
+
+const port = (n: number, what: string): number => {
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw invalidArgument(`${what} ${n} is not a port (1-65535)`);
+  return n;
+};
+const protocol = (p: string, what: string): Protocol => {
+  if (!(PROTOCOLS as readonly string[]).includes(p)) throw invalidArgument(`${what}: unknown protocol "${p}"`);
+  return p as Protocol;
+};
+
+export function publishFromWire(p: Publish, name: string): PublishSpec {
+  if (p.mode !== 'ingress' && p.mode !== 'host') throw invalidArgument(`${name}: unknown publish mode "${p.mode}"`);
+  return { protocol: protocol(p.protocol, name), published: port(p.published, `${name} published port`), target: port(p.target, `${name} target port`), mode: p.mode };
+}
+
+export function portMappingFromWire(p: Container['ports'][number], name: string): PortMapping {
+  if (p.hostIp) parseIPv4(p.hostIp, `container ${name} host IP`);
+  return { protocol: protocol(p.protocol, `container ${name}`), hostIp: p.hostIp, hostPort: port(p.hostPort, `container ${name} host port`), containerPort: port(p.containerPort, `container ${name} port`) };
+}
+
+function portsFromWire(w: Container): Pick<DomainContainer, 'ports' | 'expose' | 'links'> {
+  const out: { ports?: PortMapping[]; expose?: ExposedPort[]; links?: Link[] } = {};
+  if (w.ports?.length) {
+    out.ports = w.ports.map((p) => portMappingFromWire(p, w.name));
+  }
+  if (w.expose?.length) out.expose = w.expose.map((e) => ({ port: port(e.port, `container ${w.name} exposed port`), protocol: protocol(e.protocol, `container ${w.name}`) }));
+  if (w.links?.length) out.links = w.links.map((l) => (parseIPv4(l.ip, `container ${w.name} link ${l.alias}`), { ...l }));
+  return out;
 }
 
 const MODES = ['network', 'none', 'host', 'container'];
@@ -81,9 +118,10 @@ export function containerFromWire(w: Container): DomainContainer {
   if (w.cmd.length === 0) throw invalidArgument(`container ${w.name} has no command`);
   const mode = (w.mode || 'network') as DomainContainer['mode'];
   if (!MODES.includes(mode)) throw invalidArgument(`container ${w.name}: unknown network mode "${w.mode}"`);
-  const { task, status, ...rest } = w;
+  const { task, status, ports: _p, expose: _e, links: _l, ...rest } = w;
   return {
     ...rest,
+    ...portsFromWire(w),
     mode,
     cmd: [...w.cmd],
     env: { ...w.env },
@@ -97,7 +135,13 @@ export function containerFromWire(w: Container): DomainContainer {
 function taskFromWire(t: Task, name: string): TaskInfo {
   if (!(ENDPOINT_MODES as readonly string[]).includes(t.endpointMode)) throw invalidArgument(`task ${name}: unknown endpoint mode "${t.endpointMode}"`);
   if (t.desired !== 'running' && t.desired !== 'shutdown') throw invalidArgument(`task ${name}: unknown desired state "${t.desired}"`);
-  return { ...t, endpointMode: t.endpointMode as TaskInfo['endpointMode'], desired: t.desired };
+  const { publish, ...rest } = t;
+  return {
+    ...rest,
+    endpointMode: t.endpointMode as TaskInfo['endpointMode'],
+    desired: t.desired,
+    ...(publish?.length && { publish: publish.map((p) => publishFromWire(p, `task ${name}`)) }),
+  };
 }
 
 export function taskStatusToWire(s: DomainTaskStatus): TaskStatus {
@@ -110,5 +154,5 @@ export function taskStatusFromWire(s: TaskStatus, name: string): DomainTaskStatu
 }
 
 export function serviceToWire(s: DomainService): Service {
-  return { ...s, networks: [...s.networks], constraints: [...s.constraints], cmd: [...s.cmd], env: { ...s.env } };
+  return { ...s, networks: [...s.networks], constraints: [...s.constraints], cmd: [...s.cmd], env: { ...s.env }, publish: (s.publish ?? []).map((p) => ({ ...p })) };
 }

@@ -172,6 +172,14 @@ export interface RunContainerRequest {
   dnsSearch: string[];
   /** ctagent attach: plug this process's network namespace in instead of starting CMD */
   attachPid: number;
+  /** -p specs as typed */
+  publish: string[];
+  /** -P */
+  publishAll: boolean;
+  /** --expose specs as typed */
+  expose: string[];
+  /** --link NAME[:ALIAS] */
+  links: string[];
 }
 
 export interface RunContainerRequest_EnvEntry {
@@ -241,6 +249,8 @@ export interface CreateServiceRequest {
   constraints: string[];
   cmd: string[];
   env: { [key: string]: string };
+  /** --publish specs as typed */
+  publish: string[];
 }
 
 export interface CreateServiceRequest_EnvEntry {
@@ -2623,6 +2633,10 @@ function createBaseRunContainerRequest(): RunContainerRequest {
     dns: [],
     dnsSearch: [],
     attachPid: 0,
+    publish: [],
+    publishAll: false,
+    expose: [],
+    links: [],
   };
 }
 
@@ -2663,6 +2677,18 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     }
     if (message.attachPid !== 0) {
       writer.uint32(96).int32(message.attachPid);
+    }
+    for (const v of message.publish) {
+      writer.uint32(106).string(v!);
+    }
+    if (message.publishAll !== false) {
+      writer.uint32(112).bool(message.publishAll);
+    }
+    for (const v of message.expose) {
+      writer.uint32(122).string(v!);
+    }
+    for (const v of message.links) {
+      writer.uint32(130).string(v!);
     }
     return writer;
   },
@@ -2779,6 +2805,38 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
             message.attachPid = reader.int32();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.publish.push(reader.string());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.publishAll = reader.bool();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.expose.push(reader.string());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.links.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2826,6 +2884,14 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
         : isSet(object.attach_pid)
         ? globalThis.Number(object.attach_pid)
         : 0,
+      publish: globalThis.Array.isArray(object?.publish) ? object.publish.map((e: any) => globalThis.String(e)) : [],
+      publishAll: isSet(object.publishAll)
+        ? globalThis.Boolean(object.publishAll)
+        : isSet(object.publish_all)
+        ? globalThis.Boolean(object.publish_all)
+        : false,
+      expose: globalThis.Array.isArray(object?.expose) ? object.expose.map((e: any) => globalThis.String(e)) : [],
+      links: globalThis.Array.isArray(object?.links) ? object.links.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -2873,6 +2939,18 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     if (message.attachPid !== 0) {
       obj.attachPid = Math.round(message.attachPid);
     }
+    if (message.publish?.length) {
+      obj.publish = message.publish;
+    }
+    if (message.publishAll !== false) {
+      obj.publishAll = message.publishAll;
+    }
+    if (message.expose?.length) {
+      obj.expose = message.expose;
+    }
+    if (message.links?.length) {
+      obj.links = message.links;
+    }
     return obj;
   },
 
@@ -2901,6 +2979,10 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     message.dns = object.dns?.map((e) => e) || [];
     message.dnsSearch = object.dnsSearch?.map((e) => e) || [];
     message.attachPid = object.attachPid ?? 0;
+    message.publish = object.publish?.map((e) => e) || [];
+    message.publishAll = object.publishAll ?? false;
+    message.expose = object.expose?.map((e) => e) || [];
+    message.links = object.links?.map((e) => e) || [];
     return message;
   },
 };
@@ -3862,7 +3944,7 @@ export const ContainerLogsResponse: MessageFns<ContainerLogsResponse> = {
 };
 
 function createBaseCreateServiceRequest(): CreateServiceRequest {
-  return { name: "", networks: [], replicas: 0, endpointMode: "", constraints: [], cmd: [], env: {} };
+  return { name: "", networks: [], replicas: 0, endpointMode: "", constraints: [], cmd: [], env: {}, publish: [] };
 }
 
 export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
@@ -3888,6 +3970,9 @@ export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
     globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
       CreateServiceRequest_EnvEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
     });
+    for (const v of message.publish) {
+      writer.uint32(66).string(v!);
+    }
     return writer;
   },
 
@@ -3963,6 +4048,14 @@ export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
             }
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.publish.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4003,6 +4096,7 @@ export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
           {},
         )
         : {},
+      publish: globalThis.Array.isArray(object?.publish) ? object.publish.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -4035,6 +4129,9 @@ export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
         });
       }
     }
+    if (message.publish?.length) {
+      obj.publish = message.publish;
+    }
     return obj;
   },
 
@@ -4058,6 +4155,7 @@ export const CreateServiceRequest: MessageFns<CreateServiceRequest> = {
       },
       {},
     );
+    message.publish = object.publish?.map((e) => e) || [];
     return message;
   },
 };

@@ -85,12 +85,53 @@ export interface Container {
     | Task
     | undefined;
   /** what the node's agent last reported; absent until it has */
-  status: TaskStatus | undefined;
+  status:
+    | TaskStatus
+    | undefined;
+  /** -p, host ports chosen */
+  ports: PortMapping[];
+  /** --expose and the targets of -p */
+  expose: ExposedPort[];
+  /** --link: /etc/hosts entries (the variables are in env) */
+  links: Link[];
 }
 
 export interface Container_EnvEntry {
   key: string;
   value: string;
+}
+
+/** One -p: a container port published on its node. host_ip empty = every address of the node. */
+export interface PortMapping {
+  /** tcp | udp */
+  protocol: string;
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+export interface ExposedPort {
+  port: number;
+  protocol: string;
+}
+
+export interface Link {
+  /** the linked container */
+  name: string;
+  alias: string;
+  ip: string;
+}
+
+/** One service --publish. */
+export interface Publish {
+  /** tcp | udp */
+  protocol: string;
+  /** the port on the nodes */
+  published: number;
+  /** the task's port */
+  target: number;
+  /** ingress (every node: the routing mesh) | host (nodes running a task) */
+  mode: string;
 }
 
 /** Which service and slot a task container fills, and what the manager wants of it. */
@@ -103,6 +144,8 @@ export interface Task {
   endpointMode: string;
   /** running | shutdown (leaving: withdrawn from DNS first) */
   desired: string;
+  /** the service's ingress-mode ports (the routing mesh) */
+  publish: Publish[];
 }
 
 export interface TaskStatus {
@@ -129,6 +172,7 @@ export interface Service {
   env: { [key: string]: string };
   createdAt: string;
   updatedAt: string;
+  publish: Publish[];
 }
 
 export interface Service_EnvEntry {
@@ -1052,6 +1096,9 @@ function createBaseContainer(): Container {
     attachPid: 0,
     task: undefined,
     status: undefined,
+    ports: [],
+    expose: [],
+    links: [],
   };
 }
 
@@ -1098,6 +1145,15 @@ export const Container: MessageFns<Container> = {
     }
     if (message.status !== undefined) {
       TaskStatus.encode(message.status, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.ports) {
+      PortMapping.encode(v!, writer.uint32(122).fork()).join();
+    }
+    for (const v of message.expose) {
+      ExposedPort.encode(v!, writer.uint32(130).fork()).join();
+    }
+    for (const v of message.links) {
+      Link.encode(v!, writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -1230,6 +1286,30 @@ export const Container: MessageFns<Container> = {
             message.status = TaskStatus.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.ports.push(PortMapping.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.expose.push(ExposedPort.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.links.push(Link.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1287,6 +1367,15 @@ export const Container: MessageFns<Container> = {
         : 0,
       task: isSet(object.task) ? Task.fromJSON(object.task) : undefined,
       status: isSet(object.status) ? TaskStatus.fromJSON(object.status) : undefined,
+      ports: globalThis.Array.isArray(object?.ports)
+        ? object.ports.map((e: any) => PortMapping.fromJSON(e))
+        : [],
+      expose: globalThis.Array.isArray(object?.expose)
+        ? object.expose.map((e: any) => ExposedPort.fromJSON(e))
+        : [],
+      links: globalThis.Array.isArray(object?.links)
+        ? object.links.map((e: any) => Link.fromJSON(e))
+        : [],
     };
   },
 
@@ -1340,6 +1429,15 @@ export const Container: MessageFns<Container> = {
     if (message.status !== undefined) {
       obj.status = TaskStatus.toJSON(message.status);
     }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => PortMapping.toJSON(e));
+    }
+    if (message.expose?.length) {
+      obj.expose = message.expose.map((e) => ExposedPort.toJSON(e));
+    }
+    if (message.links?.length) {
+      obj.links = message.links.map((e) => Link.toJSON(e));
+    }
     return obj;
   },
 
@@ -1372,6 +1470,9 @@ export const Container: MessageFns<Container> = {
     message.status = (object.status !== undefined && object.status !== null)
       ? TaskStatus.fromPartial(object.status)
       : undefined;
+    message.ports = object.ports?.map((e) => PortMapping.fromPartial(e)) || [];
+    message.expose = object.expose?.map((e) => ExposedPort.fromPartial(e)) || [];
+    message.links = object.links?.map((e) => Link.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1461,8 +1562,440 @@ export const Container_EnvEntry: MessageFns<Container_EnvEntry> = {
   },
 };
 
+function createBasePortMapping(): PortMapping {
+  return { protocol: "", hostIp: "", hostPort: 0, containerPort: 0 };
+}
+
+export const PortMapping: MessageFns<PortMapping> = {
+  encode(message: PortMapping, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.protocol !== "") {
+      writer.uint32(10).string(message.protocol);
+    }
+    if (message.hostIp !== "") {
+      writer.uint32(18).string(message.hostIp);
+    }
+    if (message.hostPort !== 0) {
+      writer.uint32(24).uint32(message.hostPort);
+    }
+    if (message.containerPort !== 0) {
+      writer.uint32(32).uint32(message.containerPort);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PortMapping {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePortMapping();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hostIp = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.hostPort = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.containerPort = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PortMapping {
+    return {
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      hostIp: isSet(object.hostIp)
+        ? globalThis.String(object.hostIp)
+        : isSet(object.host_ip)
+        ? globalThis.String(object.host_ip)
+        : "",
+      hostPort: isSet(object.hostPort)
+        ? globalThis.Number(object.hostPort)
+        : isSet(object.host_port)
+        ? globalThis.Number(object.host_port)
+        : 0,
+      containerPort: isSet(object.containerPort)
+        ? globalThis.Number(object.containerPort)
+        : isSet(object.container_port)
+        ? globalThis.Number(object.container_port)
+        : 0,
+    };
+  },
+
+  toJSON(message: PortMapping): unknown {
+    const obj: any = {};
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    if (message.hostIp !== "") {
+      obj.hostIp = message.hostIp;
+    }
+    if (message.hostPort !== 0) {
+      obj.hostPort = Math.round(message.hostPort);
+    }
+    if (message.containerPort !== 0) {
+      obj.containerPort = Math.round(message.containerPort);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PortMapping>, I>>(base?: I): PortMapping {
+    return PortMapping.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PortMapping>, I>>(object: I): PortMapping {
+    const message = createBasePortMapping();
+    message.protocol = object.protocol ?? "";
+    message.hostIp = object.hostIp ?? "";
+    message.hostPort = object.hostPort ?? 0;
+    message.containerPort = object.containerPort ?? 0;
+    return message;
+  },
+};
+
+function createBaseExposedPort(): ExposedPort {
+  return { port: 0, protocol: "" };
+}
+
+export const ExposedPort: MessageFns<ExposedPort> = {
+  encode(message: ExposedPort, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.port !== 0) {
+      writer.uint32(8).uint32(message.port);
+    }
+    if (message.protocol !== "") {
+      writer.uint32(18).string(message.protocol);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExposedPort {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExposedPort();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExposedPort {
+    return {
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+    };
+  },
+
+  toJSON(message: ExposedPort): unknown {
+    const obj: any = {};
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExposedPort>, I>>(base?: I): ExposedPort {
+    return ExposedPort.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExposedPort>, I>>(object: I): ExposedPort {
+    const message = createBaseExposedPort();
+    message.port = object.port ?? 0;
+    message.protocol = object.protocol ?? "";
+    return message;
+  },
+};
+
+function createBaseLink(): Link {
+  return { name: "", alias: "", ip: "" };
+}
+
+export const Link: MessageFns<Link> = {
+  encode(message: Link, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.alias !== "") {
+      writer.uint32(18).string(message.alias);
+    }
+    if (message.ip !== "") {
+      writer.uint32(26).string(message.ip);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Link {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLink();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alias = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ip = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Link {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      alias: isSet(object.alias) ? globalThis.String(object.alias) : "",
+      ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
+    };
+  },
+
+  toJSON(message: Link): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.alias !== "") {
+      obj.alias = message.alias;
+    }
+    if (message.ip !== "") {
+      obj.ip = message.ip;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Link>, I>>(base?: I): Link {
+    return Link.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Link>, I>>(object: I): Link {
+    const message = createBaseLink();
+    message.name = object.name ?? "";
+    message.alias = object.alias ?? "";
+    message.ip = object.ip ?? "";
+    return message;
+  },
+};
+
+function createBasePublish(): Publish {
+  return { protocol: "", published: 0, target: 0, mode: "" };
+}
+
+export const Publish: MessageFns<Publish> = {
+  encode(message: Publish, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.protocol !== "") {
+      writer.uint32(10).string(message.protocol);
+    }
+    if (message.published !== 0) {
+      writer.uint32(16).uint32(message.published);
+    }
+    if (message.target !== 0) {
+      writer.uint32(24).uint32(message.target);
+    }
+    if (message.mode !== "") {
+      writer.uint32(34).string(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Publish {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublish();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.published = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.target = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Publish {
+    return {
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      published: isSet(object.published) ? globalThis.Number(object.published) : 0,
+      target: isSet(object.target) ? globalThis.Number(object.target) : 0,
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+    };
+  },
+
+  toJSON(message: Publish): unknown {
+    const obj: any = {};
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    if (message.published !== 0) {
+      obj.published = Math.round(message.published);
+    }
+    if (message.target !== 0) {
+      obj.target = Math.round(message.target);
+    }
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Publish>, I>>(base?: I): Publish {
+    return Publish.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Publish>, I>>(object: I): Publish {
+    const message = createBasePublish();
+    message.protocol = object.protocol ?? "";
+    message.published = object.published ?? 0;
+    message.target = object.target ?? 0;
+    message.mode = object.mode ?? "";
+    return message;
+  },
+};
+
 function createBaseTask(): Task {
-  return { serviceId: "", service: "", slot: 0, endpointMode: "", desired: "" };
+  return { serviceId: "", service: "", slot: 0, endpointMode: "", desired: "", publish: [] };
 }
 
 export const Task: MessageFns<Task> = {
@@ -1481,6 +2014,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.desired !== "") {
       writer.uint32(42).string(message.desired);
+    }
+    for (const v of message.publish) {
+      Publish.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -1538,6 +2074,14 @@ export const Task: MessageFns<Task> = {
             message.desired = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.publish.push(Publish.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1565,6 +2109,7 @@ export const Task: MessageFns<Task> = {
         ? globalThis.String(object.endpoint_mode)
         : "",
       desired: isSet(object.desired) ? globalThis.String(object.desired) : "",
+      publish: globalThis.Array.isArray(object?.publish) ? object.publish.map((e: any) => Publish.fromJSON(e)) : [],
     };
   },
 
@@ -1585,6 +2130,9 @@ export const Task: MessageFns<Task> = {
     if (message.desired !== "") {
       obj.desired = message.desired;
     }
+    if (message.publish?.length) {
+      obj.publish = message.publish.map((e) => Publish.toJSON(e));
+    }
     return obj;
   },
 
@@ -1598,6 +2146,7 @@ export const Task: MessageFns<Task> = {
     message.slot = object.slot ?? 0;
     message.endpointMode = object.endpointMode ?? "";
     message.desired = object.desired ?? "";
+    message.publish = object.publish?.map((e) => Publish.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1751,6 +2300,7 @@ function createBaseService(): Service {
     env: {},
     createdAt: "",
     updatedAt: "",
+    publish: [],
   };
 }
 
@@ -1785,6 +2335,9 @@ export const Service: MessageFns<Service> = {
     }
     if (message.updatedAt !== "") {
       writer.uint32(82).string(message.updatedAt);
+    }
+    for (const v of message.publish) {
+      Publish.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1885,6 +2438,14 @@ export const Service: MessageFns<Service> = {
             message.updatedAt = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.publish.push(Publish.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1936,6 +2497,9 @@ export const Service: MessageFns<Service> = {
         : isSet(object.updated_at)
         ? globalThis.String(object.updated_at)
         : "",
+      publish: globalThis.Array.isArray(object?.publish)
+        ? object.publish.map((e: any) => Publish.fromJSON(e))
+        : [],
     };
   },
 
@@ -1977,6 +2541,9 @@ export const Service: MessageFns<Service> = {
     if (message.updatedAt !== "") {
       obj.updatedAt = message.updatedAt;
     }
+    if (message.publish?.length) {
+      obj.publish = message.publish.map((e) => Publish.toJSON(e));
+    }
     return obj;
   },
 
@@ -2003,6 +2570,7 @@ export const Service: MessageFns<Service> = {
     );
     message.createdAt = object.createdAt ?? "";
     message.updatedAt = object.updatedAt ?? "";
+    message.publish = object.publish?.map((e) => Publish.fromPartial(e)) || [];
     return message;
   },
 };

@@ -1,0 +1,69 @@
+import { bridgeName, type ClusterState, type DesiredOverlay } from '../desired/host.js';
+import { nameKey } from '../model/names.js';
+import type { NftChain, NftTable } from './nft.js';
+import { endpointsByContainer, serviceTraffic, spreadTo } from './traffic.js';
+
+/** The table ctnet owns in each host's namespace. */
+export const HOST_TABLE = 'ctnet';
+/** Conntrack mark of connections the host forwards on behalf of someone (routing mesh, hairpin): their source becomes the host's. */
+export const FORWARDED_MARK = '0x00004354';
+
+const BRIDGES = `"${bridgeName('')}*"`;
+
+/**
+ * The host's traffic policy (pure), as Docker's iptables chains and Swarm's ingress, in one
+ * nftables table:
+ * - published ports (`-p`, host-mode tasks): DNAT on this node's own addresses to the
+ *   sandbox; connections coming from a local sandbox (hairpin) also take the host's address,
+ *   so the reply comes back through here;
+ * - the routing mesh (ingress-mode services): every node DNATs the port to a running task
+ *   anywhere (round robin), over the overlay, and takes its underlay address as the source, so
+ *   the reply returns through it (Swarm's ingress loses the client address the same way);
+ * - egress: sandboxes of non-internal networks leave through the host, masqueraded;
+ * - isolation: nothing is forwarded between two networks, into or out of an internal one, or
+ *   into a network from outside unless it is a published port; a sandbox reaches its host only
+ *   for DNS.
+ */
+export function desiredHostRules(state: ClusterState, ctx: { node: string; advertiseAddr: string }, overlays: readonly DesiredOverlay[]): NftTable {
+  const me = nameKey(ctx.node);
+  const eps = endpointsByContainer(state);
+  const publish: string[] = [];
+  for (const c of [...state.containers.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (nameKey(c.node) !== me || !c.ports?.length || c.mode !== 'network') continue;
+    if (c.task && c.task.desired !== 'running') continue;
+    const target = eps.get(c.id)?.[0];
+    if (!target) continue;
+    for (const p of c.ports) {
+      const match = `${p.hostIp ? `ip daddr ${p.hostIp} ` : ''}${p.protocol} dport ${p.hostPort}`;
+      publish.push(`iifname ${BRIDGES} ${match} ct mark set ${FORWARDED_MARK} dnat to ${target.ip}:${p.containerPort}`);
+      publish.push(`${match} dnat to ${target.ip}:${p.containerPort}`);
+    }
+  }
+  for (const m of serviceTraffic(state, eps).mesh) {
+    if (m.backends.length === 0) continue; // nothing listens: the kernel refuses the connection itself
+    for (const p of m.publish) publish.push(`${p.protocol} dport ${p.published} ct mark set ${FORWARDED_MARK} ${spreadTo(m.backends, p.target)}`);
+  }
+  const post = [`ct mark ${FORWARDED_MARK} snat to ${ctx.advertiseAddr}`];
+  const forward = ['ct state established,related accept', 'ct status dnat accept'];
+  for (const o of overlays) {
+    const net = state.networks.get(o.networkId);
+    const subnet = net?.subnet;
+    if (!net || !subnet) continue;
+    if (net.internal) forward.push(`iifname "${o.bridge}" drop`, `oifname "${o.bridge}" drop`);
+    else post.push(`ip saddr ${subnet} oifname != "${o.bridge}" masquerade`);
+  }
+  forward.push(`iifname ${BRIDGES} oifname ${BRIDGES} drop`, `oifname ${BRIDGES} drop`);
+  const chains: NftChain[] = [
+    { name: 'nat_pre', base: { type: 'nat', hook: 'prerouting', priority: -100, policy: 'accept' }, rules: ['fib daddr type local jump publish'] },
+    { name: 'nat_out', base: { type: 'nat', hook: 'output', priority: -100, policy: 'accept' }, rules: ['fib daddr type local jump publish'] },
+    { name: 'publish', rules: publish },
+    { name: 'nat_post', base: { type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' }, rules: post },
+    { name: 'filter_fwd', base: { type: 'filter', hook: 'forward', priority: 0, policy: 'accept' }, rules: forward },
+    { name: 'filter_in', base: { type: 'filter', hook: 'input', priority: 0, policy: 'accept' }, rules: [`iifname ${BRIDGES} jump sandbox_in`] },
+    {
+      name: 'sandbox_in',
+      rules: ['ct state established,related accept', 'udp dport 53 accept', 'tcp dport 53 accept', 'drop'],
+    },
+  ];
+  return { family: 'ip', name: HOST_TABLE, chains };
+}
