@@ -129,6 +129,11 @@ export function containerView(d: ContainerDetail, networkName: (id: string) => s
     dns: [...c.dns],
     dnsSearch: [...c.dnsSearch],
     createdAt: c.createdAt,
+    mode: c.mode,
+    ...(c.status && { status: { state: c.status.state, exitCode: c.status.exitCode, restarts: c.status.restarts, message: c.status.message, since: c.status.since } }),
+    ports: c.ports.map((p) => ({ containerPort: p.containerPort, protocol: p.protocol, hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort })),
+    expose: c.expose.map((e) => `${e.port}/${e.protocol}`),
+    links: c.links.map((l) => ({ name: l.name, alias: l.alias, ip: l.ip })),
     endpoints: d.endpoints.map((e) => ({
       network: networkName(e.networkId),
       ip: e.ip,

@@ -36,5 +36,7 @@ export function hostsFile(sb: DesiredSandbox): string {
   const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
   const names = [...new Set([sb.container.hostname, sb.container.name])].join(' ');
   for (const itf of sb.interfaces) lines.push(`${itf.cidr.split('/')[0]}\t${names}`);
+  // Docker's --link: the alias first, then the linked container's name
+  for (const l of sb.container.links ?? []) lines.push(`${l.ip}\t${l.alias === l.name ? l.name : `${l.alias} ${l.name}`}`);
   return `${lines.join('\n')}\n`;
 }

@@ -208,6 +208,10 @@ describe('ctmgr inspect', () => {
         dns: ['10.0.0.53'],
         dnsSearch: ['corp.example'],
         createdAt: '2026-01-02T03:06:00Z',
+        mode: 'network',
+        ports: [],
+        expose: [],
+        links: [],
         endpoints: [{ network: 'blue', ip: '10.10.0.2', mac: '02:42:0a:0a:00:02', aliases: [], id: 'ep-c0ffee0123456789abcdef0123456789' }],
       },
     ]);

@@ -49,10 +49,12 @@ export function desiredHostRules(state: ClusterState, ctx: { node: string; adver
     const net = state.networks.get(o.networkId);
     const subnet = net?.subnet;
     if (!net || !subnet) continue;
-    if (net.internal) forward.push(`iifname "${o.bridge}" drop`, `oifname "${o.bridge}" drop`);
+    // With br_netfilter loaded, traffic bridged inside one network passes here too, in and
+    // out of the same bridge: only what crosses from one device to another is judged.
+    forward.push(`oifname "${o.bridge}" iifname != "${o.bridge}" drop`);
+    if (net.internal) forward.push(`iifname "${o.bridge}" oifname != "${o.bridge}" drop`);
     else post.push(`ip saddr ${subnet} oifname != "${o.bridge}" masquerade`);
   }
-  forward.push(`iifname ${BRIDGES} oifname ${BRIDGES} drop`, `oifname ${BRIDGES} drop`);
   const chains: NftChain[] = [
     { name: 'nat_pre', base: { type: 'nat', hook: 'prerouting', priority: -100, policy: 'accept' }, rules: ['fib daddr type local jump publish'] },
     { name: 'nat_out', base: { type: 'nat', hook: 'output', priority: -100, policy: 'accept' }, rules: ['fib daddr type local jump publish'] },
