@@ -123,6 +123,15 @@ describe.skipIf(reason !== undefined)(`traffic policy${reason ? ` (skipped: ${re
     expect((await lab.ctmgr('inspect', 'pub2')).code).not.toBe(0); // nothing recorded
     // the same port on another node is fine
     await ok(lab.ctmgr('run', '-d', '--name', 'pub3', '--network', 'app', '--node', 'h2', '-p', '8080:80', '--', 'sleep', 'infinity'));
+    // a port a process of the host already listens on is left to it, and the container says who holds it
+    void lab.exec('h1', NODE, WHOAMI, '8081');
+    await waitAnswer({ host: 'm' }, addr('h1'), 8081);
+    await runWhoami('held', 'h1', 'app', '-p', '8081:80');
+    await waitUntil(async () => /held by node \(pid \d+\)/.test((await lab.ctmgr('inspect', 'held')).stdout), 20_000, () => lab.logs(20));
+    expect((await ok(lab.ctmgr('inspect', 'held')))).toContain('port 8081/tcp on node h1 is held by node (pid');
+    const answer = (await probe({ host: 'm' }, addr('h1'), 8081, 1)).answers[0]!;
+    expect(answer.split(' ')[0]).not.toBe('held'); // still the host's process
+    await lab.exec('h1', 'sh', '-c', `pkill -f "${WHOAMI} 8081" || true`);
   });
 
   it('ingress mode answers on every host, also those without a task; host mode only where a task runs', async () => {

@@ -5,7 +5,9 @@ import {
   desiredSandboxRules,
   parseIPv4,
   planOverlays,
+  parseListeners,
   projectApplied,
+  publishedHere,
   serviceTraffic,
   type ActualHost,
   type HostContext,
@@ -120,7 +122,8 @@ export function createReconciler(deps: {
         if (fwd.exitCode !== 0) errors.push(`enabling IPv4 forwarding: ${fwd.stderr.trim()}`);
       }
       const traffic = serviceTraffic(state);
-      const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays), thorough);
+      await checkHeldPorts(thorough);
+      const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays, held), thorough);
       if (hostRules.applied) metrics.opsApplied.inc({ op: 'nft-host' });
       if (hostRules.drift) {
         metrics.driftRepairs.inc();
@@ -198,6 +201,36 @@ export function createReconciler(deps: {
     deps.onApplied(revision);
   };
 
+  /**
+   * A port published here that a process of the host already listens on is left to that
+   * process (Docker would refuse to start the container): the container's status says who
+   * holds it, and the log names it. Looked up (one `ss`) when the published set changes and
+   * at every resync.
+   */
+  let held = new Set<string>();
+  let heldBy = new Map<string, string>(); // container name -> why its port is not published
+  let checkedFor = '';
+  const checkHeldPorts = async (thorough: boolean): Promise<void> => {
+    const published = publishedHere(deps.state, deps.host.node);
+    const key = JSON.stringify(published);
+    if (!thorough && key === checkedFor) return;
+    checkedFor = key;
+    const before = [...held].sort().join(',');
+    held = new Set();
+    heldBy = new Map();
+    if (published.length === 0) return;
+    const res = await deps.runner.run('ss', ['-Hlntup']);
+    const listeners = res.exitCode === 0 ? parseListeners(res.stdout) : [];
+    for (const p of published) {
+      const l = listeners.find((x) => x.protocol === p.protocol && x.port === p.port);
+      if (!l) continue;
+      const why = `port ${p.port}/${p.protocol} on node ${deps.host.node} is held by ${l.process}, so ${p.holder} is not published there; stop that process or publish on another port`;
+      held.add(`${p.protocol}/${p.port}`);
+      if (p.container) heldBy.set(p.container, why);
+      if ([...held].sort().join(',') !== before) deps.log.warn(why);
+    }
+  };
+
   /** Restarts tasks whose backoff ran out, reports every container's state, arms the next restart. */
   const supervise = async (sandboxes: Parameters<Supervisor['evaluate']>[0], byName: Map<string, SandboxRecord>): Promise<void> => {
     const running = (r: SandboxRecord) => deps.sandboxes.running(r);
@@ -213,7 +246,7 @@ export function createReconciler(deps: {
     }
     const up = new Set(sup.states.filter((s) => s.status.state === 'running').map((s) => s.name));
     watched = [...byName.values()].filter((r) => up.has(r.name));
-    deps.onStates(sup.states);
+    deps.onStates(heldBy.size === 0 ? sup.states : sup.states.map((st) => (heldBy.has(st.name) ? { ...st, status: { ...st.status, message: heldBy.get(st.name)! } } : st)));
     if (dueTimer) clearTimeout(dueTimer);
     dueTimer = undefined;
     if (sup.nextDue !== undefined) {

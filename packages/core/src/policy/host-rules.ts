@@ -1,5 +1,7 @@
 import { bridgeName, type ClusterState, type DesiredOverlay } from '../desired/host.js';
+import type { Container } from '../model/container.js';
 import { nameKey } from '../model/names.js';
+import type { PortMapping, Protocol } from '../model/ports.js';
 import type { NftChain, NftTable } from './nft.js';
 import { endpointsByContainer, serviceTraffic, spreadTo } from './traffic.js';
 
@@ -24,16 +26,20 @@ const BRIDGES = `"${bridgeName('')}*"`;
  *   into a network from outside unless it is a published port; a sandbox reaches its host only
  *   for DNS.
  */
-export function desiredHostRules(state: ClusterState, ctx: { node: string; advertiseAddr: string }, overlays: readonly DesiredOverlay[]): NftTable {
-  const me = nameKey(ctx.node);
+export function desiredHostRules(
+  state: ClusterState,
+  ctx: { node: string; advertiseAddr: string },
+  overlays: readonly DesiredOverlay[],
+  /** "tcp/8080": ports a process on the host already listens on; left to it (see publishedHere). */
+  held: ReadonlySet<string> = new Set(),
+): NftTable {
   const eps = endpointsByContainer(state);
   const publish: string[] = [];
-  for (const c of [...state.containers.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (nameKey(c.node) !== me || !c.ports?.length || c.mode !== 'network') continue;
-    if (c.task && c.task.desired !== 'running') continue;
+  for (const { container: c, ports } of localPublishers(state, ctx.node)) {
     const target = eps.get(c.id)?.[0];
     if (!target) continue;
-    for (const p of c.ports) {
+    for (const p of ports) {
+      if (held.has(`${p.protocol}/${p.hostPort}`)) continue;
       const match = `${p.hostIp ? `ip daddr ${p.hostIp} ` : ''}${p.protocol} dport ${p.hostPort}`;
       publish.push(`iifname ${BRIDGES} ${match} ct mark set ${FORWARDED_MARK} dnat to ${target.ip}:${p.containerPort}`);
       publish.push(`${match} dnat to ${target.ip}:${p.containerPort}`);
@@ -41,7 +47,7 @@ export function desiredHostRules(state: ClusterState, ctx: { node: string; adver
   }
   for (const m of serviceTraffic(state, eps).mesh) {
     if (m.backends.length === 0) continue; // nothing listens: the kernel refuses the connection itself
-    for (const p of m.publish) publish.push(`${p.protocol} dport ${p.published} ct mark set ${FORWARDED_MARK} ${spreadTo(m.backends, p.target)}`);
+    for (const p of m.publish.filter((x) => !held.has(`${x.protocol}/${x.published}`))) publish.push(`${p.protocol} dport ${p.published} ct mark set ${FORWARDED_MARK} ${spreadTo(m.backends, p.target)}`);
   }
   const post = [`ct mark ${FORWARDED_MARK} snat to ${ctx.advertiseAddr}`];
   const forward = ['ct state established,related accept', 'ct status dnat accept'];
@@ -68,4 +74,41 @@ export function desiredHostRules(state: ClusterState, ctx: { node: string; adver
     },
   ];
   return { family: 'ip', name: HOST_TABLE, chains };
+}
+
+const localPublishers = (state: ClusterState, node: string): { container: Container; ports: readonly PortMapping[] }[] =>
+  [...state.containers.values()]
+    .filter((c) => nameKey(c.node) === nameKey(node) && c.ports?.length && c.mode === 'network' && (!c.task || c.task.desired === 'running'))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((c) => ({ container: c, ports: c.ports! }));
+
+/** What this node publishes (its containers' -p and host-mode tasks, and every ingress port), with who asked. */
+export function publishedHere(state: ClusterState, node: string): { protocol: Protocol; port: number; holder: string; container?: string }[] {
+  const out: { protocol: Protocol; port: number; holder: string; container?: string }[] = [];
+  for (const { container, ports } of localPublishers(state, node)) {
+    for (const p of ports) out.push({ protocol: p.protocol, port: p.hostPort, holder: `container ${container.name}`, container: container.name });
+  }
+  for (const m of serviceTraffic(state).mesh) for (const p of m.publish) out.push({ protocol: p.protocol, port: p.published, holder: `service ${m.service} (ingress)` });
+  return out;
+}
+
+/** A listening socket, as `ss -Hlntup` prints it. */
+export interface Listener {
+  readonly protocol: Protocol;
+  readonly port: number;
+  readonly process: string;
+}
+
+/** Parses `ss -Hlntup` output (Netid State Recv-Q Send-Q Local Peer Process). */
+export function parseListeners(text: string): Listener[] {
+  const out: Listener[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5 || (f[0] !== 'tcp' && f[0] !== 'udp')) continue;
+    const port = Number(f[4]!.slice(f[4]!.lastIndexOf(':') + 1));
+    if (!Number.isInteger(port)) continue;
+    const proc = /\(\("([^"]+)",pid=(\d+)/.exec(f.slice(6).join(' '));
+    out.push({ protocol: f[0], port, process: proc ? `${proc[1]} (pid ${proc[2]})` : 'an unknown process' });
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import type { Container } from '../model/container.js';
 import type { Endpoint } from '../model/endpoint.js';
 import type { Network } from '../model/network.js';
 import type { Node } from '../model/node.js';
-import { desiredHostRules, FORWARDED_MARK } from './host-rules.js';
+import { desiredHostRules, FORWARDED_MARK, parseListeners, publishedHere } from './host-rules.js';
 import { parseNftTable, renderTable, replaceTableScript, ruleHash, tableInSync, type NftTable } from './nft.js';
 import { desiredSandboxRules } from './sandbox-rules.js';
 import { serviceTraffic, spreadTo } from './traffic.js';
@@ -171,5 +171,24 @@ describe('nft tables as data', () => {
     expect(tableInSync(table, parseNftTable(listed(hashes).replace('"prio": -100', '"prio": 0').replace('"prio":-100', '"prio":0')))).toBe(false);
     expect(tableInSync(table, parseNftTable(''))).toBe(false); // no table
     expect(tableInSync({ ...table, chains: [] }, undefined)).toBe(true);
+  });
+});
+
+describe('ports a host process already holds', () => {
+  it('reads ss -Hlntup, and leaves a held port out of the rules', () => {
+    const ss = [
+      'tcp   LISTEN 0      511          0.0.0.0:8080      0.0.0.0:*    users:(("nginx",pid=412,fd=6))',
+      'udp   UNCONN 0      0          10.0.0.1:53         0.0.0.0:*    users:(("node",pid=77,fd=21))',
+      'tcp   LISTEN 0      4096            [::]:22           [::]:*',
+    ].join('\n');
+    expect(parseListeners(ss)).toEqual([
+      { protocol: 'tcp', port: 8080, process: 'nginx (pid 412)' },
+      { protocol: 'udp', port: 53, process: 'node (pid 77)' },
+      { protocol: 'tcp', port: 22, process: 'an unknown process' },
+    ]);
+    const s = cluster();
+    expect(publishedHere(s, 'h1').map((p) => `${p.protocol}/${p.port} ${p.holder}`)).toEqual(['tcp/8080 container pub', 'tcp/30080 service web (ingress)']);
+    const rules = desiredHostRules(s, ctx('h1', '192.168.1.1'), [], new Set(['tcp/8080', 'tcp/30080']));
+    expect(rules.chains.find((c) => c.name === 'publish')!.rules).toEqual([]);
   });
 });
