@@ -187,7 +187,7 @@ const COMMAND_WIDTH = 30;
 
 export function containerTable(details: readonly ContainerDetail[], networkName: (id: string) => string): string {
   return formatTable(
-    ['CONTAINER ID', 'NAME', 'NODE', 'NETWORKS', 'IP', 'COMMAND', 'CREATED'],
+    ['CONTAINER ID', 'NAME', 'NODE', 'NETWORKS', 'IP', 'PORTS', 'COMMAND', 'CREATED'],
     details.map((d) => {
       const c = requireContainer(d.container);
       return [
@@ -196,6 +196,8 @@ export function containerTable(details: readonly ContainerDetail[], networkName:
         c.node,
         dash(d.endpoints.map((e) => networkName(e.networkId)).join(',')),
         dash(d.endpoints.map((e) => e.ip).join(',')),
+        // as docker ps: 0.0.0.0:8080->80/tcp
+        dash(c.ports.map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ')),
         truncate(commandLine(c.cmd), COMMAND_WIDTH),
         c.createdAt,
       ];

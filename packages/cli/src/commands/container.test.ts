@@ -141,7 +141,7 @@ describe('ctmgr ps', () => {
     fake.networks = [{ network: wireNetwork(), endpoints: 1 }];
     fake.containers = [
       wireContainerDetail({ id: 'feed00000000aaaa', name: 'web', cmd: ['sh', '-c', "echo it's a very long command line"] }),
-      wireContainerDetail({ id: 'beef00000000bbbb', name: 'db', node: 'host2', cmd: ['postgres'] }, [
+      wireContainerDetail({ id: 'beef00000000bbbb', name: 'db', node: 'host2', cmd: ['postgres'], ports: [{ protocol: 'tcp', hostIp: '', hostPort: 5432, containerPort: 5432 }] }, [
         wireEndpoint({ networkId: wireNetwork().id, ip: '10.10.0.3', container: 'beef00000000bbbb' }),
         wireEndpoint({ networkId: 'gone0123456789ab', ip: '10.20.0.3', container: 'beef00000000bbbb' }),
       ]),
@@ -156,10 +156,10 @@ describe('ctmgr ps', () => {
     expect(fake.calls[0]?.args).toEqual([{ node: '' }]);
     expect(r.out).toBe(
       [
-        'CONTAINER ID   NAME     NODE    NETWORKS            IP                    COMMAND                          CREATED',
-        'beef00000000   db       host2   blue,gone01234567   10.10.0.3,10.20.0.3   postgres                         2026-01-02T03:06:00Z',
-        'abcd00000000   lonely   host1   -                   -                     true                             2026-01-02T03:06:00Z',
-        "feed00000000   web      host1   blue                10.10.0.2             sh -c 'echo it'\\''s a very lo…   2026-01-02T03:06:00Z",
+        'CONTAINER ID   NAME     NODE    NETWORKS            IP                    PORTS                    COMMAND                          CREATED',
+        'beef00000000   db       host2   blue,gone01234567   10.10.0.3,10.20.0.3   0.0.0.0:5432->5432/tcp   postgres                         2026-01-02T03:06:00Z',
+        'abcd00000000   lonely   host1   -                   -                     -                        true                             2026-01-02T03:06:00Z',
+        "feed00000000   web      host1   blue                10.10.0.2             -                        sh -c 'echo it'\\''s a very lo…   2026-01-02T03:06:00Z",
         '',
       ].join('\n'),
     );
@@ -176,7 +176,7 @@ describe('ctmgr ps', () => {
   it('prints only the header, without looking up networks, when there are no containers', async () => {
     fake.containers = [];
     const r = await ctmgr(fake, ['ps']);
-    expect(r.out).toBe('CONTAINER ID   NAME   NODE   NETWORKS   IP   COMMAND   CREATED\n');
+    expect(r.out).toBe('CONTAINER ID   NAME   NODE   NETWORKS   IP   PORTS   COMMAND   CREATED\n');
     expect(fake.calls.map((c) => c.method)).toEqual(['listContainers']);
   });
 

@@ -98,10 +98,10 @@ export const serviceLs = defineCommand(
     }
     out.write(
       formatTable(
-        ['ID', 'NAME', 'MODE', 'REPLICAS', 'NETWORKS', 'VIPS', 'COMMAND'],
+        ['ID', 'NAME', 'MODE', 'REPLICAS', 'NETWORKS', 'VIPS', 'PORTS', 'COMMAND'],
         services.map((d) => {
           const s = d.service!;
-          return [shortId(s.id), s.name, s.endpointMode, `${d.running}/${s.replicas}`, d.vips.map((v) => v.network).join(',') || '-', d.vips.map((v) => v.ip).join(',') || '-', commandLine(s.cmd)];
+          return [shortId(s.id), s.name, s.endpointMode, `${d.running}/${s.replicas}`, d.vips.map((v) => v.network).join(',') || '-', d.vips.map((v) => v.ip).join(',') || '-', servicePorts(s) || '-', commandLine(s.cmd)];
         }),
       ),
     );
@@ -122,6 +122,7 @@ export const serviceInspect = defineCommand(
           ['Mode', s.endpointMode],
           ['Replicas', `${d.running} running / ${s.replicas} wanted`],
           ['Virtual IPs', d.vips.map((v) => `${v.network} ${v.ip}`).join(', ') || '-'],
+          ['Ports', servicePorts(s) || '-'],
           ['Constraints', s.constraints.join(', ') || '-'],
           ['Converged', `${d.converged ? 'yes' : 'no'} (hosts ${d.nodesConverged}/${d.nodesReady})`],
           ['Pending', d.pending || '-'],
@@ -164,6 +165,10 @@ export const serviceRm = defineCommand(
   },
 );
 
+/** As `docker service ls` shows them: *:30080->80/tcp (ingress), or host mode spelled out. */
+const servicePorts = (s: NonNullable<ServiceDetail['service']>): string =>
+  s.publish.map((p) => `*:${p.published}->${p.target}/${p.protocol}${p.mode === 'host' ? ' (host)' : ''}`).join(', ');
+
 function serviceView(d: ServiceDetail) {
   const s = d.service!;
   return {
@@ -174,6 +179,7 @@ function serviceView(d: ServiceDetail) {
     running: d.running,
     networks: s.networks,
     vips: d.vips,
+    publish: s.publish.map((p) => ({ published: p.published, target: p.target, protocol: p.protocol, mode: p.mode })),
     constraints: s.constraints,
     cmd: s.cmd,
     converged: d.converged,
