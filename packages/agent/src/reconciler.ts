@@ -209,13 +209,15 @@ export function createReconciler(deps: {
    */
   let held = new Set<string>();
   let heldBy = new Map<string, string>(); // container name -> why its port is not published
+  let warned = new Set<string>();
   let checkedFor = '';
   const checkHeldPorts = async (thorough: boolean): Promise<void> => {
     const published = publishedHere(deps.state, deps.host.node);
     const key = JSON.stringify(published);
     if (!thorough && key === checkedFor) return;
     checkedFor = key;
-    const before = [...held].sort().join(',');
+    const said = warned;
+    warned = new Set();
     held = new Set();
     heldBy = new Map();
     if (published.length === 0) return;
@@ -227,7 +229,8 @@ export function createReconciler(deps: {
       const why = `port ${p.port}/${p.protocol} on node ${deps.host.node} is held by ${l.process}, so ${p.holder} is not published there; stop that process or publish on another port`;
       held.add(`${p.protocol}/${p.port}`);
       if (p.container) heldBy.set(p.container, why);
-      if ([...held].sort().join(',') !== before) deps.log.warn(why);
+      if (!said.has(why)) deps.log.warn(why); // once, not at every resync
+      warned.add(why);
     }
   };
 

@@ -34,6 +34,13 @@ describe('planService (spread)', () => {
     ]);
   });
 
+  it('host-mode ports: one task per node, none where the port is taken, and says why the rest waits', () => {
+    const plan = planService(svc({ replicas: 4 }), [task(1, 'h1')], nodes, new Map(), { onePerNode: true, blocked: new Set(['h3']) });
+    expect(plan.create).toEqual([{ slot: 2, node: 'h2' }]);
+    expect(plan.pending).toMatch(/^2 task\(s\) pending: the service publishes in host mode/);
+    expect(planService(svc({ replicas: 3 }), [], nodes, new Map(), { onePerNode: true, blocked: new Set() }).create.map((c) => c.node)).toEqual(['h1', 'h2', 'h3']);
+  });
+
   it('honours constraints, and says why slots wait when nobody satisfies them', () => {
     expect(planService(svc({ replicas: 2, constraints: ['node.labels.zone==b'] }), [], nodes, new Map()).create.map((c) => c.node)).toEqual(['h2', 'h3']);
     expect(planService(svc({ replicas: 1, constraints: ['node.name!=h1'] }), [], nodes, new Map()).create[0]!.node).toBe('h2');

@@ -105,7 +105,7 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
   checkContainerNameFree(deps, container.name, net);
   if (wanted.length > 0) {
     if (net.internal) throw failedPrecondition(`network ${net.name} is --internal: nothing on it can be published; drop -p/-P or use another network`);
-    container = { ...container, ports: assignContainerPorts(deps, node, container.name, wanted) };
+    container = { ...container, ports: assignContainerPorts(deps, node, wanted) };
   }
   if (linkSpecs.length > 0) container = await withLinks(deps, container, net, linkSpecs);
   const ep = await deps.allocator.createEndpoint(net, { ...epSpec, container: container.id }, newId(), createdAt, container);

@@ -17,19 +17,21 @@ interface Claim {
   readonly hostIp: string;
   readonly hostPort: number;
   readonly holder: string;
+  /** An ingress port: held on every node. */
+  readonly everyNode: boolean;
 }
 
-/** Every claim on `node` ('' = claims that hold on every node: the routing mesh's ports). */
+/** The claims on `node` (its containers' ports and every ingress port); '' = the claims on any node. */
 export function portClaims(deps: ManagerDeps, node: string): Claim[] {
   const claims: Claim[] = [];
   for (const svc of deps.view.services.values()) {
     for (const p of svc.publish ?? []) {
-      if (p.mode === 'ingress') claims.push({ protocol: p.protocol, hostIp: '', hostPort: p.published, holder: `service ${svc.name} (ingress, every node)` });
+      if (p.mode === 'ingress') claims.push({ protocol: p.protocol, hostIp: '', hostPort: p.published, holder: `service ${svc.name} (ingress, every node)`, everyNode: true });
     }
   }
   for (const c of deps.view.containers.values()) {
     if (node !== '' && nameKey(c.node) !== nameKey(node)) continue;
-    for (const p of c.ports ?? []) claims.push({ ...p, holder: `container ${c.name} on node ${c.node}` });
+    for (const p of c.ports ?? []) claims.push({ ...p, holder: `container ${c.name} on node ${c.node}`, everyNode: false });
   }
   return claims;
 }
@@ -40,14 +42,12 @@ function choosePort(range: { first: number; last: number }, taken: (port: number
 }
 
 /** `-p` of a container on `node`: chosen host ports filled in, clashes refused naming their holder. */
-export function assignContainerPorts(deps: ManagerDeps, node: string, name: string, ports: readonly PortMapping[]): PortMapping[] {
+export function assignContainerPorts(deps: ManagerDeps, node: string, ports: readonly PortMapping[]): PortMapping[] {
   const claims = portClaims(deps, node);
   const out: PortMapping[] = [];
   for (const p of ports) {
-    const hostPort =
-      p.hostPort !== 0
-        ? p.hostPort
-        : choosePort(HOST_PORT_RANGE, (port) => [...claims, ...out.map((o) => ({ ...o, holder: name }))].some((c) => portsClash(c, { ...p, hostPort: port })), `container port ${p.containerPort}/${p.protocol}`);
+    const free = (port: number) => ![...claims, ...out].some((c) => portsClash(c, { ...p, hostPort: port }));
+    const hostPort = p.hostPort !== 0 ? p.hostPort : choosePort(HOST_PORT_RANGE, (port) => !free(port), `container port ${p.containerPort}/${p.protocol}`);
     const mapping = { ...p, hostPort };
     const holder = claims.find((c) => portsClash(c, mapping));
     if (holder) {
@@ -71,7 +71,7 @@ export function assignServicePorts(deps: ManagerDeps, publish: readonly PublishS
     // An ingress port clashes with any claim anywhere; a host-mode one only with ingress ports
     // (a container holding it on some node keeps the scheduler off that node instead).
     const holderOf = (port: number): Claim | undefined =>
-      claims.find((c) => c.protocol === p.protocol && c.hostPort === port && (p.mode === 'ingress' || c.holder.includes('(ingress')));
+      claims.find((c) => c.protocol === p.protocol && c.hostPort === port && (p.mode === 'ingress' || c.everyNode));
     const mine = (port: number) => out.some((o) => o.protocol === p.protocol && o.published === port);
     const published = p.published !== 0 ? p.published : choosePort(INGRESS_PORT_RANGE, (port) => holderOf(port) !== undefined || mine(port), `target ${p.target}/${p.protocol}`);
     const holder = holderOf(published);
