@@ -11,6 +11,7 @@ import {
   serviceTraffic,
   type ActualHost,
   type HostContext,
+  type ServiceTraffic,
 } from '@ctnet/core';
 import type { PolicyApplier } from './nft/policy.js';
 import type { DnsServer } from './dns/server.js';
@@ -70,7 +71,8 @@ export function createReconciler(deps: {
     const revision = state.revision;
     const stop = metrics.reconcileSeconds.startTimer();
     const ctx: HostContext = { ...deps.host, vxlanPort: state.vxlanPort };
-    const desired = desiredHost(state, ctx, deps.netnsPrefix);
+    const traffic = serviceTraffic(state); // once per run: DNS-like rules, the mesh, VIP maps
+    const desired = desiredHost(state, ctx, deps.netnsPrefix, traffic);
     const errors: string[] = [];
     try {
       const actual = reason === 'change' && believed ? believed : await readActual(deps.runner);
@@ -121,9 +123,8 @@ export function createReconciler(deps: {
         const fwd = await deps.runner.run('sh', ['-c', 'test "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 || echo 1 > /proc/sys/net/ipv4/ip_forward']);
         if (fwd.exitCode !== 0) errors.push(`enabling IPv4 forwarding: ${fwd.stderr.trim()}`);
       }
-      const traffic = serviceTraffic(state);
-      await checkHeldPorts(thorough);
-      const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays, held), thorough);
+      await checkHeldPorts(thorough, traffic);
+      const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays, { traffic, held }), thorough);
       if (hostRules.applied) metrics.opsApplied.inc({ op: 'nft-host' });
       if (hostRules.drift) {
         metrics.driftRepairs.inc();
@@ -211,8 +212,8 @@ export function createReconciler(deps: {
   let heldBy = new Map<string, string>(); // container name -> why its port is not published
   let warned = new Set<string>();
   let checkedFor = '';
-  const checkHeldPorts = async (thorough: boolean): Promise<void> => {
-    const published = publishedHere(deps.state, deps.host.node);
+  const checkHeldPorts = async (thorough: boolean, traffic: ServiceTraffic): Promise<void> => {
+    const published = publishedHere(deps.state, deps.host.node, traffic);
     const key = JSON.stringify(published);
     if (!thorough && key === checkedFor) return;
     checkedFor = key;

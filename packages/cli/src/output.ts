@@ -1,4 +1,4 @@
-import { CtnetError, ErrorCode } from '@ctnet/core';
+import { CtnetError, ErrorCode, hostBinding } from '@ctnet/core';
 import type { Container, ContainerDetail, Endpoint, Network, NetworkDetail, NodeDetail, NodeStatus } from '@ctnet/proto';
 
 /**
@@ -197,7 +197,7 @@ export function containerTable(details: readonly ContainerDetail[], networkName:
         dash(d.endpoints.map((e) => networkName(e.networkId)).join(',')),
         dash(d.endpoints.map((e) => e.ip).join(',')),
         // as docker ps: 0.0.0.0:8080->80/tcp
-        dash(c.ports.map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ')),
+        dash(c.ports.map((p) => `${hostBinding(p)}->${p.containerPort}/${p.protocol}`).join(', ')),
         truncate(commandLine(c.cmd), COMMAND_WIDTH),
         c.createdAt,
       ];

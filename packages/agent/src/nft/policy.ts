@@ -15,7 +15,6 @@ export interface PolicyApplier {
   syncSandboxes(tables: readonly SandboxTable[], thorough: boolean): Promise<{ applied: number; drift: number; errors: string[] }>;
   /** The sandbox runtime applied this table itself (before starting the container). */
   believe(netns: string, table: NftTable): void;
-  forget(netns: string): void;
 }
 
 export interface SandboxTable {
@@ -67,7 +66,8 @@ export function createPolicyApplier(runner: CommandRunner): PolicyApplier {
 
     async syncSandboxes(tables, thorough) {
       const scripts = tables.map((t) => ({ ...t, script: replaceTableScript(t.table) }));
-      for (const ns of [...sandboxes.keys()]) if (!tables.some((t) => t.netns === ns)) sandboxes.delete(ns);
+      const wanted = new Set(tables.map((t) => t.netns));
+      for (const ns of [...sandboxes.keys()]) if (!wanted.has(ns)) sandboxes.delete(ns); // gone sandboxes
       let todo = scripts.filter((t) => thorough || sandboxes.get(t.netns) !== t.script);
       let drift = 0;
       if (thorough && todo.length > 0) {
@@ -108,9 +108,6 @@ export function createPolicyApplier(runner: CommandRunner): PolicyApplier {
 
     believe(netns, table) {
       sandboxes.set(netns, replaceTableScript(table));
-    },
-    forget(netns) {
-      sandboxes.delete(netns);
     },
   };
 }

@@ -309,7 +309,9 @@ export function createSandboxRuntime(opts: {
       const out: SandboxRecord[] = [];
       for (const f of files) {
         if (!f.endsWith('.json')) continue;
-        const r = await readRecord(f.slice(0, -5));
+        // Records are written only here: what this process ensured needs no second read.
+        const name = f.slice(0, -5);
+        const r = ensured.get(name)?.record ?? (await readRecord(name));
         if (r) out.push(r);
       }
       return out.sort((a, b) => a.name.localeCompare(b.name));

@@ -1,4 +1,4 @@
-import { formatPortMapping, parseProtocol, type PortMapping } from '@ctnet/core';
+import { formatPortMapping, hostBinding, parseProtocol, type PortMapping } from '@ctnet/core';
 import { portMappingFromWire } from '@ctnet/proto';
 import { defineCommand, type OptionSpecs, type VerbSpec } from '../args.js';
 import { UsageError } from '../errors.js';
@@ -24,7 +24,7 @@ export const containerPort = defineCommand(SPEC, async ({ positionals }, { clien
     const protocol = parseProtocol(proto ?? 'tcp', `"${wanted}"`);
     ports = ports.filter((p) => p.containerPort === port && p.protocol === protocol);
     if (ports.length === 0) throw new UsageError(`no public port '${port}/${protocol}' published for ${c.name}`, `ctmgr ${SPEC.path}`);
-    out.write(ports.map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}\n`).join(''));
+    out.write(ports.map((p) => `${hostBinding(p)}\n`).join(''));
     return 0;
   }
   out.write(ports.map((p) => `${formatPortMapping(p)}\n`).join(''));

@@ -5,13 +5,13 @@ import type { Node } from '../model/node.js';
 import { nameKey } from '../model/names.js';
 import { parseCidr, parseIPv4 } from '../net/ipv4.js';
 import { macForIPv4 } from '../model/endpoint.js';
-import { serviceTraffic } from '../policy/traffic.js';
+import { serviceTraffic, type ServiceTraffic } from '../policy/traffic.js';
 
 /**
  * What one host should have, computed from the cluster's desired state (pure). An overlay
  * network is present on a host while a local endpoint uses it (as Swarm creates networks on
- * a node lazily) or the routing mesh forwards to it; for each such network: a bridge with the anycast gateway, a VXLAN device,
- * and a permanent FDB and neighbour entry per remote endpoint.
+ * a node lazily) or the routing mesh forwards to it; for each such network: a bridge with the
+ * anycast gateway, a VXLAN device, and a permanent FDB and neighbour entry per remote endpoint.
  */
 export interface HostContext {
   readonly node: string;
@@ -84,13 +84,19 @@ export function overlayMtu(net: Network, underlayMtu: number): number {
   return net.mtu > 0 ? net.mtu : underlayMtu - 50; // VXLAN over IPv4 adds 50 bytes
 }
 
-export function desiredHost(state: ClusterState, ctx: HostContext, netnsPrefix: string): DesiredHost {
+export function desiredHost(
+  state: ClusterState,
+  ctx: HostContext,
+  netnsPrefix: string,
+  /** Who serves what; the caller passes it when it needs it too (computed once per run). */
+  traffic: ServiceTraffic = serviceTraffic(state),
+): DesiredHost {
   const me = nameKey(ctx.node);
   const local = [...state.endpoints.values()].filter((e) => nameKey(e.node) === me);
   const present = new Set(local.map((e) => e.networkId));
   // The routing mesh forwards a published port from every node to the tasks over their
   // network, so that network is present on every node while such a service has tasks.
-  for (const m of serviceTraffic(state).mesh) present.add(m.networkId);
+  for (const m of traffic.mesh) present.add(m.networkId);
   const overlays: DesiredOverlay[] = [];
   for (const id of [...present].sort()) {
     const net = state.networks.get(id);

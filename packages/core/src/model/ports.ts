@@ -136,8 +136,11 @@ export function parsePublish(text: string): PublishSpec {
   };
 }
 
-/** `8080/tcp -> 0.0.0.0:8080`, as `docker port` prints. */
-export const formatPortMapping = (m: PortMapping): string => `${m.containerPort}/${m.protocol} -> ${m.hostIp || '0.0.0.0'}:${m.hostPort}`;
+/** Where a mapping is published on its node: `0.0.0.0:8080` ('' is every address). */
+export const hostBinding = (m: Pick<PortMapping, 'hostIp' | 'hostPort'>): string => `${m.hostIp || '0.0.0.0'}:${m.hostPort}`;
+
+/** `80/tcp -> 0.0.0.0:8080`, as `docker port` prints. */
+export const formatPortMapping = (m: PortMapping): string => `${m.containerPort}/${m.protocol} -> ${hostBinding(m)}`;
 
 /** Two claims on a node's port clash when the protocol and port match and the addresses overlap ('' is every address). */
 export const portsClash = (a: { protocol: Protocol; hostIp: string; hostPort: number }, b: { protocol: Protocol; hostIp: string; hostPort: number }): boolean =>

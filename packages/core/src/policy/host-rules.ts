@@ -3,7 +3,7 @@ import type { Container } from '../model/container.js';
 import { nameKey } from '../model/names.js';
 import type { PortMapping, Protocol } from '../model/ports.js';
 import type { NftChain, NftTable } from './nft.js';
-import { endpointsByContainer, serviceTraffic, spreadTo } from './traffic.js';
+import { endpointsByContainer, serviceTraffic, spreadTo, type ServiceTraffic } from './traffic.js';
 
 /** The table ctnet owns in each host's namespace. */
 export const HOST_TABLE = 'ctnet';
@@ -30,10 +30,15 @@ export function desiredHostRules(
   state: ClusterState,
   ctx: { node: string; advertiseAddr: string },
   overlays: readonly DesiredOverlay[],
-  /** "tcp/8080": ports a process on the host already listens on; left to it (see publishedHere). */
-  held: ReadonlySet<string> = new Set(),
+  opts: {
+    /** Who serves what, if the caller has it already. */
+    traffic?: ServiceTraffic;
+    /** "tcp/8080": ports a process on the host already listens on; left to it (see publishedHere). */
+    held?: ReadonlySet<string>;
+  } = {},
 ): NftTable {
   const eps = endpointsByContainer(state);
+  const held = opts.held ?? new Set<string>();
   const publish: string[] = [];
   for (const { container: c, ports } of localPublishers(state, ctx.node)) {
     const target = eps.get(c.id)?.[0];
@@ -45,7 +50,7 @@ export function desiredHostRules(
       publish.push(`${match} dnat to ${target.ip}:${p.containerPort}`);
     }
   }
-  for (const m of serviceTraffic(state, eps).mesh) {
+  for (const m of (opts.traffic ?? serviceTraffic(state, eps)).mesh) {
     if (m.backends.length === 0) continue; // nothing listens: the kernel refuses the connection itself
     for (const p of m.publish.filter((x) => !held.has(`${x.protocol}/${x.published}`))) publish.push(`${p.protocol} dport ${p.published} ct mark set ${FORWARDED_MARK} ${spreadTo(m.backends, p.target)}`);
   }
@@ -53,13 +58,12 @@ export function desiredHostRules(
   const forward = ['ct state established,related accept', 'ct status dnat accept'];
   for (const o of overlays) {
     const net = state.networks.get(o.networkId);
-    const subnet = net?.subnet;
-    if (!net || !subnet) continue;
+    if (!net) continue;
     // With br_netfilter loaded, traffic bridged inside one network passes here too, in and
     // out of the same bridge: only what crosses from one device to another is judged.
     forward.push(`oifname "${o.bridge}" iifname != "${o.bridge}" drop`);
     if (net.internal) forward.push(`iifname "${o.bridge}" oifname != "${o.bridge}" drop`);
-    else post.push(`ip saddr ${subnet} oifname != "${o.bridge}" masquerade`);
+    else post.push(`ip saddr ${net.subnet} oifname != "${o.bridge}" masquerade`);
   }
   const chains: NftChain[] = [
     { name: 'nat_pre', base: { type: 'nat', hook: 'prerouting', priority: -100, policy: 'accept' }, rules: ['fib daddr type local jump publish'] },
@@ -83,12 +87,16 @@ const localPublishers = (state: ClusterState, node: string): { container: Contai
     .map((c) => ({ container: c, ports: c.ports! }));
 
 /** What this node publishes (its containers' -p and host-mode tasks, and every ingress port), with who asked. */
-export function publishedHere(state: ClusterState, node: string): { protocol: Protocol; port: number; holder: string; container?: string }[] {
+export function publishedHere(
+  state: ClusterState,
+  node: string,
+  traffic: ServiceTraffic = serviceTraffic(state),
+): { protocol: Protocol; port: number; holder: string; container?: string }[] {
   const out: { protocol: Protocol; port: number; holder: string; container?: string }[] = [];
   for (const { container, ports } of localPublishers(state, node)) {
     for (const p of ports) out.push({ protocol: p.protocol, port: p.hostPort, holder: `container ${container.name}`, container: container.name });
   }
-  for (const m of serviceTraffic(state).mesh) for (const p of m.publish) out.push({ protocol: p.protocol, port: p.published, holder: `service ${m.service} (ingress)` });
+  for (const m of traffic.mesh) for (const p of m.publish) out.push({ protocol: p.protocol, port: p.published, holder: `service ${m.service} (ingress)` });
   return out;
 }
 

@@ -188,7 +188,7 @@ describe('ports a host process already holds', () => {
     ]);
     const s = cluster();
     expect(publishedHere(s, 'h1').map((p) => `${p.protocol}/${p.port} ${p.holder}`)).toEqual(['tcp/8080 container pub', 'tcp/30080 service web (ingress)']);
-    const rules = desiredHostRules(s, ctx('h1', '192.168.1.1'), [], new Set(['tcp/8080', 'tcp/30080']));
+    const rules = desiredHostRules(s, ctx('h1', '192.168.1.1'), [], { held: new Set(['tcp/8080', 'tcp/30080']) });
     expect(rules.chains.find((c) => c.name === 'publish')!.rules).toEqual([]);
   });
 });

@@ -39,7 +39,12 @@ export function endpointsByContainer(state: ClusterState): Map<string, Endpoint[
  * Who serves what (pure), from the same rule as DNS: a task counts while it runs and is
  * wanted. Sorted, so every host and every run builds the same rules.
  */
-export function serviceTraffic(state: ClusterState, eps = endpointsByContainer(state)): { vips: VipBackends[]; mesh: MeshService[] } {
+export interface ServiceTraffic {
+  readonly vips: readonly VipBackends[];
+  readonly mesh: readonly MeshService[];
+}
+
+export function serviceTraffic(state: ClusterState, eps = endpointsByContainer(state)): ServiceTraffic {
   const serving = new Map<string, string[]>(); // "<network>/<service>" -> addresses
   const mesh = new Map<string, { networkId: string; publish: readonly PublishSpec[]; backends: string[] }>();
   for (const c of state.containers.values()) {

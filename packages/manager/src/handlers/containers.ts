@@ -120,13 +120,14 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
 async function withLinks(deps: ManagerDeps, c: Container, net: Network, specs: readonly { name: string; alias: string }[]): Promise<Container> {
   const links: Link[] = [];
   let env: Record<string, string> = {};
+  const onNet = await deps.store.listEndpoints(net.id);
   for (const spec of specs) {
     const target = await deps.store.getContainer(spec.name);
     if (!target) throw notFound(`--link ${spec.name}: no container named ${spec.name}; start it first (see "ctmgr ps")`);
     if (target.status?.state !== 'running') {
       throw failedPrecondition(`--link ${spec.name}: container ${target.name} is not running (${target.status?.state ?? 'not started yet'}); links need a running container`);
     }
-    const ep = (await deps.store.listEndpoints(net.id)).find((e) => e.container === target.id);
+    const ep = onNet.find((e) => e.container === target.id);
     if (!ep) throw failedPrecondition(`--link ${spec.name}: container ${target.name} is not on network ${net.name}; a link joins containers on the same network`);
     const link = { name: target.name, alias: spec.alias, ip: ep.ip };
     links.push(link);

@@ -1,6 +1,7 @@
 import {
   alreadyExists,
   HOST_PORT_RANGE,
+  hostBinding,
   INGRESS_PORT_RANGE,
   nameKey,
   portsClash,
@@ -46,13 +47,13 @@ export function assignContainerPorts(deps: ManagerDeps, node: string, ports: rea
   const claims = portClaims(deps, node);
   const out: PortMapping[] = [];
   for (const p of ports) {
-    const free = (port: number) => ![...claims, ...out].some((c) => portsClash(c, { ...p, hostPort: port }));
-    const hostPort = p.hostPort !== 0 ? p.hostPort : choosePort(HOST_PORT_RANGE, (port) => !free(port), `container port ${p.containerPort}/${p.protocol}`);
+    const taken = (port: number) => claims.some((c) => portsClash(c, { ...p, hostPort: port })) || out.some((o) => portsClash(o, { ...p, hostPort: port }));
+    const hostPort = p.hostPort !== 0 ? p.hostPort : choosePort(HOST_PORT_RANGE, taken, `container port ${p.containerPort}/${p.protocol}`);
     const mapping = { ...p, hostPort };
     const holder = claims.find((c) => portsClash(c, mapping));
     if (holder) {
       throw alreadyExists(
-        `port ${mapping.hostIp || '0.0.0.0'}:${hostPort}/${p.protocol} on node ${node} is already published by ${holder.holder}; choose another host port (e.g. -p ${p.containerPort} picks a free one)`,
+        `port ${hostBinding(mapping)}/${p.protocol} on node ${node} is already published by ${holder.holder}; choose another host port (e.g. -p ${p.containerPort} picks a free one)`,
       );
     }
     out.push(mapping);
