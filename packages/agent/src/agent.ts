@@ -9,7 +9,7 @@ import { createPolicyApplier } from './nft/policy.js';
 import { createReconciler } from './reconciler.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
 import { createSupervisor } from './sandbox/supervisor.js';
-import { createStateReporter } from './reporter.js';
+import { createProblemReporter, createStateReporter } from './reporter.js';
 import { createLocalState } from './state.js';
 import { createDnsServer } from './dns/server.js';
 import { nameservers } from './sandbox/files.js';
@@ -38,6 +38,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   });
   let link: ReturnType<typeof connectToManagers> | undefined;
   const reporter = createStateReporter((states) => link?.report(states) ?? false);
+  const problems = createProblemReporter((p) => link?.reportProblems(p) ?? false);
   const dns = createDnsServer({ log, ttl: config.dnsTtlSeconds });
   const hostUpstreams = nameservers(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
   reconciler = createReconciler({
@@ -54,6 +55,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     policy: createPolicyApplier(runner),
     onApplied: (revision) => link?.ack(revision),
     onStates: (states) => reporter.update(states),
+    onProblems: (p) => problems.update(p),
   });
   const readLogs = async (name: string, tailBytes: number): Promise<Buffer> => {
     const record = (await sandboxes.records()).find((r) => r.name === name);
@@ -74,7 +76,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler?.lastError,
   );
   const rec = reconciler;
-  link = connectToManagers({ config, host, state, log, metrics, onState: () => rec.request('change'), readLogs, onConnected: () => reporter.resendAll() });
+  link = connectToManagers({ config, host, state, log, metrics, onState: () => rec.request('change'), readLogs, onConnected: () => (reporter.resendAll(), problems.resend()) });
   const resync = setInterval(() => rec.request('resync'), config.resyncIntervalMs);
   // Processes adopted from an earlier agent run give no exit event: look at them often.
   const poll = setInterval(() => rec.poll(), 250);

@@ -18,7 +18,7 @@ import type { DnsServer } from './dns/server.js';
 import { applyOps, readActual } from './netlink/kernel.js';
 import { parseLinks } from './netlink/parse.js';
 import type { CommandRunner } from './netlink/runner.js';
-import type { SandboxRecord, SandboxRuntime } from './sandbox/runtime.js';
+import { ParentMissingError, type SandboxRecord, type SandboxRuntime } from './sandbox/runtime.js';
 import type { ObservedState, Supervisor } from './sandbox/supervisor.js';
 import type { LocalState } from './state.js';
 import type { AgentMetrics } from './metrics.js';
@@ -53,6 +53,8 @@ export function createReconciler(deps: {
   /** ctnet's nftables tables (host and sandboxes). */
   policy: PolicyApplier;
   onApplied(revision: number): void;
+  /** Problems of this host with networks (network id -> what is wrong), after each run; empty when none. */
+  onProblems?(problems: ReadonlyMap<string, string>): void;
   /** Every local container's state after each run (the caller sends what changed). */
   onStates(states: readonly ObservedState[]): void;
 }): Reconciler {
@@ -88,7 +90,7 @@ export function createReconciler(deps: {
           const dns = ep.container ? withDns.get(ep.container) : undefined;
           if (dns) dnsOf.set(parseIPv4(ep.ip), dns);
         }
-        deps.dns.setZone(buildZone(state), (source) => dnsOf.get(source) ?? deps.hostUpstreams);
+        deps.dns.setZone(buildZone(state, deps.host.node), (source) => dnsOf.get(source) ?? deps.hostUpstreams);
       };
       const zoneSet = !plan.some((op) => op.op === 'fdb-replace' || op.op === 'neigh-replace');
       if (zoneSet) setZone();
@@ -157,6 +159,21 @@ export function createReconciler(deps: {
       const byName = new Map(records.filter((r) => wantedIds.has(r.containerId)).map((r) => [r.name, r]));
       const tables = new Map(desired.sandboxes.filter((sb) => sb.ownsNetns && sb.netns !== '').map((sb) => [sb.netns, desiredSandboxRules(sb, traffic.vips)]));
       const failed = new Set<string>();
+      failedBy = new Map();
+      // A macvlan network whose parent this host lacks: its sandboxes here cannot be plumbed;
+      // the host says so (node inspect, the network's status) and everything else goes on.
+      const problems = new Map<string, string>();
+      for (const sb of desired.sandboxes) {
+        for (const i of sb.interfaces) {
+          if (i.kind !== 'macvlan' || links.has(i.parent)) continue;
+          const net = state.networks.get(i.networkId);
+          problems.set(
+            i.networkId,
+            `parent interface ${i.parent} of macvlan network ${net?.name ?? i.networkId} does not exist on node ${deps.host.node}; create it there, or recreate the network with -o parent= naming an interface every host has`,
+          );
+        }
+      }
+      deps.onProblems?.(problems);
       for (const sb of order) {
         const began = performance.now();
         const rules = tables.get(sb.netns);
@@ -170,7 +187,9 @@ export function createReconciler(deps: {
           (err: unknown) => {
             sandboxesChanged = true;
             failed.add(sb.netns);
-            errors.push(`sandbox ${sb.container.name}: ${String(err)}`);
+            const parent = err instanceof ParentMissingError ? problems.get(err.itf.networkId) : undefined;
+            failedBy.set(sb.container.name, parent ?? (err instanceof Error ? err.message : String(err)));
+            errors.push(`sandbox ${sb.container.name}: ${parent ?? String(err)}`);
           },
         );
       }
@@ -210,6 +229,7 @@ export function createReconciler(deps: {
    */
   let held = new Set<string>();
   let heldBy = new Map<string, string>(); // container name -> why its port is not published
+  let failedBy = new Map<string, string>(); // container name -> why its sandbox could not be made
   let warned = new Set<string>();
   let checkedFor = '';
   const checkHeldPorts = async (thorough: boolean, traffic: ServiceTraffic): Promise<void> => {
@@ -250,7 +270,15 @@ export function createReconciler(deps: {
     }
     const up = new Set(sup.states.filter((s) => s.status.state === 'running').map((s) => s.name));
     watched = [...byName.values()].filter((r) => up.has(r.name));
-    deps.onStates(heldBy.size === 0 ? sup.states : sup.states.map((st) => (heldBy.has(st.name) ? { ...st, status: { ...st.status, message: heldBy.get(st.name)! } } : st)));
+    deps.onStates(
+      heldBy.size === 0 && failedBy.size === 0
+        ? sup.states
+        : sup.states.map((st) => {
+            const failed = failedBy.get(st.name);
+            if (failed !== undefined && st.status.state === 'starting') return { ...st, status: { ...st.status, state: 'failed', message: failed } };
+            return heldBy.has(st.name) ? { ...st, status: { ...st.status, message: heldBy.get(st.name)! } } : st;
+          }),
+    );
     if (dueTimer) clearTimeout(dueTimer);
     dueTimer = undefined;
     if (sup.nextDue !== undefined) {

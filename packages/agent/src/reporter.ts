@@ -38,3 +38,28 @@ export function createStateReporter(send: (states: readonly ContainerState[]) =>
     },
   };
 }
+
+/** Sends the host's network problems when they change, and again after a reconnect. */
+export interface ProblemReporter {
+  update(problems: ReadonlyMap<string, string>): void;
+  resend(): void;
+}
+
+export function createProblemReporter(send: (problems: Record<string, string>) => boolean): ProblemReporter {
+  let latest: Record<string, string> = {};
+  let sent: string | undefined; // what the manager was last told
+  const flush = (): void => {
+    const text = JSON.stringify(latest);
+    if (text !== sent && send(latest)) sent = text;
+  };
+  return {
+    update(problems) {
+      latest = Object.fromEntries([...problems].sort(([a], [b]) => a.localeCompare(b)));
+      flush();
+    },
+    resend() {
+      sent = undefined;
+      flush();
+    },
+  };
+}

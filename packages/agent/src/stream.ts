@@ -18,6 +18,8 @@ export interface ManagerLink {
   ack(revision: number): void;
   /** Sends container states on the current stream; false when no stream is up. */
   report(states: readonly ContainerState[]): boolean;
+  /** Sends the host's network problems (network id -> message); false when no stream is up. */
+  reportProblems(problems: Readonly<Record<string, string>>): boolean;
   stop(): void;
 }
 
@@ -85,7 +87,7 @@ export function connectToManagers(deps: {
         msg: {
           $case: 'hello',
           value: {
-            node: { name: config.nodeName, addr: config.advertiseAddr, hostname: config.nodeName, labels: { ...config.labels }, routes: [...deps.host.routes], registeredAt: '' },
+            node: { name: config.nodeName, addr: config.advertiseAddr, hostname: config.nodeName, labels: { ...config.labels }, routes: [...deps.host.routes], registeredAt: '', problems: {} },
             resumeRevision: state.hasSnapshot ? state.revision : 0,
           },
         },
@@ -118,6 +120,11 @@ export function connectToManagers(deps: {
     report(states) {
       if (!current) return false;
       current.write({ msg: { $case: 'taskReport', value: { states: [...states] } } });
+      return true;
+    },
+    reportProblems(problems) {
+      if (!current) return false;
+      current.write({ msg: { $case: 'nodeReport', value: { problems: { ...problems } } } });
       return true;
     },
     stop() {

@@ -1,4 +1,5 @@
-import { CtnetError, ErrorCode, hostBinding } from '@ctnet/core';
+import { CtnetError, ErrorCode, hostBinding, hostSubnetsOf } from '@ctnet/core';
+import { networkFromWire } from '@ctnet/proto';
 import type { Container, ContainerDetail, Endpoint, Network, NetworkDetail, NodeDetail, NodeStatus } from '@ctnet/proto';
 
 /**
@@ -60,6 +61,8 @@ export function networkView(n: Network) {
     ipRange: n.ipRange,
     mtu: n.mtu,
     parent: n.parent,
+    scope: n.driver === 'bridge' ? 'local' : 'swarm',
+    ...(n.driver === 'bridge' && { node: n.node, hostSubnets: hostSubnetsOf(networkFromWire(n)) }),
     internal: n.internal,
     attachable: n.attachable,
     auxAddresses: sortedMap(n.auxAddresses),
@@ -96,6 +99,7 @@ export function nodeView(s: NodeStatus) {
     labels: sortedMap(n?.labels ?? {}),
     routes: [...(n?.routes ?? [])],
     registeredAt: n?.registeredAt ?? '',
+    problems: sortedMap(n?.problems ?? {}),
   };
 }
 
@@ -104,6 +108,7 @@ export function networkDetailView(d: NetworkDetail) {
   return {
     ...networkView(requireNetwork(d.network)),
     ipamUsage: { total: usage.total, allocated: usage.allocated, free: usage.free },
+    problems: sortedMap(d.problems ?? {}),
     endpoints: d.endpoints.map(endpointView),
   };
 }
@@ -222,8 +227,12 @@ export function networkSummary(d: NetworkDetail): string {
     ['ID', n.id],
     ['Driver', n.driver],
     ['VNI', n.vni === 0 ? '-' : String(n.vni)],
-    ['Subnet', n.subnet],
-    ['Gateway', n.gateway],
+    ['Scope', n.driver === 'bridge' ? (n.node ? `local (node ${n.node} only)` : 'local (every node, a subnet each)') : 'swarm'],
+    [n.driver === 'bridge' && !n.node ? 'Pool' : 'Subnet', n.subnet],
+    ['Gateway', dash(n.gateway)],
+    ...(n.driver === 'bridge' && !n.node
+      ? [['Host subnets', dash(hostSubnetsOf(networkFromWire(n)).map((h) => `${h.node} ${h.subnet} (gateway ${h.gateway})`).join(', '))] as [string, string]]
+      : []),
     ['IP range', dash(n.ipRange)],
     ['MTU', n.mtu === 0 ? 'default' : String(n.mtu)],
     ...(n.parent === '' ? [] : [['Parent', n.parent] as [string, string]]),
@@ -234,6 +243,7 @@ export function networkSummary(d: NetworkDetail): string {
     ['Labels', formatPairs(n.labels)],
     ['Created', dash(n.createdAt)],
     ['IPAM', `${usage.allocated} allocated, ${usage.free} free of ${usage.total}`],
+    ...Object.entries(sortedMap(d.problems ?? {})).map(([node, why]): [string, string] => [`Problem on ${node}`, why]),
     ['Endpoints', String(d.endpoints.length)],
   ];
   return formatFields(fields) + indentedEndpoints(d.endpoints, () => n.name);
@@ -251,6 +261,7 @@ export function nodeSummary(d: NodeDetail): string {
     ['Labels', formatPairs(n?.labels ?? {})],
     ['Routes', dash((n?.routes ?? []).join(', '))],
     ['Registered', dash(n?.registeredAt ?? '')],
+    ...Object.values(n?.problems ?? {}).sort().map((why): [string, string] => ['Problem', why]),
     ['Endpoints', String(d.endpoints.length)],
   ];
   return formatFields(fields) + indentedEndpoints(d.endpoints, shortId);

@@ -70,6 +70,7 @@ describe('parseManagerConfig', () => {
       dataDir: '/var/lib/ctnet',
       defaultAddrPools: [parseCidr('10.0.0.0/8')],
       defaultAddrPoolSize: 24,
+      defaultBridgePool: { base: 0xac110000, prefix: 16 },
       vxlanPort: 4789,
       excludes: [],
       nodeGraceMs: 30_000,

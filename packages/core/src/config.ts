@@ -53,6 +53,8 @@ export interface ManagerConfig {
   readonly dataDir: string;
   readonly defaultAddrPools: readonly Cidr[];
   readonly defaultAddrPoolSize: number;
+  /** The default "bridge" network's pool (Docker's docker0 has 172.17.0.0/16). */
+  readonly defaultBridgePool: Cidr;
   readonly vxlanPort: number;
   readonly excludes: readonly Cidr[];
   readonly nodeGraceMs: number;
@@ -67,6 +69,7 @@ export interface RawManagerConfig {
   dataDir?: string;
   defaultAddrPool?: readonly string[];
   defaultAddrPoolSize?: string;
+  defaultBridgePool?: string;
   vxlanPort?: string;
   exclude?: readonly string[];
   nodeGrace?: string;
@@ -101,6 +104,7 @@ export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
     dataDir: raw.dataDir?.trim() || '/var/lib/ctnet',
     defaultAddrPools: Object.freeze(pools),
     defaultAddrPoolSize: poolSize,
+    defaultBridgePool: parseCidr(raw.defaultBridgePool?.trim() || '172.17.0.0/16', '--default-bridge-pool'),
     vxlanPort: parsePort(raw.vxlanPort ?? '4789', '--vxlan-port'),
     excludes: Object.freeze((raw.exclude ?? []).map((e) => parseCidr(e, '--exclude', false))),
     nodeGraceMs: parseDuration(raw.nodeGrace ?? '30s', '--node-grace'),

@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './net/ipv4.js';
 export * from './model/names.js';
 export * from './model/network.js';
+export * from './model/local.js';
 export * from './model/endpoint.js';
 export * from './model/node.js';
 export * from './ipam/pool.js';

@@ -10,6 +10,7 @@ import {
   type ManagerMessage,
   type Node as WireNode,
   type StateEvent,
+  type NodeReport,
   type TaskReport,
   taskStatusFromWire,
 } from '@ctnet/proto';
@@ -67,6 +68,8 @@ export function toStateEvent(c: ClusterChange): StateEvent | undefined {
  */
 export class AgentSession {
   private node: Node | undefined;
+  /** Settles once the Hello's registration is written (or has failed). */
+  private registered: Promise<void> | undefined;
   private watch: Watch | undefined;
   private unsubscribe: (() => void) | undefined;
   private pending: { revision: number; events: StateEvent[] } | undefined;
@@ -107,11 +110,16 @@ export class AgentSession {
       if (msg.msg?.$case === 'hello') {
         clearTimeout(helloTimer);
         if (this.node) return this.fail(invalidArgument('Hello sent twice on one stream'));
-        this.onHello(msg.msg.value.node, msg.msg.value.resumeRevision).catch((err: unknown) => this.fail(err));
+        this.registered = this.onHello(msg.msg.value.node, msg.msg.value.resumeRevision).catch((err: unknown) => this.fail(err));
       } else if (msg.msg?.$case === 'ack') {
         this.onAck(msg.msg.value.revision);
       } else if (msg.msg?.$case === 'taskReport') {
-        void this.onTaskReport(msg.msg.value);
+        // Reports may follow the Hello before its registration is written: they wait for it.
+        const report = msg.msg.value;
+        void this.registered?.then(() => this.onTaskReport(report));
+      } else if (msg.msg?.$case === 'nodeReport') {
+        const report = msg.msg.value;
+        void this.registered?.then(() => this.onNodeReport(report));
       } else if (msg.msg?.$case === 'logsReply') {
         const r = msg.msg.value;
         const pending = this.logRequests.get(r.requestId);
@@ -144,7 +152,8 @@ export class AgentSession {
     if (existing && existing.addr !== parsed.addr && deps.view.alive.has(key)) {
       throw alreadyExists(`node name ${parsed.name} is in use by a ready node at ${existing.addr}; give this host another --node-name`);
     }
-    const node: Node = { ...parsed, registeredAt: existing?.registeredAt ?? now };
+    // Problems stay as last reported until the agent reports again (right after connecting).
+    const node: Node = { ...parsed, registeredAt: existing?.registeredAt ?? now, ...(existing?.problems && { problems: existing.problems }) };
     // Re-registering with nothing changed writes nothing: no revision for agents to chase.
     if (!existing || JSON.stringify(existing) !== JSON.stringify(node)) {
       // The snapshot comes from the view: let it catch up with this write first, so the
@@ -242,6 +251,22 @@ export class AgentSession {
       this.pending = undefined;
       if (out && !this.closed) this.call.write({ msg: { $case: 'changes', value: out } });
     });
+  }
+
+  /** Records what the agent finds wrong on its host (node inspect and network inspect show it). */
+  private async onNodeReport(report: NodeReport): Promise<void> {
+    const node = this.node;
+    if (!node) return;
+    const problems = { ...report.problems };
+    try {
+      await this.deps.store.updateNode(node.name, (n) => {
+        const { problems: _, ...rest } = n;
+        return Object.keys(problems).length > 0 ? { ...rest, problems } : rest;
+      });
+      if (Object.keys(problems).length > 0) this.deps.log.warn('node reports network problems', { node: node.name, problems: Object.values(problems).join('; ') });
+    } catch (err) {
+      this.deps.log.warn('could not record a node report; the agent sends it again on reconnect', { node: node.name, error: String(err) });
+    }
   }
 
   /** Records what the agent reports of its own containers (never of another node's). */

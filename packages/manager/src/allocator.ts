@@ -4,8 +4,13 @@ import {
   CtnetError,
   ErrorCode,
   failedPrecondition,
+  formatCidr,
   formatIPv4,
   macForIPv4,
+  isPooled,
+  nameKey,
+  networkOnNode,
+  pickHostSubnet,
   nextFreeAddress,
   notFound,
   parseIPv4,
@@ -42,12 +47,34 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
   const pending = new Map<string, Set<number>>();
   const plans = new Map<string, { net: Network; plan: AddressPlan }>();
 
-  const planFor = (net: Network): AddressPlan => {
-    const cached = plans.get(net.id);
+  // Keyed by network and, for a pooled bridge network, node: each host has its own subnet.
+  const planFor = (key: string, net: Network): AddressPlan => {
+    const cached = plans.get(key);
     if (cached && cached.net === net) return cached.plan;
     const plan = planAddresses(net);
-    plans.set(net.id, { net, plan });
+    plans.set(key, { net, plan });
     return plan;
+  };
+
+  /**
+   * The network as the endpoint's node has it. A pooled bridge network gets a subnet for a
+   * node the first time something of it lands there: cut from the pool, clear of the node's
+   * routes, written into the network record (compare-and-swap) before any address is taken.
+   */
+  const onNode = async (net: Network, node: string): Promise<{ key: string; local: Network }> => {
+    const key = net.driver === 'bridge' ? `${net.id}/${nameKey(node)}` : net.id;
+    const local = networkOnNode(net, node);
+    if (local) return { key, local };
+    if (net.node) {
+      throw failedPrecondition(`network ${net.name} lives on node ${net.node} only (created with --node); run the container there (--node ${net.node}) or use another network`);
+    }
+    const routes = view.nodes.get(nameKey(node))?.routes ?? [];
+    const updated = await store.updateNetwork(net.id, (n) =>
+      n.hostSubnets?.[nameKey(node)] ? n : { ...n, hostSubnets: { ...n.hostSubnets, [nameKey(node)]: formatCidr(pickHostSubnet(n, node, routes)) } },
+    );
+    const now = updated && networkOnNode(updated, node);
+    if (!now) throw notFound(`network ${net.name} no longer exists; create it again or pick another network`);
+    return { key, local: now };
   };
   const pendingFor = (id: string): Set<number> => {
     let set = pending.get(id);
@@ -90,9 +117,12 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
 
   return {
     async createEndpoint(net, spec, id, createdAt, container, attachTo) {
-      const plan = planFor(net);
+      const { key, local } = await onNode(net, spec.node);
+      const plan = planFor(key, local);
+      // Each host of a pooled bridge network has its own subnet: say whose an address must be in.
+      const label = isPooled(net) ? `${net.name} on node ${spec.node}` : net.name;
       if (spec.ip !== undefined) {
-        const addr = parseStaticAddress(plan, spec.ip, net.name);
+        const addr = parseStaticAddress(plan, spec.ip, label);
         const outcome = await store.createEndpoint(build(net, spec, id, createdAt, addr), container, attachTo);
         metrics.allocations.inc({ result: outcome.ok ? 'ok' : outcome.reason });
         if (!outcome.ok) throw fail(net, spec, outcome);
@@ -102,10 +132,10 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
       let refreshed = false;
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const claims = view.claims(net.id);
-        const cursor = cursors.get(net.id) ?? claims.last?.addr;
+        const cursor = cursors.get(key) ?? claims.last?.addr;
         const addr = nextFreeAddress(plan, cursor, (a) => claims.taken.has(a) || inFlight.has(a));
         if (addr === undefined) {
-          if (inFlight.size > 0 || refreshed) throw poolExhausted(net.name, plan);
+          if (inFlight.size > 0 || refreshed) throw poolExhausted(label, plan);
           // The view may lag behind releases made elsewhere: check etcd once before giving up.
           const fresh = await store.listClaims(net.id);
           claims.taken.clear();
@@ -113,7 +143,7 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
           refreshed = true;
           continue;
         }
-        cursors.set(net.id, addr);
+        cursors.set(key, addr);
         inFlight.add(addr);
         let outcome: CreateEndpointOutcome;
         try {
@@ -130,7 +160,7 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
         if (outcome.reason !== 'address-taken') throw fail(net, spec, outcome);
         // Lost a race for this address (another manager): remember it and skip ahead a little.
         claims.taken.add(addr);
-        cursors.set(net.id, addr + Math.floor(random() * 16));
+        cursors.set(key, addr + Math.floor(random() * 16));
       }
       throw new CtnetError(
         ErrorCode.Aborted,

@@ -18,6 +18,7 @@ Flags (environment variable in brackets):
   --default-addr-pool CIDR        pool for networks created without --subnet; repeatable
                                   [CTNET_DEFAULT_ADDR_POOL, comma list] (default 10.0.0.0/8)
   --default-addr-pool-size N      prefix length of those subnets [CTNET_DEFAULT_ADDR_POOL_SIZE] (default 24)
+  --default-bridge-pool CIDR      pool of the default "bridge" network; each host gets a /24 of it [CTNET_DEFAULT_BRIDGE_POOL] (default 172.17.0.0/16)
   --exclude CIDR                  never pick subnets overlapping this; repeatable [CTNET_EXCLUDE]
   --vxlan-port PORT               cluster VXLAN UDP port [CTNET_VXLAN_PORT] (default 4789)
   --node-grace DURATION           endpoints of a node down this long are removed [CTNET_NODE_GRACE] (default 30s)
@@ -53,6 +54,7 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
         'embedded-etcd-port': { type: 'string' },
         'default-addr-pool': { type: 'string', multiple: true },
         'default-addr-pool-size': { type: 'string' },
+        'default-bridge-pool': { type: 'string' },
         exclude: { type: 'string', multiple: true },
         'vxlan-port': { type: 'string' },
         'node-grace': { type: 'string' },
@@ -78,6 +80,7 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
       embeddedEtcdPort: values['embedded-etcd-port'] ?? env.CTNET_EMBEDDED_ETCD_PORT,
       defaultAddrPool: values['default-addr-pool'] ?? list(env.CTNET_DEFAULT_ADDR_POOL),
       defaultAddrPoolSize: values['default-addr-pool-size'] ?? env.CTNET_DEFAULT_ADDR_POOL_SIZE,
+      defaultBridgePool: values['default-bridge-pool'] ?? env.CTNET_DEFAULT_BRIDGE_POOL,
       exclude: values.exclude ?? list(env.CTNET_EXCLUDE),
       vxlanPort: values['vxlan-port'] ?? env.CTNET_VXLAN_PORT,
       nodeGrace: values['node-grace'] ?? env.CTNET_NODE_GRACE,

@@ -11,6 +11,7 @@ import { startOrchestrator, type Orchestrator } from './orchestrator.js';
 import { createManagerService } from './grpc-adapter.js';
 import { startHttpServer } from './http.js';
 import { createManagerMetrics } from './metrics.js';
+import { ensureDefaultBridge } from './handlers/networks.js';
 import { createClusterView } from './view.js';
 
 export const GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024; // snapshots of large clusters exceed gRPC's 4 MiB default
@@ -98,6 +99,21 @@ export async function startManager(
   ).catch((err: Error) => abandon(new Error(`cannot serve --http on ${formatHostPort(config.http)} (${err.message}); pick another --http`)));
   const gc = startNodeGc(deps);
   orchestrator = startOrchestrator(deps);
+  // The default "bridge" network exists from the start (runContainer also makes sure of it).
+  let closing = false;
+  void (async () => {
+    for (let delay = 200; !closing; delay = Math.min(delay * 2, 5000)) {
+      try {
+        if (view.loaded) {
+          await ensureDefaultBridge(deps);
+          return;
+        }
+      } catch (err) {
+        log.warn('could not create the default bridge network yet; retrying', { error: String(err) });
+      }
+      await new Promise((r) => setTimeout(r, delay).unref());
+    }
+  })();
   log.info('manager serving', { grpc: `${config.listen.host}:${grpcPort}`, http: `${config.http.host}:${http.port}`, etcd: endpoints.join(',') });
 
   return {
@@ -106,6 +122,7 @@ export async function startManager(
     etcdEndpoints: endpoints,
     deps,
     async close() {
+      closing = true;
       gc.stop();
       await orchestrator?.stop();
       await new Promise<void>((resolve) => {

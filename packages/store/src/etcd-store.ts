@@ -420,6 +420,16 @@ class EtcdStore implements Store {
     });
   }
 
+  async updateNetwork(id: string, change: (n: Network) => Network | undefined): Promise<Network | undefined> {
+    let after: Network | undefined;
+    const revision = await this.rewrite(keys.network(id), `network ${id}`, (before: Network) => (after = change(before)));
+    return revision === undefined ? undefined : after;
+  }
+
+  async updateNode(name: string, change: (n: Node) => Node | undefined): Promise<number | undefined> {
+    return this.rewrite(keys.node(name), `node ${name}`, change);
+  }
+
   async updateContainer(name: string, id: string, change: (c: Container) => Container): Promise<number | undefined> {
     return this.rewrite(keys.container(name), `container ${name}`, (before: Container) => (before.id === id ? change(before) : undefined));
   }

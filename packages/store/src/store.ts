@@ -73,6 +73,8 @@ export interface Store {
   /** Creates the network unless the network table changed after `listRevision` (then false: re-list and retry). */
   createNetwork(net: Network, listRevision: number): Promise<boolean>;
   removeNetwork(net: Network): Promise<RemoveNetworkOutcome>;
+  /** Read-modify-write of a network record (retried on a concurrent change); undefined if it is gone or `change` returned undefined. */
+  updateNetwork(id: string, change: (n: Network) => Network | undefined): Promise<Network | undefined>;
 
   /**
    * With `container`, also writes the container record (its name must be free) in the same
@@ -95,6 +97,8 @@ export interface Store {
   /** Returns the revision of the write. */
   putNode(node: Node): Promise<number>;
   getNode(name: string): Promise<Node | undefined>;
+  /** Read-modify-write of a node record; undefined if it is gone or `change` returned undefined. */
+  updateNode(name: string, change: (n: Node) => Node | undefined): Promise<number | undefined>;
   listNodes(): Promise<Node[]>;
   deleteNode(name: string): Promise<boolean>;
   keepNodeAlive(name: string, ttlSeconds: number): Promise<NodeLiveness>;

@@ -1,4 +1,4 @@
-import type { DesiredSandbox } from '@ctnet/core';
+import { resolverInterface, type DesiredSandbox } from '@ctnet/core';
 
 /**
  * /etc/netns/<ns>/{resolv.conf,hosts}: `ip netns exec` bind-mounts these over /etc, so the
@@ -6,7 +6,7 @@ import type { DesiredSandbox } from '@ctnet/core';
  */
 export function resolvConf(sb: DesiredSandbox, hostResolvConf: string): string {
   const c = sb.container;
-  const first = sb.interfaces[0];
+  const first = resolverInterface(sb);
   if (first) {
     // The embedded resolver at the gateway answers cluster names and forwards the rest to
     // --dns (or the host's resolvers), as Docker's 127.0.0.11 does.

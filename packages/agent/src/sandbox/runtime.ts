@@ -2,9 +2,17 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { replaceTableScript, type DesiredInterface, type DesiredSandbox, type NftTable } from '@ctnet/core';
+import { macvlanTempName, replaceTableScript, type DesiredInterface, type DesiredSandbox, type NftTable } from '@ctnet/core';
 import type { CommandRunner } from '../netlink/runner.js';
 import { hostsFile, resolvConf } from './files.js';
+
+/** A macvlan network's parent interface is not on this host: the sandbox cannot be plumbed here. */
+export class ParentMissingError extends Error {
+  override readonly name = 'ParentMissingError';
+  constructor(readonly itf: DesiredInterface) {
+    super(`parent interface ${itf.parent} of its macvlan network does not exist on this host`);
+  }
+}
 
 /** What the agent records about a local sandbox, so a restarted agent adopts it (and `ctagent ps` can list it). */
 export interface SandboxRecord {
@@ -103,28 +111,42 @@ export function createSandboxRuntime(opts: {
     }
   };
 
-  /** One veth per interface: host end on the bridge, peer moved in and renamed (two batches, not a process per step). */
+  /**
+   * One veth per interface, host end on the bridge; or, on a macvlan network, a sub-interface
+   * of the host's parent (bridge mode). Made on the host, moved in and renamed: two batches,
+   * not a process per step.
+   */
   const plumb = async (sb: DesiredSandbox, itf: DesiredInterface, first: boolean, rules: NftTable | undefined): Promise<void> => {
-    const tmp = `ctvp-${itf.endpointId.slice(0, 8)}`;
-    await ip(['-batch', '-'], [
-      `link add ${itf.hostVeth} mtu ${itf.mtu} type veth peer name ${tmp} mtu ${itf.mtu}`,
-      `link set ${tmp} netns ${sb.netns}`,
-      `link set ${itf.hostVeth} master ${itf.bridge} up`,
-    ].join('\n') + '\n');
+    const tmp = itf.kind === 'macvlan' ? macvlanTempName(itf.endpointId) : `ctvp-${itf.endpointId.slice(0, 8)}`;
+    const outside =
+      itf.kind === 'macvlan'
+        ? [`link add ${tmp} link ${itf.parent} mtu ${itf.mtu} type macvlan mode bridge`, `link set ${tmp} netns ${sb.netns}`]
+        : [
+            `link add ${itf.hostVeth} mtu ${itf.mtu} type veth peer name ${tmp} mtu ${itf.mtu}`,
+            `link set ${tmp} netns ${sb.netns}`,
+            `link set ${itf.hostVeth} master ${itf.bridge} up`,
+          ];
+    try {
+      await ip(['-batch', '-'], outside.join('\n') + '\n');
+    } catch (err) {
+      await ip(['link', 'del', tmp]).catch(() => undefined); // never leave a half-made device on the host
+      throw err;
+    }
     const inside = [
       'link set lo up',
       `link set ${tmp} name ${itf.ifname}`,
       `link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu} up`,
       `addr replace ${itf.cidr} dev ${itf.ifname}`,
-      // ARP on the overlay is answered by the local VXLAN proxy and never crosses the network,
-      // so retrying every 100 ms instead of every second costs nothing and lets a client reach
-      // a peer that appeared a moment after its first attempt without waiting out a second.
-      `ntable change name arp_cache dev ${itf.ifname} retrans 100`,
     ];
+    // ARP on the overlay is answered by the local VXLAN proxy and never crosses the network,
+    // so retrying every 100 ms instead of every second costs nothing and lets a client reach
+    // a peer that appeared a moment after its first attempt without waiting out a second.
+    // (Not on macvlan: that ARP goes out on the real segment.)
+    if (itf.kind === 'veth') inside.push(`ntable change name arp_cache dev ${itf.ifname} retrans 100`);
     // The default route goes last: before the address exists the gateway would be unreachable.
     if (first) inside.push(`route replace default via ${itf.gateway} dev ${itf.ifname}`);
     await ip(['-n', sb.netns, '-batch', '-'], inside.join('\n') + '\n');
-    if (first) await firstRules(sb.netns, itf, rules);
+    if (first) await firstRules(sb.netns, rules);
   };
 
   /**
@@ -134,10 +156,11 @@ export function createSandboxRuntime(opts: {
    * leaves with a loopback source, so the interface must accept that (route_localnet) until
    * postrouting gives it the endpoint's own address.
    */
-  const firstRules = async (netns: string, itf: DesiredInterface, rules: NftTable | undefined): Promise<void> => {
+  const firstRules = async (netns: string, rules: NftTable | undefined): Promise<void> => {
+    // route_localnet is or-ed over "all" and the device: "all" covers the resolver's interface whichever it is.
     const res = await runner.run(
       'ip',
-      ['netns', 'exec', netns, 'sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/${itf.ifname}/route_localnet && exec nft -f -`],
+      ['netns', 'exec', netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec nft -f -'],
       { input: rules ? replaceTableScript(rules) : '' },
     );
     if (res.exitCode !== 0) throw new Error(`nftables in ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
@@ -148,29 +171,44 @@ export function createSandboxRuntime(opts: {
     let plumbed = false;
     let first = false;
     // A namespace made a moment ago holds nothing yet: no need to look inside.
-    const inside = fresh ? { stdout: '' } : await runner.run('ip', ['-n', sb.netns, '-j', 'addr', 'show']);
-    const ifaces = new Map<string, { addrs: string[]; mac: string }>();
+    const inside = fresh ? { stdout: '' } : await runner.run('ip', ['-n', sb.netns, '-d', '-j', 'addr', 'show']);
+    const ifaces = new Map<string, { addrs: string[]; mac: string; kind: string }>();
     for (const l of (inside.stdout.trim() ? JSON.parse(inside.stdout) : []) as {
       ifname: string;
       address?: string;
+      linkinfo?: { info_kind?: string };
       addr_info?: { family: string; local: string; prefixlen: number }[];
     }[]) {
       ifaces.set(l.ifname, {
         mac: l.address ?? '',
+        kind: l.linkinfo?.info_kind ?? '',
         addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
       });
     }
     for (const [i, itf] of sb.interfaces.entries()) {
+      if (itf.kind === 'macvlan' && !hostLinks.has(itf.parent)) throw new ParentMissingError(itf);
       const have = ifaces.get(itf.ifname);
-      if (!have || !hostLinks.has(itf.hostVeth)) {
-        // Half-plumbed (either end gone): start that interface over.
+      const whole = itf.kind === 'macvlan' ? have?.kind === 'macvlan' : have !== undefined && hostLinks.has(itf.hostVeth);
+      if (!have || !whole) {
+        // Half-plumbed (either end gone), or another kind of device in its place: start that interface over.
         if (have) await ip(['-n', sb.netns, 'link', 'del', itf.ifname]).catch(() => undefined);
-        if (hostLinks.has(itf.hostVeth)) await ip(['link', 'del', itf.hostVeth]).catch(() => undefined);
+        if (itf.hostVeth !== '' && hostLinks.has(itf.hostVeth)) await ip(['link', 'del', itf.hostVeth]).catch(() => undefined);
         await plumb(sb, itf, i === 0, rules);
         plumbed = true;
         if (i === 0) first = true;
       } else if (!have.addrs.includes(itf.cidr) || have.mac !== itf.mac) {
         await ip(['-n', sb.netns, '-batch', '-'], `link set ${itf.ifname} address ${itf.mac} up\naddr replace ${itf.cidr} dev ${itf.ifname}\n`);
+      }
+    }
+    // A macvlan interface has no host end whose removal takes it along: one whose endpoint is
+    // gone (network disconnect) is deleted here. Not in a namespace a process brought along.
+    if (sb.container.attachPid === 0) {
+      const wanted = new Set(sb.interfaces.map((i) => i.ifname));
+      for (const [name, have] of ifaces) {
+        if (have.kind === 'macvlan' && !wanted.has(name)) {
+          await ip(['-n', sb.netns, 'link', 'del', name]).catch(() => undefined);
+          plumbed = true;
+        }
       }
     }
     return { plumbed, first };
@@ -234,7 +272,7 @@ export function createSandboxRuntime(opts: {
         !thorough &&
         seen?.print === print &&
         (sb.netns === '' || existing.has(sb.netns)) &&
-        sb.interfaces.every((i) => hostLinks.has(i.hostVeth))
+        sb.interfaces.every((i) => (i.kind === 'macvlan' ? hostLinks.has(i.parent) : hostLinks.has(i.hostVeth)))
       ) {
         return { started: false, plumbed: false, record: seen.record };
       }

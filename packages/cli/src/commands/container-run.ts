@@ -14,7 +14,7 @@ const SPEC = {
   options: {
     detach: { type: 'boolean', short: 'd', help: 'Run in the background (required: ctnet always does)' },
     name: { type: 'string', value: 'NAME', help: 'Container name, also its DNS name on the network (required)' },
-    network: { type: 'string', value: 'NET', help: 'Network name or ID; or none, host, container:NAME (required)' },
+    network: { type: 'string', value: 'NET', help: 'Network name or ID; or none, host, container:NAME (default: bridge)' },
     node: { type: 'string', value: 'NODE', help: 'Node to run on (default: the ready node with the fewest containers)' },
     ip: { type: 'string', value: 'IP', help: 'Static address (default: the next free one)' },
     'mac-address': { type: 'string', value: 'MAC', help: 'MAC address (default: derived from the IP)' },
@@ -34,9 +34,7 @@ const usage = (problem: string): UsageError => new UsageError(problem, `ctmgr ${
 
 export const containerRun = defineCommand(SPEC, async ({ values, positionals }, { client, out }) => {
   if (!values.detach) throw usage('ctnet runs containers detached; pass -d (or --detach)');
-  for (const flag of ['name', 'network'] as const) {
-    if (!values[flag]) throw usage(`"ctmgr ${SPEC.path}" needs --${flag}`);
-  }
+  if (!values.name) throw usage(`"ctmgr ${SPEC.path}" needs --name`);
   const request: RunContainerRequest = {
     name: values.name ?? '',
     network: values.network ?? '',
@@ -59,7 +57,8 @@ export const containerRun = defineCommand(SPEC, async ({ values, positionals }, 
   // node; the container name stands in for it so the network, alias and MAC checks still run.
   const container = parseContainerRequest(request);
   // --network none | host | container:NAME need no endpoint
-  if (parseNetworkMode(request.network).mode === 'network') parseEndpointRequest({ ...request, node: request.node || container.name });
+  const how = parseNetworkMode(request.network);
+  if (how.mode === 'network') parseEndpointRequest({ ...request, network: how.network!, node: request.node || container.name });
   const detail = await client.runContainer(request);
   out.write(`${requireContainer(detail.container).id}\n`);
   return 0;

@@ -89,14 +89,18 @@ describe('ctmgr run', () => {
     expect(fake.calls).toEqual([]);
   });
 
-  it('requires --name, --network and a command (usage errors)', async () => {
+  it('requires --name and a command (usage errors)', async () => {
     const noName = await ctmgr(fake, ['run', '-d', '--network', 'n', '--', 'sleep', '1']);
     expect(noName).toMatchObject({ code: 2, err: 'ctmgr: "ctmgr run" needs --name; run "ctmgr run --help" for usage\n' });
-    const noNet = await ctmgr(fake, ['run', '-d', '--name', 'a', '--', 'sleep', '1']);
-    expect(noNet).toMatchObject({ code: 2, err: expect.stringContaining('needs --network') });
     const noCmd = await ctmgr(fake, [...RUN, '--']);
     expect(noCmd).toMatchObject({ code: 2, err: 'ctmgr: "ctmgr run" needs [--] COMMAND [ARG...]; run "ctmgr run --help" for usage\n' });
     expect(fake.calls).toEqual([]);
+  });
+
+  it('runs on the default bridge network without --network, as docker run does', async () => {
+    const r = await ctmgr(fake, ['run', '-d', '--name', 'a', '--', 'sleep', '1']);
+    expect(r.code).toBe(0);
+    expect(fake.calls[0]).toMatchObject({ method: 'runContainer', args: [{ name: 'a', network: '' }] });
   });
 
   it('rejects unknown flags before the command', async () => {

@@ -18,6 +18,7 @@ const SPEC = {
     internal: { type: 'boolean', help: 'Give the network no route to the outside' },
     opt: { type: 'string', short: 'o', multiple: true, value: 'KEY=VALUE', help: 'Driver option: mtu, vni (overlay), parent (macvlan)' },
     label: { type: 'string', multiple: true, value: 'KEY=VALUE', help: 'Label the network' },
+    node: { type: 'string', value: 'NODE', help: 'bridge: live on this node only, with exactly --subnet (default: every node, a subnet each from the pool)' },
   },
 } as const satisfies VerbSpec<OptionSpecs>;
 
@@ -33,6 +34,7 @@ export const networkCreate = defineCommand(SPEC, async ({ values, positionals },
     internal: values.internal ?? false,
     options: parseKeyValues(values.opt ?? [], '--opt'),
     labels: parseKeyValues(values.label ?? [], '--label'),
+    node: values.node ?? '',
   };
   // The manager validates too; checking here with the same function fails fast, even offline.
   parseNetworkRequest(request);

@@ -30,6 +30,7 @@ describe('ctmgr network create', () => {
             internal: true,
             options: { mtu: '1400', vni: '5000' },
             labels: { env: 'dev' },
+            node: '',
           },
         ],
       },

@@ -36,6 +36,8 @@ export function wireNetwork(over: Partial<Network> = {}): Network {
     options: {},
     labels: {},
     createdAt: '2026-01-02T03:04:05Z',
+    node: '',
+    hostSubnets: {},
     ...over,
   };
 }
@@ -87,7 +89,7 @@ export function wireContainerDetail(over: Partial<Container> = {}, endpoints?: E
 
 export function wireNodeStatus(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
   return {
-    node: { name, addr: '192.168.50.11', hostname: name, labels: {}, routes: [], registeredAt: '2026-01-01T00:00:00Z' },
+    node: { name, addr: '192.168.50.11', hostname: name, labels: {}, routes: [], registeredAt: '2026-01-01T00:00:00Z', problems: {} },
     status: 'ready',
     endpoints: 0,
     ackedRevision: 40,

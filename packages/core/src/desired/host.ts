@@ -3,15 +3,18 @@ import type { Endpoint } from '../model/endpoint.js';
 import type { Network } from '../model/network.js';
 import type { Node } from '../model/node.js';
 import { nameKey } from '../model/names.js';
+import { networkOnNode } from '../model/local.js';
 import { parseCidr, parseIPv4 } from '../net/ipv4.js';
 import { macForIPv4 } from '../model/endpoint.js';
 import { serviceTraffic, type ServiceTraffic } from '../policy/traffic.js';
 
 /**
- * What one host should have, computed from the cluster's desired state (pure). An overlay
- * network is present on a host while a local endpoint uses it (as Swarm creates networks on
- * a node lazily) or the routing mesh forwards to it; for each such network: a bridge with the
- * anycast gateway, a VXLAN device, and a permanent FDB and neighbour entry per remote endpoint.
+ * What one host should have, computed from the cluster's desired state (pure). A network is
+ * present on a host while a local endpoint uses it (as Swarm creates networks on a node
+ * lazily) or the routing mesh forwards to it. An overlay network gets a bridge with the
+ * anycast gateway, a VXLAN device, and a permanent FDB and neighbour entry per remote
+ * endpoint; a bridge network only the bridge, with this host's own subnet; a macvlan network
+ * nothing on the host (its sandboxes hang off the parent interface directly).
  */
 export interface HostContext {
   readonly node: string;
@@ -20,10 +23,12 @@ export interface HostContext {
   readonly vxlanPort: number;
 }
 
+/** A network's bridge on this host: an overlay's (with its VXLAN device and entries) or a local bridge network's (vxlan ''). */
 export interface DesiredOverlay {
   readonly networkId: string;
   readonly bridge: string;
-  readonly vxlan: string;
+  readonly vxlan: string; // '' for a bridge network: nothing leaves the host
+
   readonly vni: number;
   readonly port: number; // VXLAN UDP port (cluster-wide)
   readonly local: string; // this host's VTEP address
@@ -43,8 +48,11 @@ export interface DesiredOverlay {
 export interface DesiredInterface {
   readonly endpointId: string;
   readonly networkId: string;
-  readonly bridge: string;
-  readonly hostVeth: string; // host end, enslaved to the bridge
+  /** veth (overlay, bridge: host end on the network's bridge) or macvlan (a sub-interface of the host's `parent`). */
+  readonly kind: 'veth' | 'macvlan';
+  readonly parent: string; // macvlan only
+  readonly bridge: string; // '' for macvlan
+  readonly hostVeth: string; // host end, enslaved to the bridge; '' for macvlan
   readonly ifname: string; // inside the sandbox: eth0, eth1, ... by attach order
   readonly mac: string;
   readonly cidr: string; // address/prefix
@@ -74,14 +82,17 @@ export interface ClusterState {
 }
 
 /** Interface names are derived from ids and fit the kernel's 15 characters, so a restarted agent recognises its own. */
-export const DEVICE_PREFIX = { bridge: 'ctbr-', vxlan: 'ctvx-', veth: 'ctve-' } as const;
+export const DEVICE_PREFIX = { bridge: 'ctbr-', vxlan: 'ctvx-', veth: 'ctve-', macvlan: 'ctmv-' } as const;
+/** A macvlan sub-interface's name on the host, for the moment before it moves into its sandbox (one left behind is removed). */
+export const macvlanTempName = (endpointId: string): string => `${DEVICE_PREFIX.macvlan}${endpointId.slice(0, 8)}`;
 export const bridgeName = (networkId: string): string => `${DEVICE_PREFIX.bridge}${networkId.slice(0, 8)}`;
 export const vxlanName = (networkId: string): string => `${DEVICE_PREFIX.vxlan}${networkId.slice(0, 8)}`;
 export const hostVethName = (endpointId: string): string => `${DEVICE_PREFIX.veth}${endpointId.slice(0, 8)}`;
 export const isOwnedDevice = (name: string): boolean => Object.values(DEVICE_PREFIX).some((p) => name.startsWith(p));
 
 export function overlayMtu(net: Network, underlayMtu: number): number {
-  return net.mtu > 0 ? net.mtu : underlayMtu - 50; // VXLAN over IPv4 adds 50 bytes
+  if (net.mtu > 0) return net.mtu;
+  return net.driver === 'overlay' ? underlayMtu - 50 : underlayMtu; // VXLAN over IPv4 adds 50 bytes
 }
 
 export function desiredHost(
@@ -99,21 +110,25 @@ export function desiredHost(
   for (const m of traffic.mesh) present.add(m.networkId);
   const overlays: DesiredOverlay[] = [];
   for (const id of [...present].sort()) {
-    const net = state.networks.get(id);
-    if (!net || net.driver !== 'overlay') continue;
+    const stored = state.networks.get(id);
+    // macvlan: the sandboxes sit on the host's own interface; the host has nothing to add.
+    const net = stored && (stored.driver === 'overlay' || stored.driver === 'bridge') ? networkOnNode(stored, ctx.node) : undefined;
+    if (!net) continue;
     const fdb: { mac: string; dst: string }[] = [];
     const neigh: { ip: string; mac: string }[] = [];
-    for (const ep of state.endpoints.values()) {
-      if (ep.networkId !== id || nameKey(ep.node) === me) continue;
-      const node = state.nodes.get(nameKey(ep.node));
-      if (!node) continue; // its host is not registered (yet): nothing to point at
-      fdb.push({ mac: ep.mac, dst: node.addr });
-      neigh.push({ ip: ep.ip, mac: ep.mac });
+    if (net.driver === 'overlay') {
+      for (const ep of state.endpoints.values()) {
+        if (ep.networkId !== id || nameKey(ep.node) === me) continue;
+        const node = state.nodes.get(nameKey(ep.node));
+        if (!node) continue; // its host is not registered (yet): nothing to point at
+        fdb.push({ mac: ep.mac, dst: node.addr });
+        neigh.push({ ip: ep.ip, mac: ep.mac });
+      }
     }
     overlays.push({
       networkId: id,
       bridge: bridgeName(id),
-      vxlan: vxlanName(id),
+      vxlan: net.driver === 'overlay' ? vxlanName(id) : '',
       vni: net.vni,
       port: ctx.vxlanPort,
       local: ctx.advertiseAddr,
@@ -131,13 +146,17 @@ export function desiredHost(
     const eps = local.filter((e) => e.container === c.id).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
     const interfaces: DesiredInterface[] = [];
     for (const ep of eps) {
-      const net = state.networks.get(ep.networkId);
-      if (!net || net.driver !== 'overlay') continue; // bridge/macvlan data planes come later
+      const stored = state.networks.get(ep.networkId);
+      const net = stored && networkOnNode(stored, ctx.node);
+      if (!net) continue;
+      const macvlan = net.driver === 'macvlan';
       interfaces.push({
         endpointId: ep.id,
         networkId: net.id,
-        bridge: bridgeName(net.id),
-        hostVeth: hostVethName(ep.id),
+        kind: macvlan ? 'macvlan' : 'veth',
+        parent: macvlan ? net.parent : '',
+        bridge: macvlan ? '' : bridgeName(net.id),
+        hostVeth: macvlan ? '' : hostVethName(ep.id),
         ifname: `eth${interfaces.length}`,
         mac: ep.mac,
         cidr: `${ep.ip}/${parseCidr(net.subnet).prefix}`,

@@ -1,5 +1,6 @@
 import type { ClusterState } from '../desired/host.js';
 import { nameKey } from '../model/names.js';
+import { isDefaultBridge } from '../model/local.js';
 import { isServing } from '../model/service.js';
 import { parseIPv4 } from '../net/ipv4.js';
 import { ptrNameToIPv4 } from './names.js';
@@ -24,7 +25,13 @@ export interface Zone {
   readonly rotating: ReadonlySet<string>;
 }
 
-export function buildZone(state: ClusterState): Zone {
+/**
+ * `node`: the host whose resolver this is. A bridge network is local, so its names answer only
+ * for endpoints on this host; the default `bridge` network answers none (as docker0: `--link`
+ * is how its containers find each other). Without `node`, every name (a cluster-wide view).
+ */
+export function buildZone(state: ClusterState, node?: string): Zone {
+  const me = node === undefined ? undefined : nameKey(node);
   const networkByName = new Map<string, string>();
   for (const n of state.networks.values()) networkByName.set(nameKey(n.name), n.id);
   const names = new Map<string, Map<string, number[]>>();
@@ -55,6 +62,7 @@ export function buildZone(state: ClusterState): Zone {
       if (list) list.push(net.id);
       else byContainer.set(ep.container, [net.id]);
     }
+    if (net.driver === 'bridge' && (isDefaultBridge(net) || (me !== undefined && nameKey(ep.node) !== me))) continue;
     const owner = ep.container ? containers.get(ep.container) : undefined;
     // A task is in DNS only while it runs and is wanted: never an address that is not serving.
     if (owner && !isServing(owner)) continue;

@@ -1,4 +1,5 @@
 import { invalidArgument } from '../errors.js';
+import { DEFAULT_BRIDGE } from './local.js';
 import { parseIPv4 } from '../net/ipv4.js';
 import { parseName } from './names.js';
 import type { TaskInfo, TaskStatus } from './service.js';
@@ -43,8 +44,8 @@ export function parseNetworkMode(text: string): { mode: ContainerMode; network?:
     if (!name) throw invalidArgument('--network container: needs a container name, e.g. --network container:web');
     return { mode: 'container', container: parseName(name, 'container') };
   }
-  if (t === '') throw invalidArgument('no --network given; name a network, or use none, host or container:NAME');
-  return { mode: 'network', network: t };
+  // As Docker: no --network means the default bridge network.
+  return { mode: 'network', network: t === '' ? DEFAULT_BRIDGE : t };
 }
 
 export interface ContainerRequest {

@@ -19,6 +19,7 @@ describe('parseNetworkRequest: good input', () => {
       parent: '',
       options: {},
       labels: {},
+      node: '',
     });
   });
 
@@ -49,6 +50,7 @@ describe('parseNetworkRequest: good input', () => {
       parent: '',
       options: { mtu: '1450', vni: '5000' },
       labels: { team: 'web' },
+      node: '',
     });
   });
 

@@ -24,7 +24,9 @@ export interface Network {
   readonly name: string;
   readonly driver: Driver;
   readonly vni: number; // 0 unless overlay
+  /** The subnet; for a bridge network on every host (no `node`), the pool each host's subnet is cut from. */
   readonly subnet: string;
+  /** '' for a pooled bridge network: each host's bridge takes the first address of its own subnet. */
   readonly gateway: string;
   readonly ipRange: string; // equals subnet when not restricted
   readonly auxAddresses: Readonly<Record<string, string>>;
@@ -35,6 +37,10 @@ export interface Network {
   readonly options: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
   readonly createdAt: string;
+  /** Bridge networks only: the one node it exists on ('' or absent = every node, each with its own subnet). */
+  readonly node?: string;
+  /** Pooled bridge networks: node key -> that host's subnet, cut from `subnet` when first needed. */
+  readonly hostSubnets?: Readonly<Record<string, string>>;
 }
 
 /** What a user asked for, before validation (the CLI flags and the gRPC request carry this). */
@@ -49,6 +55,8 @@ export interface NetworkRequest {
   internal?: boolean;
   options?: Record<string, string>;
   labels?: Record<string, string>;
+  /** Bridge networks: the one node it lives on (`--node`). */
+  node?: string;
 }
 
 /** A validated request: everything but the subnet and VNI, which may still need choosing. */
@@ -66,6 +74,7 @@ export interface NetworkSpec {
   readonly parent: string;
   readonly options: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
+  readonly node: string; // '' = every node (bridge networks: a subnet per host from the pool)
 }
 
 const OPTION_ALIASES: Record<string, string> = {
@@ -140,6 +149,19 @@ export function parseNetworkRequest(req: NetworkRequest): NetworkSpec {
   if (driver === 'macvlan' && subnet === undefined) {
     throw invalidArgument('a macvlan network shares the host segment; give its --subnet and --gateway');
   }
+  const node = req.node?.trim() ? parseName(req.node, 'node') : '';
+  if (node !== '' && driver !== 'bridge') {
+    throw invalidArgument(`--node applies to bridge networks only; a ${driver} network spans every host (drop --node or use -d bridge)`);
+  }
+  if (driver === 'bridge' && node === '') {
+    // Each host cuts its own subnet from the pool and its bridge takes the first address.
+    if (gateway !== undefined) {
+      throw invalidArgument('--gateway on a bridge network needs --node NAME: without it every host gets its own subnet from the pool, its bridge taking the first address');
+    }
+    if (ipRange !== undefined) {
+      throw invalidArgument('--ip-range on a bridge network needs --node NAME: without it every host gets its own subnet from the pool');
+    }
+  }
 
   return {
     name,
@@ -155,6 +177,7 @@ export function parseNetworkRequest(req: NetworkRequest): NetworkSpec {
     parent,
     options,
     labels: { ...(req.labels ?? {}) },
+    node,
   };
 }
 
@@ -187,12 +210,13 @@ function parseIntInRange(text: string, what: string, min: number, max: number): 
 /** Turns a validated spec plus the choices the manager made into the stored network. */
 export function buildNetwork(
   spec: NetworkSpec,
-  chosen: { id: string; subnet: Cidr; vni: number; createdAt: string },
+  chosen: { id: string; subnet: Cidr; vni: number; createdAt: string; hostSubnets?: Readonly<Record<string, string>> },
 ): Network {
   const subnet = chosen.subnet;
+  const pooled = spec.driver === 'bridge' && spec.node === '';
   const gateway = spec.gateway ?? subnet.base + 1;
   for (const [auxName, addr] of Object.entries(spec.auxAddresses)) {
-    if (addr === gateway) {
+    if (!pooled && addr === gateway) {
       throw invalidArgument(`aux-address ${auxName} is the default gateway ${formatIPv4(gateway)}; set --gateway to another address`);
     }
   }
@@ -204,7 +228,7 @@ export function buildNetwork(
     driver: spec.driver,
     vni: spec.driver === 'overlay' ? chosen.vni : 0,
     subnet: formatCidr(subnet),
-    gateway: formatIPv4(gateway),
+    gateway: pooled ? '' : formatIPv4(gateway),
     ipRange: formatCidr(spec.ipRange ?? subnet),
     auxAddresses: aux,
     attachable: spec.attachable,
@@ -214,5 +238,6 @@ export function buildNetwork(
     options: spec.options,
     labels: spec.labels,
     createdAt: chosen.createdAt,
+    ...(spec.driver === 'bridge' && { node: spec.node, hostSubnets: { ...(chosen.hostSubnets ?? {}) } }),
   };
 }

@@ -10,6 +10,8 @@ export interface Node {
   readonly labels: Readonly<Record<string, string>>;
   readonly routes: readonly string[]; // CIDRs on the host, used to keep new subnets clear of them
   readonly registeredAt: string;
+  /** What its agent reports wrong with networks on this host (network id -> message); absent when nothing. */
+  readonly problems?: Readonly<Record<string, string>>;
 }
 
 export type NodeStatus = 'ready' | 'down';

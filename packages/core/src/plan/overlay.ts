@@ -20,14 +20,15 @@ export function planOverlays(desired: DesiredHost, actual: ActualHost): KernelOp
   const neighByDev = groupByDev(actual.neigh);
   for (const want of desired.overlays) {
     planBridge(want, links.get(want.bridge), adds, sets, removals);
-    planVxlan(want, links.get(want.vxlan), adds, sets);
     planAddresses(want, actual, entries);
+    if (want.vxlan === '') continue; // a local bridge network: nothing leaves the host
+    planVxlan(want, links.get(want.vxlan), adds, sets);
     planEntries(want, fdbByDev, neighByDev, entries);
   }
   // Host ends of sandbox veths: the sandbox step creates them; here they are kept on their bridge.
   for (const sb of desired.sandboxes) {
     for (const itf of sb.interfaces) {
-      const have = links.get(itf.hostVeth);
+      const have = itf.hostVeth === '' ? undefined : links.get(itf.hostVeth);
       if (!have) continue;
       if (have.master !== itf.bridge || !have.up || have.mtu !== itf.mtu) {
         sets.push({ op: 'link-set', name: itf.hostVeth, master: itf.bridge, mtu: itf.mtu, up: true });
@@ -38,6 +39,7 @@ export function planOverlays(desired: DesiredHost, actual: ActualHost): KernelOp
   const wanted = new Set<string>();
   for (const o of desired.overlays) wanted.add(o.bridge).add(o.vxlan);
   for (const sb of desired.sandboxes) for (const i of sb.interfaces) wanted.add(i.hostVeth);
+  wanted.delete('');
   const stale = actual.links.filter((l) => isOwnedDevice(l.name) && !wanted.has(l.name));
   // VXLAN and veths before bridges: a bridge goes last, once nothing hangs off it.
   stale.sort((a, b) => Number(a.name.startsWith(DEVICE_PREFIX.bridge)) - Number(b.name.startsWith(DEVICE_PREFIX.bridge)));

@@ -13,7 +13,7 @@ export function projectApplied(desired: DesiredHost, actual: ActualHost): Actual
   const overlayDevs = new Set<string>();
   for (const o of desired.overlays) overlayDevs.add(o.bridge).add(o.vxlan);
   const veths = new Map<string, { bridge: string; mtu: number }>();
-  for (const sb of desired.sandboxes) for (const i of sb.interfaces) veths.set(i.hostVeth, { bridge: i.bridge, mtu: i.mtu });
+  for (const sb of desired.sandboxes) for (const i of sb.interfaces) if (i.hostVeth !== '') veths.set(i.hostVeth, { bridge: i.bridge, mtu: i.mtu });
   const gone = (name: string) => isOwnedDevice(name) && !overlayDevs.has(name) && !veths.has(name);
 
   const before = new Map(actual.links.map((l) => [l.name, l]));
@@ -24,6 +24,7 @@ export function projectApplied(desired: DesiredHost, actual: ActualHost): Actual
   }
   for (const o of desired.overlays) {
     links.push({ name: o.bridge, kind: 'bridge', mtu: o.mtu, up: true, mac: o.bridgeMac });
+    if (o.vxlan === '') continue; // a local bridge network
     links.push({
       name: o.vxlan,
       kind: 'vxlan',

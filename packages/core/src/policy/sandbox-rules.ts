@@ -1,7 +1,16 @@
-import type { DesiredSandbox } from '../desired/host.js';
+import type { DesiredInterface, DesiredSandbox } from '../desired/host.js';
 import type { NftTable } from './nft.js';
 import type { VipBackends } from './traffic.js';
 import { spreadTo } from './traffic.js';
+
+/**
+ * The interface whose gateway is the embedded resolver: the first on a bridge of this host.
+ * A macvlan interface's gateway is the segment's router, and the sandbox cannot reach its own
+ * host through it; a sandbox only on macvlan networks uses the host's resolvers instead.
+ */
+export function resolverInterface(sb: DesiredSandbox): DesiredInterface | undefined {
+  return sb.interfaces.find((i) => i.kind !== 'macvlan');
+}
 
 /** The table ctnet owns inside each sandbox's namespace. */
 export const SANDBOX_TABLE = 'ctnet';
@@ -15,10 +24,9 @@ export const SANDBOX_TABLE = 'ctnet';
  * refuses at once (TCP reset / ICMP port unreachable) instead of timing out.
  */
 export function desiredSandboxRules(sb: DesiredSandbox, vips: readonly VipBackends[]): NftTable {
-  const first = sb.interfaces[0];
-  if (!sb.ownsNetns || !first) return { family: 'ip', name: SANDBOX_TABLE, chains: [] };
-  const addr = first.cidr.split('/')[0]!;
-  const out = [`ip daddr 127.0.0.11 udp dport 53 dnat to ${first.gateway}:53`, `ip daddr 127.0.0.11 tcp dport 53 dnat to ${first.gateway}:53`];
+  if (!sb.ownsNetns || sb.interfaces.length === 0) return { family: 'ip', name: SANDBOX_TABLE, chains: [] };
+  const first = resolverInterface(sb);
+  const out = first ? [`ip daddr 127.0.0.11 udp dport 53 dnat to ${first.gateway}:53`, `ip daddr 127.0.0.11 tcp dport 53 dnat to ${first.gateway}:53`] : [];
   const refuse: string[] = [];
   const nets = new Set(sb.interfaces.map((i) => i.networkId));
   for (const v of vips) {
@@ -31,7 +39,11 @@ export function desiredSandboxRules(sb: DesiredSandbox, vips: readonly VipBacken
     name: SANDBOX_TABLE,
     chains: [
       { name: 'nat_out', base: { type: 'nat', hook: 'output', priority: -100, policy: 'accept' }, rules: out },
-      { name: 'nat_post', base: { type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' }, rules: [`ip saddr 127.0.0.0/8 ip daddr ${first.gateway} snat to ${addr}`] },
+      {
+        name: 'nat_post',
+        base: { type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' },
+        rules: first ? [`ip saddr 127.0.0.0/8 ip daddr ${first.gateway} snat to ${first.cidr.split('/')[0]!}`] : [],
+      },
       { name: 'filter_out', base: { type: 'filter', hook: 'output', priority: 0, policy: 'accept' }, rules: refuse },
     ],
   };

@@ -1,4 +1,4 @@
-import { linkEnv, nameKey, notFound, parseContainerRequest, parseEndpointRequest, parseNetworkMode, type Container, type Endpoint, type Link, type Network } from '@ctnet/core';
+import { DEFAULT_BRIDGE, linkEnv, nameKey, notFound, parseContainerRequest, parseEndpointRequest, parseNetworkMode, type Container, type Endpoint, type Link, type Network } from '@ctnet/core';
 import {
   containerToWire,
   endpointToWire,
@@ -18,7 +18,7 @@ import {
 } from '@ctnet/proto';
 import { alreadyExists, failedPrecondition } from '@ctnet/core';
 import type { ManagerDeps } from '../deps.js';
-import { findNetwork, newId } from './networks.js';
+import { ensureDefaultBridge, findNetwork, newId } from './networks.js';
 import { checkContainerNameFree } from './services.js';
 import { assignContainerPorts } from './ports.js';
 
@@ -101,10 +101,13 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
     return detail(container, []);
   }
   const epSpec = parseEndpointRequest({ network: how.network!, node, name: spec.name, aliases: req.aliases, ip: req.ip, mac: req.mac });
-  const net = await findNetwork(deps, epSpec.network);
+  const net = nameKey(epSpec.network) === DEFAULT_BRIDGE ? await ensureDefaultBridge(deps) : await findNetwork(deps, epSpec.network);
   checkContainerNameFree(deps, container.name, net);
   if (wanted.length > 0) {
     if (net.internal) throw failedPrecondition(`network ${net.name} is --internal: nothing on it can be published; drop -p/-P or use another network`);
+    if (net.driver === 'macvlan') {
+      throw failedPrecondition(`network ${net.name} is macvlan: its containers have their own address on the segment, so there is nothing to publish; drop -p/-P and reach the container at its address`);
+    }
     container = { ...container, ports: assignContainerPorts(deps, node, wanted) };
   }
   if (linkSpecs.length > 0) container = await withLinks(deps, container, net, linkSpecs);

@@ -5,8 +5,21 @@ import {
   buildNetwork,
   checkSubnetFree,
   CtnetError,
+  DEFAULT_BRIDGE,
+  DEFAULT_BRIDGE_OPTION,
   ErrorCode,
   failedPrecondition,
+  findOverlap,
+  formatCidr,
+  invalidArgument,
+  isDefaultBridge,
+  isPooled,
+  nameKey,
+  networkOnNode,
+  pickHostSubnet,
+  type Cidr,
+  type NetworkSpec,
+  type Node,
   notFound,
   parseCidr,
   parseNetworkRequest,
@@ -44,7 +57,23 @@ export async function createNetwork(deps: ManagerDeps, req: CreateNetworkRequest
     internal: req.internal,
     options: req.options,
     labels: req.labels,
+    node: req.node,
   });
+  return networkToWire(await createFromSpec(deps, spec));
+}
+
+async function createFromSpec(deps: ManagerDeps, spec: NetworkSpec, opts: { builtIn?: boolean } = {}): Promise<Network> {
+  const nodes = await deps.store.listNodes();
+  if (spec.node) {
+    if (!nodes.some((n) => nameKey(n.name) === nameKey(spec.node))) {
+      throw notFound(`node ${spec.node} is not registered; pick one from "ctmgr node ls" for --node`);
+    }
+  }
+  // The hosts a bridge network lives on: its routes must stay clear of the bridge's subnet,
+  // or the bridge would take their traffic on that host.
+  const hosts = spec.node ? nodes.filter((n) => nameKey(n.name) === nameKey(spec.node)) : nodes;
+  const routes = (list: readonly Node[]): Occupied[] =>
+    list.flatMap((node) => node.routes.map((r): Occupied => ({ cidr: parseCidr(r, 'route', false), what: `route on node ${node.name}` })));
   // Optimistic: list, decide, then commit only if nobody changed the network table meanwhile.
   for (let attempt = 0; attempt < 8; attempt++) {
     const { networks, revision } = await deps.store.listNetworks();
@@ -56,15 +85,22 @@ export async function createNetwork(deps: ManagerDeps, req: CreateNetworkRequest
     let subnet;
     if (spec.subnet) {
       checkSubnetFree(spec.subnet, taken);
+      if (spec.driver === 'bridge' && !opts.builtIn) {
+        const clash = findOverlap(spec.subnet, routes(hosts));
+        if (clash) {
+          throw invalidArgument(
+            `subnet ${formatCidr(spec.subnet)} overlaps ${formatCidr(clash.cidr)} (${clash.what}): a bridge with it would take that route's traffic on the host; pick a subnet clear of the hosts' routes (see "ctmgr node inspect")`,
+          );
+        }
+      }
       subnet = spec.subnet;
     } else {
-      const nodes = await deps.store.listNodes();
       const avoid: Occupied[] = [
         ...taken,
         ...deps.config.excludes.map((cidr): Occupied => ({ cidr, what: 'excluded range' })),
-        ...nodes.flatMap((node) => node.routes.map((r): Occupied => ({ cidr: parseCidr(r, 'route', false), what: `route on node ${node.name}` }))),
+        ...routes(nodes),
       ];
-      subnet = pickSubnet(deps.config.defaultAddrPools, deps.config.defaultAddrPoolSize, avoid);
+      subnet = pickNetworkSubnet(deps, spec, avoid);
     }
     const vnis = new Set(networks.filter((n) => n.driver === 'overlay').map((n) => n.vni));
     let vni = 0;
@@ -75,13 +111,64 @@ export async function createNetwork(deps: ManagerDeps, req: CreateNetworkRequest
         vni = spec.vni;
       } else vni = pickVni(vnis);
     }
-    const net = buildNetwork(spec, { id: newId(), subnet, vni, createdAt: new Date(deps.clock.now()).toISOString() });
+    let net = buildNetwork(spec, { id: newId(), subnet, vni, createdAt: new Date(deps.clock.now()).toISOString() });
+    // A pooled bridge network: the hosts registered now get their subnets at once (shown by
+    // inspect); a host that joins later gets one with its first container there.
+    if (isPooled(net)) {
+      for (const node of nodes) {
+        try {
+          net = { ...net, hostSubnets: { ...net.hostSubnets, [nameKey(node.name)]: formatCidr(pickHostSubnet(net, node.name, node.routes)) } };
+        } catch {
+          // No room for this host now (its routes cover the pool): it gets told when a container lands there.
+        }
+      }
+    }
     if (await deps.store.createNetwork(net, revision)) {
-      deps.log.info('network created', { name: net.name, id: net.id, subnet: net.subnet, vni: net.vni });
-      return networkToWire(net);
+      deps.log.info('network created', { name: net.name, id: net.id, driver: net.driver, subnet: net.subnet, vni: net.vni });
+      return net;
     }
   }
   throw new CtnetError(ErrorCode.Aborted, `network table kept changing while creating ${spec.name}; retry`);
+}
+
+/**
+ * A subnet from the default pools: a /24 (--default-addr-pool-size) for an overlay or a
+ * bridge network pinned to one node; for a bridge network on every host, a pool 256 times
+ * larger (a /16), so each host's /24 comes out of it.
+ */
+function pickNetworkSubnet(deps: ManagerDeps, spec: NetworkSpec, avoid: readonly Occupied[]): Cidr {
+  const size = deps.config.defaultAddrPoolSize;
+  if (spec.driver !== 'bridge' || spec.node) return pickSubnet(deps.config.defaultAddrPools, size, avoid);
+  const smallest = Math.min(...deps.config.defaultAddrPools.map((p) => p.prefix));
+  for (let pool = Math.max(size - 8, smallest); pool < size; pool++) {
+    try {
+      return pickSubnet(deps.config.defaultAddrPools, pool, avoid);
+    } catch {
+      // not a block this large left: try a smaller one
+    }
+  }
+  return pickSubnet(deps.config.defaultAddrPools, size, avoid);
+}
+
+/**
+ * Docker's docker0: a bridge network named "bridge" on every host, from --default-bridge-pool.
+ * Made once per cluster; several managers starting together settle it through the network
+ * table's guard (the loser finds the name taken).
+ */
+export async function ensureDefaultBridge(deps: ManagerDeps): Promise<Network> {
+  const existing = (await deps.store.listNetworks()).networks.find((n) => nameKey(n.name) === DEFAULT_BRIDGE);
+  if (existing) return existing;
+  const spec: NetworkSpec = {
+    ...parseNetworkRequest({ name: DEFAULT_BRIDGE, driver: 'bridge', subnet: formatCidr(deps.config.defaultBridgePool) }),
+    options: { [DEFAULT_BRIDGE_OPTION]: 'true' },
+  };
+  try {
+    return await createFromSpec(deps, spec, { builtIn: true });
+  } catch (err) {
+    const now = (await deps.store.listNetworks()).networks.find((n) => nameKey(n.name) === DEFAULT_BRIDGE);
+    if (now) return now;
+    throw err;
+  }
 }
 
 /** Resolves a network by name, id or unique id prefix; the store is the authority. */
@@ -111,18 +198,27 @@ export async function listNetworks(deps: ManagerDeps): Promise<ListNetworksRespo
 
 export async function inspectNetwork(deps: ManagerDeps, req: InspectNetworkRequest): Promise<NetworkDetail> {
   const net = await findNetwork(deps, req.nameOrId);
-  const [endpoints, { claims }] = await Promise.all([deps.store.listEndpoints(net.id), deps.store.listClaims(net.id)]);
-  const total = assignableCount(planAddresses(net));
+  const [endpoints, { claims }, nodes] = await Promise.all([deps.store.listEndpoints(net.id), deps.store.listClaims(net.id), deps.store.listNodes()]);
+  // A pooled bridge network's addresses are its hosts' subnets together.
+  const parts = isPooled(net) ? Object.keys(net.hostSubnets ?? {}).map((node) => networkOnNode(net, node)!) : [net];
+  const total = parts.reduce((sum, part) => sum + assignableCount(planAddresses(part)), 0);
   endpoints.sort((a, b) => a.name.localeCompare(b.name));
+  const problems: Record<string, string> = {};
+  for (const node of nodes) {
+    const problem = node.problems?.[net.id];
+    if (problem) problems[node.name] = problem;
+  }
   return {
     network: networkToWire(net),
     usage: { total, allocated: claims.length, free: Math.max(0, total - claims.length) },
     endpoints: endpoints.map(endpointToWire),
+    problems,
   };
 }
 
 export async function removeNetwork(deps: ManagerDeps, req: RemoveNetworkRequest): Promise<RemoveNetworkResponse> {
   const net = await findNetwork(deps, req.nameOrId);
+  if (isDefaultBridge(net)) throw failedPrecondition(`${net.name} is the default network (like docker0) and cannot be removed`);
   const outcome = await deps.store.removeNetwork(net);
   if (!outcome.ok) {
     const names = outcome.endpoints.map((e) => `${e.name} (node ${e.node})`);

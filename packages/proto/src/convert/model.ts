@@ -38,6 +38,8 @@ export function networkToWire(n: DomainNetwork): Network {
     options: { ...n.options },
     labels: { ...n.labels },
     createdAt: n.createdAt,
+    node: n.node ?? '',
+    hostSubnets: { ...(n.hostSubnets ?? {}) },
   };
 }
 
@@ -45,8 +47,22 @@ export function networkFromWire(w: Network): DomainNetwork {
   if (!(DRIVERS as readonly string[]).includes(w.driver)) throw invalidArgument(`network ${w.name}: unknown driver "${w.driver}"`);
   parseCidr(w.subnet, `network ${w.name} subnet`);
   parseCidr(w.ipRange, `network ${w.name} ip-range`);
-  parseIPv4(w.gateway, `network ${w.name} gateway`);
-  return { ...w, driver: w.driver as Driver, auxAddresses: { ...w.auxAddresses }, options: { ...w.options }, labels: { ...w.labels } };
+  // A pooled bridge network has no gateway of its own: each host's is the first address of its subnet.
+  if (w.gateway !== '' || w.driver !== 'bridge' || w.node) parseIPv4(w.gateway, `network ${w.name} gateway`);
+  const hostSubnets: Record<string, string> = {};
+  for (const [node, cidr] of Object.entries(w.hostSubnets ?? {})) {
+    parseCidr(cidr, `network ${w.name} subnet of node ${node}`);
+    hostSubnets[node] = cidr;
+  }
+  const { node, hostSubnets: _, ...rest } = w;
+  return {
+    ...rest,
+    driver: w.driver as Driver,
+    auxAddresses: { ...w.auxAddresses },
+    options: { ...w.options },
+    labels: { ...w.labels },
+    ...(w.driver === 'bridge' && { node: node ?? '', hostSubnets }),
+  };
 }
 
 export function endpointToWire(e: DomainEndpoint): Endpoint {
@@ -59,12 +75,13 @@ export function endpointFromWire(w: Endpoint): DomainEndpoint {
 }
 
 export function nodeToWire(n: DomainNode): Node {
-  return { ...n, labels: { ...n.labels }, routes: [...n.routes] };
+  return { ...n, labels: { ...n.labels }, routes: [...n.routes], problems: { ...(n.problems ?? {}) } };
 }
 
 export function nodeFromWire(w: Node): DomainNode {
   parseIPv4(w.addr, `node ${w.name} address`);
-  return { ...w, labels: { ...w.labels }, routes: [...w.routes] };
+  const { problems, ...rest } = w;
+  return { ...rest, labels: { ...w.labels }, routes: [...w.routes], ...(problems && Object.keys(problems).length > 0 && { problems: { ...problems } }) };
 }
 
 export function containerToWire(c: DomainContainer): Container {

@@ -20,10 +20,27 @@ import {
 import { ClusterConfig, Container, Endpoint, Network, Node, TaskStatus } from "./model.js";
 
 export interface AgentMessage {
-  msg: { $case: "hello"; value: Hello } | { $case: "ack"; value: Ack } | { $case: "logsReply"; value: LogsReply } | {
-    $case: "taskReport";
-    value: TaskReport;
-  } | undefined;
+  msg:
+    | { $case: "hello"; value: Hello }
+    | { $case: "ack"; value: Ack }
+    | { $case: "logsReply"; value: LogsReply }
+    | { $case: "taskReport"; value: TaskReport }
+    | { $case: "nodeReport"; value: NodeReport }
+    | undefined;
+}
+
+/**
+ * What is wrong on this host with the networks it should carry (a macvlan parent that does
+ * not exist here). Sent in full when it changes and after every (re)connect; empty = nothing.
+ */
+export interface NodeReport {
+  /** network id -> message */
+  problems: { [key: string]: string };
+}
+
+export interface NodeReport_ProblemsEntry {
+  key: string;
+  value: string;
 }
 
 /**
@@ -121,6 +138,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "taskReport":
         TaskReport.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
+      case "nodeReport":
+        NodeReport.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -170,6 +190,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.msg = { $case: "taskReport", value: TaskReport.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.msg = { $case: "nodeReport", value: NodeReport.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -196,6 +224,10 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "taskReport", value: TaskReport.fromJSON(object.taskReport) }
         : isSet(object.task_report)
         ? { $case: "taskReport", value: TaskReport.fromJSON(object.task_report) }
+        : isSet(object.nodeReport)
+        ? { $case: "nodeReport", value: NodeReport.fromJSON(object.nodeReport) }
+        : isSet(object.node_report)
+        ? { $case: "nodeReport", value: NodeReport.fromJSON(object.node_report) }
         : undefined,
     };
   },
@@ -210,6 +242,8 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.logsReply = LogsReply.toJSON(message.msg.value);
     } else if (message.msg?.$case === "taskReport") {
       obj.taskReport = TaskReport.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "nodeReport") {
+      obj.nodeReport = NodeReport.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -244,7 +278,197 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "nodeReport": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "nodeReport", value: NodeReport.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseNodeReport(): NodeReport {
+  return { problems: {} };
+}
+
+export const NodeReport: MessageFns<NodeReport> = {
+  encode(message: NodeReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.problems).forEach(([key, value]: [string, string]) => {
+      NodeReport_ProblemsEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = NodeReport_ProblemsEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.problems[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeReport {
+    return {
+      problems: isObject(object.problems)
+        ? (globalThis.Object.entries(object.problems) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: NodeReport): unknown {
+    const obj: any = {};
+    if (message.problems) {
+      const entries = globalThis.Object.entries(message.problems) as [string, string][];
+      if (entries.length > 0) {
+        obj.problems = {};
+        entries.forEach(([k, v]) => {
+          obj.problems[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeReport>, I>>(base?: I): NodeReport {
+    return NodeReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeReport>, I>>(object: I): NodeReport {
+    const message = createBaseNodeReport();
+    message.problems = (globalThis.Object.entries(object.problems ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseNodeReport_ProblemsEntry(): NodeReport_ProblemsEntry {
+  return { key: "", value: "" };
+}
+
+export const NodeReport_ProblemsEntry: MessageFns<NodeReport_ProblemsEntry> = {
+  encode(message: NodeReport_ProblemsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeReport_ProblemsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeReport_ProblemsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeReport_ProblemsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: NodeReport_ProblemsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeReport_ProblemsEntry>, I>>(base?: I): NodeReport_ProblemsEntry {
+    return NodeReport_ProblemsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeReport_ProblemsEntry>, I>>(object: I): NodeReport_ProblemsEntry {
+    const message = createBaseNodeReport_ProblemsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1412,6 +1636,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

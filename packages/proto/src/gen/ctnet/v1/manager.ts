@@ -32,6 +32,8 @@ export interface CreateNetworkRequest {
   /** mtu, vni, parent */
   options: { [key: string]: string };
   labels: { [key: string]: string };
+  /** bridge: the one node it lives on (--node) */
+  node: string;
 }
 
 export interface CreateNetworkRequest_AuxAddressesEntry {
@@ -76,6 +78,13 @@ export interface NetworkDetail {
   network: Network | undefined;
   usage: IpamUsage | undefined;
   endpoints: Endpoint[];
+  /** node -> what its agent reports wrong with this network there */
+  problems: { [key: string]: string };
+}
+
+export interface NetworkDetail_ProblemsEntry {
+  key: string;
+  value: string;
 }
 
 export interface RemoveNetworkRequest {
@@ -317,6 +326,7 @@ function createBaseCreateNetworkRequest(): CreateNetworkRequest {
     internal: false,
     options: {},
     labels: {},
+    node: "",
   };
 }
 
@@ -352,6 +362,9 @@ export const CreateNetworkRequest: MessageFns<CreateNetworkRequest> = {
     globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
       CreateNetworkRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
     });
+    if (message.node !== "") {
+      writer.uint32(90).string(message.node);
+    }
     return writer;
   },
 
@@ -457,6 +470,14 @@ export const CreateNetworkRequest: MessageFns<CreateNetworkRequest> = {
             }
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -537,6 +558,7 @@ export const CreateNetworkRequest: MessageFns<CreateNetworkRequest> = {
           {},
         )
         : {},
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
     };
   },
 
@@ -590,6 +612,9 @@ export const CreateNetworkRequest: MessageFns<CreateNetworkRequest> = {
         });
       }
     }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
     return obj;
   },
 
@@ -632,6 +657,7 @@ export const CreateNetworkRequest: MessageFns<CreateNetworkRequest> = {
       },
       {},
     );
+    message.node = object.node ?? "";
     return message;
   },
 };
@@ -1288,7 +1314,7 @@ export const IpamUsage: MessageFns<IpamUsage> = {
 };
 
 function createBaseNetworkDetail(): NetworkDetail {
-  return { network: undefined, usage: undefined, endpoints: [] };
+  return { network: undefined, usage: undefined, endpoints: [], problems: {} };
 }
 
 export const NetworkDetail: MessageFns<NetworkDetail> = {
@@ -1302,6 +1328,9 @@ export const NetworkDetail: MessageFns<NetworkDetail> = {
     for (const v of message.endpoints) {
       Endpoint.encode(v!, writer.uint32(26).fork()).join();
     }
+    globalThis.Object.entries(message.problems).forEach(([key, value]: [string, string]) => {
+      NetworkDetail_ProblemsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
     return writer;
   },
 
@@ -1342,6 +1371,17 @@ export const NetworkDetail: MessageFns<NetworkDetail> = {
             message.endpoints.push(Endpoint.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = NetworkDetail_ProblemsEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.problems[entry4.key] = entry4.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1361,6 +1401,20 @@ export const NetworkDetail: MessageFns<NetworkDetail> = {
       endpoints: globalThis.Array.isArray(object?.endpoints)
         ? object.endpoints.map((e: any) => Endpoint.fromJSON(e))
         : [],
+      problems: isObject(object.problems)
+        ? (globalThis.Object.entries(object.problems) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1374,6 +1428,15 @@ export const NetworkDetail: MessageFns<NetworkDetail> = {
     }
     if (message.endpoints?.length) {
       obj.endpoints = message.endpoints.map((e) => Endpoint.toJSON(e));
+    }
+    if (message.problems) {
+      const entries = globalThis.Object.entries(message.problems) as [string, string][];
+      if (entries.length > 0) {
+        obj.problems = {};
+        entries.forEach(([k, v]) => {
+          obj.problems[k] = v;
+        });
+      }
     }
     return obj;
   },
@@ -1390,6 +1453,100 @@ export const NetworkDetail: MessageFns<NetworkDetail> = {
       ? IpamUsage.fromPartial(object.usage)
       : undefined;
     message.endpoints = object.endpoints?.map((e) => Endpoint.fromPartial(e)) || [];
+    message.problems = (globalThis.Object.entries(object.problems ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseNetworkDetail_ProblemsEntry(): NetworkDetail_ProblemsEntry {
+  return { key: "", value: "" };
+}
+
+export const NetworkDetail_ProblemsEntry: MessageFns<NetworkDetail_ProblemsEntry> = {
+  encode(message: NetworkDetail_ProblemsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkDetail_ProblemsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkDetail_ProblemsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkDetail_ProblemsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: NetworkDetail_ProblemsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NetworkDetail_ProblemsEntry>, I>>(base?: I): NetworkDetail_ProblemsEntry {
+    return NetworkDetail_ProblemsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NetworkDetail_ProblemsEntry>, I>>(object: I): NetworkDetail_ProblemsEntry {
+    const message = createBaseNetworkDetail_ProblemsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };

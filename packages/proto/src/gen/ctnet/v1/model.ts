@@ -16,6 +16,7 @@ export interface Network {
   vni: number;
   /** CIDR */
   subnet: string;
+  /** empty for a pooled bridge network (each host: the first address of its subnet) */
   gateway: string;
   /** CIDR inside subnet; empty = whole subnet */
   ipRange: string;
@@ -30,6 +31,10 @@ export interface Network {
   labels: { [key: string]: string };
   /** RFC 3339 */
   createdAt: string;
+  /** bridge only: the one node it lives on; empty = every node */
+  node: string;
+  /** pooled bridge: node -> that host's subnet, cut from `subnet` */
+  hostSubnets: { [key: string]: string };
 }
 
 export interface Network_AuxAddressesEntry {
@@ -43,6 +48,11 @@ export interface Network_OptionsEntry {
 }
 
 export interface Network_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Network_HostSubnetsEntry {
   key: string;
   value: string;
 }
@@ -189,9 +199,16 @@ export interface Node {
   /** CIDRs present on the host */
   routes: string[];
   registeredAt: string;
+  /** network id -> what is wrong with it on this node (its agent reports it) */
+  problems: { [key: string]: string };
 }
 
 export interface Node_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Node_ProblemsEntry {
   key: string;
   value: string;
 }
@@ -217,6 +234,8 @@ function createBaseNetwork(): Network {
     options: {},
     labels: {},
     createdAt: "",
+    node: "",
+    hostSubnets: {},
   };
 }
 
@@ -267,6 +286,12 @@ export const Network: MessageFns<Network> = {
     if (message.createdAt !== "") {
       writer.uint32(122).string(message.createdAt);
     }
+    if (message.node !== "") {
+      writer.uint32(130).string(message.node);
+    }
+    globalThis.Object.entries(message.hostSubnets).forEach(([key, value]: [string, string]) => {
+      Network_HostSubnetsEntry.encode({ key: key as any, value }, writer.uint32(138).fork()).join();
+    });
     return writer;
   },
 
@@ -412,6 +437,25 @@ export const Network: MessageFns<Network> = {
             message.createdAt = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            const entry17 = Network_HostSubnetsEntry.decode(reader, reader.uint32());
+            if (entry17.value !== undefined) {
+              message.hostSubnets[entry17.key] = entry17.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -501,6 +545,34 @@ export const Network: MessageFns<Network> = {
         : isSet(object.created_at)
         ? globalThis.String(object.created_at)
         : "",
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      hostSubnets: isObject(object.hostSubnets)
+        ? (globalThis.Object.entries(object.hostSubnets) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.host_subnets)
+        ? (globalThis.Object.entries(object.host_subnets) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -569,6 +641,18 @@ export const Network: MessageFns<Network> = {
     if (message.createdAt !== "") {
       obj.createdAt = message.createdAt;
     }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.hostSubnets) {
+      const entries = globalThis.Object.entries(message.hostSubnets) as [string, string][];
+      if (entries.length > 0) {
+        obj.hostSubnets = {};
+        entries.forEach(([k, v]) => {
+          obj.hostSubnets[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -616,6 +700,16 @@ export const Network: MessageFns<Network> = {
       {},
     );
     message.createdAt = object.createdAt ?? "";
+    message.node = object.node ?? "";
+    message.hostSubnets = (globalThis.Object.entries(object.hostSubnets ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
     return message;
   },
 };
@@ -869,6 +963,91 @@ export const Network_LabelsEntry: MessageFns<Network_LabelsEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<Network_LabelsEntry>, I>>(object: I): Network_LabelsEntry {
     const message = createBaseNetwork_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseNetwork_HostSubnetsEntry(): Network_HostSubnetsEntry {
+  return { key: "", value: "" };
+}
+
+export const Network_HostSubnetsEntry: MessageFns<Network_HostSubnetsEntry> = {
+  encode(message: Network_HostSubnetsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Network_HostSubnetsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetwork_HostSubnetsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Network_HostSubnetsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Network_HostSubnetsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Network_HostSubnetsEntry>, I>>(base?: I): Network_HostSubnetsEntry {
+    return Network_HostSubnetsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Network_HostSubnetsEntry>, I>>(object: I): Network_HostSubnetsEntry {
+    const message = createBaseNetwork_HostSubnetsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
@@ -2661,7 +2840,7 @@ export const Service_EnvEntry: MessageFns<Service_EnvEntry> = {
 };
 
 function createBaseNode(): Node {
-  return { name: "", addr: "", hostname: "", labels: {}, routes: [], registeredAt: "" };
+  return { name: "", addr: "", hostname: "", labels: {}, routes: [], registeredAt: "", problems: {} };
 }
 
 export const Node: MessageFns<Node> = {
@@ -2684,6 +2863,9 @@ export const Node: MessageFns<Node> = {
     if (message.registeredAt !== "") {
       writer.uint32(50).string(message.registeredAt);
     }
+    globalThis.Object.entries(message.problems).forEach(([key, value]: [string, string]) => {
+      Node_ProblemsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
     return writer;
   },
 
@@ -2751,6 +2933,17 @@ export const Node: MessageFns<Node> = {
             message.registeredAt = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = Node_ProblemsEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.problems[entry7.key] = entry7.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2788,6 +2981,20 @@ export const Node: MessageFns<Node> = {
         : isSet(object.registered_at)
         ? globalThis.String(object.registered_at)
         : "",
+      problems: isObject(object.problems)
+        ? (globalThis.Object.entries(object.problems) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -2817,6 +3024,15 @@ export const Node: MessageFns<Node> = {
     if (message.registeredAt !== "") {
       obj.registeredAt = message.registeredAt;
     }
+    if (message.problems) {
+      const entries = globalThis.Object.entries(message.problems) as [string, string][];
+      if (entries.length > 0) {
+        obj.problems = {};
+        entries.forEach(([k, v]) => {
+          obj.problems[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -2839,6 +3055,15 @@ export const Node: MessageFns<Node> = {
     );
     message.routes = object.routes?.map((e) => e) || [];
     message.registeredAt = object.registeredAt ?? "";
+    message.problems = (globalThis.Object.entries(object.problems ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
     return message;
   },
 };
@@ -2922,6 +3147,91 @@ export const Node_LabelsEntry: MessageFns<Node_LabelsEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<Node_LabelsEntry>, I>>(object: I): Node_LabelsEntry {
     const message = createBaseNode_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseNode_ProblemsEntry(): Node_ProblemsEntry {
+  return { key: "", value: "" };
+}
+
+export const Node_ProblemsEntry: MessageFns<Node_ProblemsEntry> = {
+  encode(message: Node_ProblemsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Node_ProblemsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNode_ProblemsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Node_ProblemsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Node_ProblemsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Node_ProblemsEntry>, I>>(base?: I): Node_ProblemsEntry {
+    return Node_ProblemsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Node_ProblemsEntry>, I>>(object: I): Node_ProblemsEntry {
+    const message = createBaseNode_ProblemsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
