@@ -174,6 +174,9 @@ export function createReconciler(deps: {
         }
       }
       deps.onProblems?.(problems);
+      const said = [...problems.values()].sort().join('\n');
+      if (said !== lastProblems && said !== '') log.warn('network problems on this host', { problems: said });
+      lastProblems = said;
       for (const sb of order) {
         const began = performance.now();
         const rules = tables.get(sb.netns);
@@ -189,7 +192,10 @@ export function createReconciler(deps: {
             failed.add(sb.netns);
             const parent = err instanceof ParentMissingError ? problems.get(err.itf.networkId) : undefined;
             failedBy.set(sb.container.name, parent ?? (err instanceof Error ? err.message : String(err)));
-            errors.push(`sandbox ${sb.container.name}: ${parent ?? String(err)}`);
+            // A missing parent is the user's to fix, reported through the container and the node:
+            // the run is as complete as it can be (the state is still acked, so this host does
+            // not look stuck to everyone else); any other failure is retried.
+            if (!parent) errors.push(`sandbox ${sb.container.name}: ${String(err)}`);
           },
         );
       }
@@ -230,6 +236,7 @@ export function createReconciler(deps: {
   let held = new Set<string>();
   let heldBy = new Map<string, string>(); // container name -> why its port is not published
   let failedBy = new Map<string, string>(); // container name -> why its sandbox could not be made
+  let lastProblems = ''; // logged when they change, not at every run
   let warned = new Set<string>();
   let checkedFor = '';
   const checkHeldPorts = async (thorough: boolean, traffic: ServiceTraffic): Promise<void> => {
