@@ -13,6 +13,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab } from '../test/src/lab/lab.js';
+import { ok } from './support/lab.js';
 
 const SECONDS = Number(process.env.SECONDS_PER_RUN ?? 8);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
@@ -50,11 +51,6 @@ async function main(): Promise<void> {
   const lab: Lab = await startLab({ hosts: 1, agents: true, resyncSeconds: 30 });
   let dnsmasq: ReturnType<typeof spawn> | undefined;
   try {
-    const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-      const r = await p;
-      if (r.code !== 0) throw new Error(r.stderr || r.stdout);
-      return r.stdout;
-    };
     for (let i = 0; i < 200 && !/ready/.test((await lab.ctmgr('node', 'ls')).stdout); i++) await new Promise((r) => setTimeout(r, 100));
     await ok(lab.ctmgr('network', 'create', '--subnet', '10.80.0.0/24', 'app'));
     for (const n of ['client', 'c1', 'c2', 'c3']) await ok(lab.ctmgr('run', '-d', '--name', n, '--network', 'app', '--', 'sleep', 'infinity'));

@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startLab, type Lab } from '../test/src/lab/lab.js';
+import { ok, waitNodesReady, firstReply } from './support/lab.js';
 
 const RUNS = Number(process.env.RUNS ?? 30);
 
@@ -21,12 +22,7 @@ async function main(): Promise<void> {
   const lab: Lab = await startLab({ hosts: 3, agents: true, resyncSeconds: 30 });
   const monitors: ChildProcess[] = [];
   try {
-    const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-      const r = await p;
-      if (r.code !== 0) throw new Error(r.stderr || r.stdout);
-      return r.stdout;
-    };
-    for (let i = 0; i < 200 && ((await lab.ctmgr('node', 'ls')).stdout.match(/ready/g) ?? []).length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    await waitNodesReady(lab);
     await ok(lab.ctmgr('network', 'create', '--subnet', '10.10.0.0/16', 'app'));
     // one sandbox per host first, so every host already has the network
     for (const [name, node] of [['src', 'h1'], ['a2', 'h2'], ['a3', 'h3']]) await ok(lab.ctmgr('run', '-d', '--name', name!, '--network', 'app', '--node', node!, '--', 'sleep', 'infinity'));
@@ -52,23 +48,11 @@ async function main(): Promise<void> {
 
     const srcNs = / (\S+-s1-\S+) /.exec((await lab.ctagent('h1', 'ps')).stdout)?.[1];
     if (!srcNs) throw new Error('source sandbox not found');
-    /**
-     * Pings until the first reply and returns when it came. One ping per attempt: ping itself
-     * gives up once the neighbour lookup has failed, which is what happens before the entry exists.
-     */
-    const firstReply = (ip: string) =>
-      new Promise<number>((resolve, reject) => {
-        const loop = 'while ! ping -c1 -W0.05 -n "$1" >/dev/null 2>&1; do sleep 0.005; done; date +%s%N'; // sleep: do not starve the 2 cores
-        const p = spawn('ip', ['netns', 'exec', srcNs, 'timeout', '10', 'sh', '-c', loop, 'sh', ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-        let out = '';
-        p.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-        p.on('exit', () => (out.trim() ? resolve(Number(out.trim()) / 1e6) : reject(new Error(`no reply from ${ip}`))));
-      });
     const pingable: number[] = [];
     const programmed: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const ip = `10.10.1.${10 + i}`;
-      const pinger = firstReply(ip);
+      const pinger = firstReply(srcNs, ip);
       await new Promise((r) => setTimeout(r, 300)); // the pinger is sending into the void by now
       const t0 = Date.now();
       await ok(lab.ctmgr('run', '-d', '--name', `t${i}`, '--network', 'app', '--node', 'h3', '--ip', ip, '--', 'sleep', 'infinity'));

@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { startLab, type Lab } from '../test/src/lab/lab.js';
+import { ok, waitNodesReady } from './support/lab.js';
 
 const RUNS = Number(process.env.RUNS ?? 30);
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
@@ -25,12 +26,7 @@ const inNs = (ns: string, script: string, ...args: string[]) =>
 async function main(): Promise<void> {
   const lab: Lab = await startLab({ hosts: 3, agents: true, resyncSeconds: 30 });
   try {
-    const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-      const r = await p;
-      if (r.code !== 0) throw new Error(r.stderr || r.stdout);
-      return r.stdout;
-    };
-    for (let i = 0; i < 200 && ((await lab.ctmgr('node', 'ls')).stdout.match(/ready/g) ?? []).length < 3; i++) await new Promise((r) => setTimeout(r, 100));
+    await waitNodesReady(lab);
     await ok(lab.ctmgr('network', 'create', '--subnet', '10.90.0.0/16', 'app'));
     for (const [name, node] of [['q1', 'h1'], ['q2', 'h2'], ['q3', 'h3']]) await ok(lab.ctmgr('run', '-d', '--name', name!, '--network', 'app', '--node', node!, '--', 'sleep', 'infinity'));
     await ok(lab.ctmgr('service', 'create', '--name', 'web', '--network', 'app', '--replicas', '1', '--constraint', 'node.name!=h1', '--', 'sleep', 'infinity'));

@@ -8,7 +8,7 @@ import { AgentServiceClient, type ManagerMessage } from '@ctnet/proto';
 
 const [addr, name] = process.argv.slice(2) as [string, string];
 const call = new AgentServiceClient(addr, credentials.createInsecure()).connect();
-call.write({ msg: { $case: 'hello', value: { node: { name, addr: '192.168.99.1', hostname: name, labels: {}, routes: [], registeredAt: '' }, resumeRevision: 0 } } });
+call.write({ msg: { $case: 'hello', value: { node: { name, addr: '192.168.99.1', hostname: name, labels: {}, routes: [], registeredAt: '', problems: {} }, resumeRevision: 0 } } });
 call.on('data', (m: ManagerMessage) => {
   const rev = m.msg?.$case === 'snapshot' ? m.msg.value.revision : m.msg?.$case === 'changes' ? m.msg.value.revision : 0;
   if (rev) call.write({ msg: { $case: 'ack', value: { revision: rev } } });

@@ -33,7 +33,7 @@ describe('agent stream', () => {
     const snap = a.messages[0]!.msg;
     expect(snap?.$case).toBe('snapshot');
     if (snap?.$case !== 'snapshot') return;
-    expect(snap.value.networks.map((n) => n.name)).toEqual(['net1']);
+    expect(snap.value.networks.map((n) => n.name).sort()).toEqual(['bridge', 'net1']); // with the default bridge
     expect(snap.value.nodes.map((n) => n.name)).toEqual(['h1']);
     expect(snap.value.cluster?.vxlanPort).toBe(4789);
 

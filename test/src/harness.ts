@@ -145,7 +145,7 @@ export function connectAgent(
     msg: {
       $case: 'hello',
       value: {
-        node: { name: node.name, addr: node.addr, hostname: node.name, labels: node.labels ?? {}, routes: node.routes ?? [], registeredAt: '' },
+        node: { name: node.name, addr: node.addr, hostname: node.name, labels: node.labels ?? {}, routes: node.routes ?? [], registeredAt: '', problems: {} },
         resumeRevision,
       },
     },

@@ -218,6 +218,12 @@ describe.skipIf(reason !== undefined)(`local drivers${reason ? ` (skipped: ${rea
     await eventually(() => reaches('h1', 'b2', b1));
     await eventually(() => reaches('h1', 'm1', `${seg}.200`));
     expect(lab.agentLog('h1')).toMatch(/repaired drift/);
+    // connect and disconnect: a macvlan eth1 next to a bridge eth0, made and removed on a live sandbox
+    await ok(lab.ctmgr('network', 'connect', 'pub', 'a2'));
+    await eventually(() => reaches('h1', 'a2', `${seg}.200`));
+    expect(await ok(inside('h1', 'a2', 'ip', '-d', 'link', 'show', 'eth1'))).toMatch(/macvlan mode bridge/);
+    await ok(lab.ctmgr('network', 'disconnect', 'pub', 'a2'));
+    await waitUntil(async () => (await inside('h1', 'a2', 'ip', 'link', 'show', 'eth1')).code !== 0, 20_000, () => lab.logs(20));
     // gone: every container of localnet on h1 removed -> its bridge leaves h1
     const localnet = (JSON.parse(await ok(lab.ctmgr('network', 'inspect', 'localnet'))) as { id: string }[])[0]!.id.slice(0, 8);
     for (const n of ['b1', 'b2', 'b4']) await ok(lab.ctmgr('rm', '-f', n));

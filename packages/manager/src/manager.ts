@@ -49,6 +49,13 @@ export async function startManager(
       log.warn(`the cluster already uses VXLAN port ${stored.vxlanPort} (stored in etcd); ignoring --vxlan-port ${config.vxlanPort}`);
     }
     cluster.vxlanPort = stored.vxlanPort;
+    // The default "bridge" network exists before the first load, so every snapshot has it.
+    // Not fatal: a pool that clashes with a user's network is logged, and runContainer tries again.
+    try {
+      await ensureDefaultBridge(deps); // deps is assigned by the time etcd has answered above
+    } catch (err) {
+      log.warn('could not create the default bridge network', { error: err instanceof Error ? err.message : String(err) });
+    }
   });
   const sessions = createSessionRegistry();
   // The orchestrator needs the deps it is part of: it is filled in right below.
@@ -99,21 +106,6 @@ export async function startManager(
   ).catch((err: Error) => abandon(new Error(`cannot serve --http on ${formatHostPort(config.http)} (${err.message}); pick another --http`)));
   const gc = startNodeGc(deps);
   orchestrator = startOrchestrator(deps);
-  // The default "bridge" network exists from the start (runContainer also makes sure of it).
-  let closing = false;
-  void (async () => {
-    for (let delay = 200; !closing; delay = Math.min(delay * 2, 5000)) {
-      try {
-        if (view.loaded) {
-          await ensureDefaultBridge(deps);
-          return;
-        }
-      } catch (err) {
-        log.warn('could not create the default bridge network yet; retrying', { error: String(err) });
-      }
-      await new Promise((r) => setTimeout(r, delay).unref());
-    }
-  })();
   log.info('manager serving', { grpc: `${config.listen.host}:${grpcPort}`, http: `${config.http.host}:${http.port}`, etcd: endpoints.join(',') });
 
   return {
@@ -122,7 +114,6 @@ export async function startManager(
     etcdEndpoints: endpoints,
     deps,
     async close() {
-      closing = true;
       gc.stop();
       await orchestrator?.stop();
       await new Promise<void>((resolve) => {

@@ -38,6 +38,22 @@ describe('etcd store', () => {
     expect((await store.listNetworks()).networks.map((n) => n.name).sort()).toEqual(['one', 'two']);
   });
 
+  it('updates a network and a node by read-modify-write, and says when the record is gone', async () => {
+    const { revision } = await store.listNetworks();
+    expect(await store.createNetwork({ ...network('nb', 'local', '10.9.0.0/16'), driver: 'bridge', gateway: '', hostSubnets: {} }, revision)).toBe(true);
+    // two hosts asking for their subnet at once: both land, neither overwrites the other
+    const add = (node: string, cidr: string) => store.updateNetwork('nb', (n) => ({ ...n, hostSubnets: { ...n.hostSubnets, [node]: cidr } }));
+    await Promise.all([add('h1', '10.9.0.0/24'), add('h2', '10.9.1.0/24')]);
+    expect((await store.listNetworks()).networks.find((n) => n.id === 'nb')!.hostSubnets).toEqual({ h1: '10.9.0.0/24', h2: '10.9.1.0/24' });
+    expect(await store.updateNetwork('nope', (n) => n)).toBeUndefined();
+    await store.putNode({ name: 'hx', addr: '192.168.9.9', hostname: 'hx', labels: {}, routes: [], registeredAt: 'now' });
+    expect(await store.updateNode('hx', (n) => ({ ...n, problems: { nb: 'parent eth9 missing' } }))).toBeGreaterThan(0);
+    expect((await store.getNode('hx'))!.problems).toEqual({ nb: 'parent eth9 missing' });
+    expect(await store.updateNode('gone', (n) => n)).toBeUndefined();
+    await store.deleteNode('hx');
+    expect(await store.removeNetwork((await store.listNetworks()).networks.find((n) => n.id === 'nb')!)).toEqual({ ok: true });
+  });
+
   it('claims the address and writes the endpoint together, and refuses clashes', async () => {
     const ok = await store.createEndpoint(endpoint('n1', 'a', '10.1.0.2'));
     expect(ok.ok).toBe(true);

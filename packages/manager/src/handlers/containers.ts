@@ -101,7 +101,11 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
     return detail(container, []);
   }
   const epSpec = parseEndpointRequest({ network: how.network!, node, name: spec.name, aliases: req.aliases, ip: req.ip, mac: req.mac });
-  const net = nameKey(epSpec.network) === DEFAULT_BRIDGE ? await ensureDefaultBridge(deps) : await findNetwork(deps, epSpec.network);
+  // The default bridge network is made at start; should that have failed, it is made here.
+  const net =
+    nameKey(epSpec.network) === DEFAULT_BRIDGE
+      ? (deps.view.networkByNameOrId(DEFAULT_BRIDGE) ?? (await ensureDefaultBridge(deps)))
+      : await findNetwork(deps, epSpec.network);
   checkContainerNameFree(deps, container.name, net);
   if (wanted.length > 0) {
     if (net.internal) throw failedPrecondition(`network ${net.name} is --internal: nothing on it can be published; drop -p/-P or use another network`);
