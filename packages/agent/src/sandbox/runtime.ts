@@ -132,20 +132,35 @@ export function createSandboxRuntime(opts: {
       await ip(['link', 'del', tmp]).catch(() => undefined); // never leave a half-made device on the host
       throw err;
     }
-    const inside = [
-      'link set lo up',
-      `link set ${tmp} name ${itf.ifname}`,
-      `link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu} up`,
-      `addr replace ${itf.cidr} dev ${itf.ifname}`,
-    ];
-    // ARP on the overlay is answered by the local VXLAN proxy and never crosses the network,
-    // so retrying every 100 ms instead of every second costs nothing and lets a client reach
-    // a peer that appeared a moment after its first attempt without waiting out a second.
-    // (Not on macvlan: that ARP goes out on the real segment.)
-    if (itf.kind === 'veth') inside.push(`ntable change name arp_cache dev ${itf.ifname} retrans 100`);
+    const inside = ['link set lo up', `link set ${tmp} name ${itf.ifname}`];
+    if (itf.kind === 'veth') {
+      inside.push(
+        `link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu} up`,
+        `addr replace ${itf.cidr} dev ${itf.ifname}`,
+        // ARP on the overlay is answered by the local VXLAN proxy and never crosses the network,
+        // so retrying every 100 ms instead of every second costs nothing and lets a client reach
+        // a peer that appeared a moment after its first attempt without waiting out a second.
+        `ntable change name arp_cache dev ${itf.ifname} retrans 100`,
+      );
+    } else {
+      // On the real segment neighbours learn of us by ARP: with arp_notify the interface
+      // announces its address (gratuitous ARP) as it comes up, so a peer already trying to
+      // reach it gets through at once instead of at its next ARP retry (up to a second later).
+      // The address goes on before the link comes up, for the announcement to carry it.
+      inside.push(`link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu}`, `addr replace ${itf.cidr} dev ${itf.ifname}`, `link set ${itf.ifname} up`);
+    }
     // The default route goes last: before the address exists the gateway would be unreachable.
     if (first) inside.push(`route replace default via ${itf.gateway} dev ${itf.ifname}`);
-    await ip(['-n', sb.netns, '-batch', '-'], inside.join('\n') + '\n');
+    const batch = inside.join('\n') + '\n';
+    if (itf.kind === 'veth') await ip(['-n', sb.netns, '-batch', '-'], batch);
+    else {
+      const res = await runner.run(
+        'ip',
+        ['netns', 'exec', sb.netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/arp_notify && exec ip -batch -'],
+        { input: batch },
+      );
+      if (res.exitCode !== 0) throw new Error(`plumbing ${itf.ifname} in ${sb.netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+    }
     if (first) await firstRules(sb.netns, rules);
   };
 
