@@ -118,6 +118,21 @@ describe('human inspect', () => {
     expect(lines.some((l) => /^ {2}e1e2e3e4e5e6 +web +blue +host1/.test(l))).toBe(true);
   });
 
+  it('a bridge network shows its pool, each host\'s subnet and gateway, and the problems hosts report', () => {
+    const text = networkSummary({
+      network: wireNetwork({ driver: 'bridge', vni: 0, subnet: '172.17.0.0/16', gateway: '', ipRange: '172.17.0.0/16', hostSubnets: { h2: '172.17.1.0/24', h1: '172.17.0.0/24' } }),
+      usage: { total: 506, allocated: 0, free: 506 },
+      endpoints: [],
+      problems: { h3: 'parent interface eth9 … does not exist on node h3' },
+    });
+    const lines = text.split('\n');
+    expect(lines).toContain('Scope:          local (every node, a subnet each)');
+    expect(lines).toContain('Pool:           172.17.0.0/16');
+    expect(lines).toContain('Gateway:        -');
+    expect(lines).toContain('Host subnets:   h1 172.17.0.0/24 (gateway 172.17.0.1), h2 172.17.1.0/24 (gateway 172.17.1.1)');
+    expect(lines).toContain('Problem on h3:  parent interface eth9 … does not exist on node h3');
+  });
+
   it('formatFields and formatPairs', () => {
     expect(formatFields([['A', '1'], ['Long', '']])).toBe('A:     1\nLong:\n');
     expect(formatPairs({ b: '2', a: '1' })).toBe('a=1, b=2');
