@@ -2,18 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
-import { REPO, waitUntil } from './harness.js';
+import { REPO, waitUntil, ok } from './harness.js';
 
 // The embedded resolver: names across hosts, scoping, PTR, TCP, forwarding and SERVFAIL.
 const reason = labUnavailableReason();
 let lab: Lab;
 let upstream: ChildProcess | undefined;
 
-const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-};
 const ipOf = async (name: string) => (JSON.parse(await ok(lab.ctmgr('inspect', name))) as { endpoints: { ip: string }[] }[])[0]!.endpoints[0]!.ip;
 const dig = (host: string, sandbox: string, ...args: string[]) => lab.ctagent(host, 'exec', sandbox, '--', 'dig', '+time=2', '+tries=1', ...args);
 

@@ -2,18 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
-import { REPO, waitUntil } from './harness.js';
+import { REPO, waitUntil, ok } from './harness.js';
 
 // Two managers on one etcd; the first disappears: agents move to the second, traffic never stops.
 const reason = labUnavailableReason();
 let lab: Lab;
 let second: ChildProcess | undefined;
 
-const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-};
 
 describe.skipIf(reason !== undefined)(`manager failover${reason ? ` (skipped: ${reason})` : ''}`, () => {
   beforeAll(async () => {

@@ -171,3 +171,10 @@ export function lastRevision(conn: AgentConn): number {
   }
   return rev;
 }
+
+/** A command's stdout; fails with its exit code and stderr when it did not succeed. */
+export async function ok(p: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> {
+  const r = await p;
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}

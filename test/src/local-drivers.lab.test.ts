@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
-import { waitUntil } from './harness.js';
+import { waitUntil, ok } from './harness.js';
 
 // The local drivers across 3 hosts, all through the kernel: the default bridge network (no
 // names, --link), a user-defined bridge network (names on one host, nothing across hosts),
@@ -9,11 +9,6 @@ import { waitUntil } from './harness.js';
 const reason = labUnavailableReason();
 let lab: Lab;
 
-const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-};
 interface ContainerView {
   name: string;
   node: string;

@@ -1,16 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
-import { waitUntil } from './harness.js';
+import { waitUntil, ok } from './harness.js';
 
 // The VXLAN overlay across three hosts (network namespaces), with real agents.
 const reason = labUnavailableReason();
 let lab: Lab;
 
-const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-};
 const json = async <T>(p: Promise<{ code: number; stdout: string; stderr: string }>): Promise<T> => JSON.parse(await ok(p)) as T;
 const ping = (host: string, sandbox: string, ip: string, ...extra: string[]) =>
   lab.ctagent(host, 'exec', sandbox, '--', 'ping', '-c1', '-W1', ...extra, ip);

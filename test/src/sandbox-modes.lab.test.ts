@@ -1,18 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
-import { waitUntil } from './harness.js';
+import { waitUntil, ok } from './harness.js';
 
 // Network modes (none, host, container:NAME), attaching an existing process, bad input.
 const reason = labUnavailableReason();
 let lab: Lab;
 let orphan: ChildProcess | undefined;
 
-const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-};
 const running = (host: string, name: string) => async () => (await lab.ctagent(host, 'ps')).stdout.split('\n').some((l) => l.startsWith(`${name} `) && /running|attached/.test(l));
 
 describe.skipIf(reason !== undefined)(`sandbox modes${reason ? ` (skipped: ${reason})` : ''}`, () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
-import { waitUntil } from './harness.js';
+import { waitUntil, ok } from './harness.js';
 
 // Services across hosts: placement, VIP and dnsrr names, tasks.<svc>, task names, PTR,
 // scaling with DNS checked on every host, restarts, and bad input.
@@ -24,11 +24,6 @@ interface ServiceView {
   tasks: TaskView[];
 }
 
-const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-};
 const inspect = async (name: string) => JSON.parse(await ok(lab.ctmgr('service', 'inspect', name))) as ServiceView;
 const dig = (host: string, sandbox: string, ...args: string[]) => lab.ctagent(host, 'exec', sandbox, '--', 'dig', '+time=2', '+tries=1', ...args);
 const short = async (host: string, sandbox: string, name: string) => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, REPO, startLab, type Lab } from './lab/lab.js';
-import { waitUntil } from './harness.js';
+import { waitUntil, ok } from './harness.js';
 
 // Traffic policy across 3 hosts, all through the kernel: VIP balancing in every sandbox,
 // published ports (-p) with hairpin, the routing mesh and host-mode publishing, egress and
@@ -13,11 +13,6 @@ const WHOAMI = join(REPO, 'test/src/lab/fixtures/tcp-whoami.mjs');
 const PROBE = join(REPO, 'test/src/lab/fixtures/tcp-probe.mjs');
 const NODE = process.execPath;
 
-const ok = async (p: Promise<{ code: number; stdout: string; stderr: string }>) => {
-  const r = await p;
-  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-};
 interface Probe {
   answers: string[];
   errors: string[];
