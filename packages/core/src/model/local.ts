@@ -20,9 +20,6 @@ export const isDefaultBridge = (net: Network): boolean => net.driver === 'bridge
 /** A bridge network on every host, each with a subnet of its own cut from the network's pool. */
 export const isPooled = (net: Network): boolean => net.driver === 'bridge' && !net.node;
 
-/** Whether a host's containers on this network are reachable from other hosts (overlay, macvlan) or not (bridge). */
-export const isLocalScope = (net: Network): boolean => net.driver === 'bridge';
-
 /**
  * The size of each host's slice of a pool: a /24 from pools of /20 or more (Docker's docker0
  * hands out a /16 on one host; a /24 per host still leaves 253 containers on each), else
@@ -72,11 +69,12 @@ export function pickHostSubnet(net: Network, node: string, routes: readonly stri
   );
 }
 
-/** The per-host subnets of a network, for `network inspect` (node key -> subnet and gateway). */
+/** The per-host subnets of a bridge network, for `network inspect`, each as networkOnNode gives it. */
 export function hostSubnetsOf(net: Network): { node: string; subnet: string; gateway: string }[] {
   if (net.driver !== 'bridge') return [];
-  if (net.node) return [{ node: net.node, subnet: net.subnet, gateway: net.gateway }];
-  return Object.entries(net.hostSubnets ?? {})
-    .map(([node, subnet]) => ({ node, subnet, gateway: formatIPv4(parseCidr(subnet).base + 1) }))
-    .sort((a, b) => a.node.localeCompare(b.node));
+  const nodes = net.node ? [net.node] : Object.keys(net.hostSubnets ?? {}).sort();
+  return nodes.map((node) => {
+    const local = networkOnNode(net, node)!;
+    return { node, subnet: local.subnet, gateway: local.gateway };
+  });
 }

@@ -198,13 +198,14 @@ export async function listNetworks(deps: ManagerDeps): Promise<ListNetworksRespo
 
 export async function inspectNetwork(deps: ManagerDeps, req: InspectNetworkRequest): Promise<NetworkDetail> {
   const net = await findNetwork(deps, req.nameOrId);
-  const [endpoints, { claims }, nodes] = await Promise.all([deps.store.listEndpoints(net.id), deps.store.listClaims(net.id), deps.store.listNodes()]);
+  const [endpoints, { claims }] = await Promise.all([deps.store.listEndpoints(net.id), deps.store.listClaims(net.id)]);
   // A pooled bridge network's addresses are its hosts' subnets together.
   const parts = isPooled(net) ? Object.keys(net.hostSubnets ?? {}).map((node) => networkOnNode(net, node)!) : [net];
   const total = parts.reduce((sum, part) => sum + assignableCount(planAddresses(part)), 0);
   endpoints.sort((a, b) => a.name.localeCompare(b.name));
   const problems: Record<string, string> = {};
-  for (const node of nodes) {
+  // What hosts reported (kept on their node records): the view has them, no etcd read needed.
+  for (const node of deps.view.nodes.values()) {
     const problem = node.problems?.[net.id];
     if (problem) problems[node.name] = problem;
   }
