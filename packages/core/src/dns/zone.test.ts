@@ -41,7 +41,9 @@ describe('embedded DNS zone', () => {
     expect(q('10.1.0.3', 'pg')).toEqual({ kind: 'a', addrs: [ip('10.2.0.4')] }); // api is on db too
     expect(q('10.1.0.3', 'api.db')).toEqual({ kind: 'a', addrs: [ip('10.2.0.3')] });
     expect(q('10.1.0.2', 'pg.db')).toEqual({ kind: 'nxdomain' }); // lives only on a network web is not on
-    expect(q('10.1.0.2', 'nobody.app')).toEqual({ kind: 'nxdomain' });
+    // Not a cluster name (nobody is called that; pg is not on app): forwarded like any unknown name.
+    expect(q('10.1.0.2', 'nobody.app')).toEqual({ kind: 'forward' });
+    expect(q('10.1.0.2', 'pg.app')).toEqual({ kind: 'forward' });
   });
 
   it('gives every address of a name seen on several of the asker\'s networks', () => {
@@ -112,5 +114,83 @@ describe('embedded DNS zone: services', () => {
 
   it('a task that is not up can still ask (its address is in the view)', () => {
     expect(lookup(z, ip('10.1.0.12'), 'web', 1)).toEqual({ kind: 'a', addrs: [ip('10.1.0.100')] });
+  });
+});
+
+describe('embedded DNS zone: networks named like top-level domains', () => {
+  const s: ClusterState = {
+    networks: new Map([['nc', net('nc', 'com')], ['nl', net('nl', 'local')], ['ni', net('ni', 'internal')], ['nx', net('nx', 'other')]]),
+    nodes: new Map(),
+    containers: new Map(),
+    endpoints: new Map(
+      [
+        ep('nc', 'web', '10.3.0.2', 'cw', ['www']),
+        ep('nl', 'web', '10.4.0.2', 'cw'),
+        ep('ni', 'web', '10.5.0.2', 'cw'),
+        ep('nc', 'client', '10.3.0.9', 'cc'),
+        ep('nl', 'client', '10.4.0.9', 'cc'),
+        ep('ni', 'client', '10.5.0.9', 'cc'),
+        ep('nx', 'example', '10.6.0.2', 'ce'), // `example` lives on another network than com
+        ep('nx', 'db', '10.6.0.3', 'cd'),
+      ].map((e) => [e.id, e]),
+    ),
+  };
+  const z = buildZone(s);
+  const ask = (name: string, type = 1) => lookup(z, ip('10.3.0.9'), name, type);
+
+  it('a network named com does not capture the com top-level domain: example.com, foo.local, x.internal are forwarded', () => {
+    for (const name of ['example.com', 'foo.local', 'x.internal', 'www.example.com', 'a.b.local']) {
+      expect(ask(name), name).toEqual({ kind: 'forward' });
+      expect(ask(name, 28), `${name} AAAA`).toEqual({ kind: 'forward' });
+    }
+    // Not even when the first label is a cluster name on some other network.
+    expect(ask('example.com')).toEqual({ kind: 'forward' });
+    expect(ask('db.local')).toEqual({ kind: 'forward' });
+  });
+
+  it('a network named com still answers exact cluster names: web.com, www.com, web.local, web.internal', () => {
+    expect(ask('web.com')).toEqual({ kind: 'a', addrs: [ip('10.3.0.2')] });
+    expect(ask('www.com')).toEqual({ kind: 'a', addrs: [ip('10.3.0.2')] });
+    expect(ask('web.local')).toEqual({ kind: 'a', addrs: [ip('10.4.0.2')] });
+    expect(ask('web.internal')).toEqual({ kind: 'a', addrs: [ip('10.5.0.2')] });
+    expect(ask('web.com', 28)).toEqual({ kind: 'nodata' });
+    expect(ask('2.0.3.10.in-addr.arpa', 12)).toEqual({ kind: 'ptr', name: 'web.com' });
+    // A cluster name on a network the asker is not on stays NXDOMAIN (as documented).
+    expect(ask('example.other')).toEqual({ kind: 'nxdomain' });
+    expect(ask('db')).toEqual({ kind: 'nxdomain' });
+  });
+});
+
+describe('embedded DNS zone: --internal networks', () => {
+  const internal = (id: string, name: string): Network => ({ ...net(id, name), internal: true });
+  const s: ClusterState = {
+    networks: new Map([['ni', internal('ni', 'back')], ['no', net('no', 'front')]]),
+    nodes: new Map(),
+    containers: new Map(),
+    endpoints: new Map(
+      [
+        ep('ni', 'db', '10.7.0.2', 'cd'), // internal only
+        ep('ni', 'api', '10.7.0.3', 'ca'), // internal and front: has a way out
+        ep('no', 'api', '10.8.0.3', 'ca'),
+        ep('no', 'web', '10.8.0.4', 'cw'),
+      ].map((e) => [e.id, e]),
+    ),
+  };
+  const z = buildZone(s);
+
+  it('a container only on --internal networks never has a name forwarded; cluster names still answer', () => {
+    const db = (name: string, type = 1) => lookup(z, ip('10.7.0.2'), name, type);
+    expect(db('example.com')).toEqual({ kind: 'isolated' });
+    expect(db('1.1.168.192.in-addr.arpa', 12)).toEqual({ kind: 'isolated' });
+    expect(db('api')).toEqual({ kind: 'a', addrs: [ip('10.7.0.3')] });
+    expect(db('api.back')).toEqual({ kind: 'a', addrs: [ip('10.7.0.3')] });
+    expect(db('web')).toEqual({ kind: 'nxdomain' }); // only on front
+    expect(db('3.0.7.10.in-addr.arpa', 12)).toEqual({ kind: 'ptr', name: 'api.back' });
+  });
+
+  it('one network with a way out is enough to forward (both addresses of such a container)', () => {
+    expect(lookup(z, ip('10.7.0.3'), 'example.com', 1)).toEqual({ kind: 'forward' });
+    expect(lookup(z, ip('10.8.0.3'), 'example.com', 1)).toEqual({ kind: 'forward' });
+    expect(lookup(z, ip('10.8.0.4'), 'example.com', 1)).toEqual({ kind: 'forward' });
   });
 });

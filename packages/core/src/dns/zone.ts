@@ -8,7 +8,8 @@ import { ptrNameToIPv4 } from './names.js';
 /**
  * What the embedded resolver knows, built from the desired state (pure) and rebuilt on every
  * change. Answers are scoped to the networks of the endpoint asking, as Docker's are: a name
- * only on another network is NXDOMAIN, a name nobody has is forwarded upstream.
+ * only on another network is NXDOMAIN, a name nobody has is forwarded upstream. Only exact
+ * cluster names are ours: a network named `com` must not swallow `example.com`.
  */
 export interface Zone {
   /** Network ids of the container whose endpoint has this address (its "view"). */
@@ -23,6 +24,11 @@ export interface Zone {
   readonly ptr: ReadonlyMap<number, string>;
   /** "<network id>/<name>" of names answered in rotating order (dnsrr services). */
   readonly rotating: ReadonlySet<string>;
+  /**
+   * Addresses whose container is on `--internal` networks only: nothing they ask may leave the
+   * cluster, so names that are not ours are never forwarded for them.
+   */
+  readonly isolated: ReadonlySet<number>;
 }
 
 /**
@@ -79,11 +85,15 @@ export function buildZone(state: ClusterState, node?: string): Zone {
     }
   }
   const viewOf = new Map<number, readonly string[]>();
+  const isolated = new Set<number>();
   for (const ep of state.endpoints.values()) {
     const addr = parseIPv4(ep.ip);
-    viewOf.set(addr, addrOf.get(addr) ? (byContainer.get(ep.container) ?? [ep.networkId]) : [ep.networkId]);
+    const view = addrOf.get(addr) ? (byContainer.get(ep.container) ?? [ep.networkId]) : [ep.networkId];
+    viewOf.set(addr, view);
+    // One network with a way out is enough, as Docker decides (sandbox "has external access").
+    if (view.every((id) => state.networks.get(id)?.internal === true)) isolated.add(addr);
   }
-  return { viewOf, names, networkByName, known, ptr, rotating };
+  return { viewOf, names, networkByName, known, ptr, rotating, isolated };
 }
 
 export type Lookup =
@@ -92,19 +102,25 @@ export type Lookup =
   | { readonly kind: 'nodata' } // the name is ours, the type is not (AAAA until IPv6 exists)
   | { readonly kind: 'nxdomain' }
   | { readonly kind: 'forward' }
+  // Not ours, and the asker is on --internal networks only: never forwarded (the server answers
+  // SERVFAIL, as Docker's resolver does when it may not proxy).
+  | { readonly kind: 'isolated' }
   | { readonly kind: 'refused' }; // the asker is no endpoint: we are not an open resolver
 
 const T_A = 1;
 const T_PTR = 12;
+const FORWARD: Lookup = { kind: 'forward' };
+const ISOLATED: Lookup = { kind: 'isolated' };
 
 /** `turn` rotates the answers of dnsrr names (the server passes a counter). */
 export function lookup(zone: Zone, source: number, qname: string, qtype: number, turn = 0): Lookup {
   const view = zone.viewOf.get(source);
   if (!view) return { kind: 'refused' };
+  const notOurs = zone.isolated.has(source) ? ISOLATED : FORWARD;
   if (qname.endsWith('.in-addr.arpa')) {
     const addr = ptrNameToIPv4(qname);
     const name = addr === undefined ? undefined : zone.ptr.get(addr);
-    if (name === undefined) return { kind: 'forward' };
+    if (name === undefined) return notOurs;
     return qtype === T_PTR ? { kind: 'ptr', name } : { kind: 'nodata' };
   }
   // <name> on any of the asker's networks (names may hold dots: tasks.web, web.1.<id>), else
@@ -127,6 +143,10 @@ export function lookup(zone: Zone, source: number, qname: string, qtype: number,
     const k = rotate ? turn % found.length : 0;
     return { kind: 'a', addrs: k === 0 ? found : [...found.slice(k), ...found.slice(0, k)] };
   }
-  if (zone.known.has(qname) || zone.known.has(bare) || netId !== undefined) return { kind: 'nxdomain' };
-  return { kind: 'forward' };
+  // NXDOMAIN only for a name that is the cluster's, just not on the asker's networks: <name> on
+  // some network, or <name>.<network> with <name> on that network. A last label that merely
+  // spells a network (`example.com` beside a network `com`, `pg.app` when pg is not on app) is
+  // not ours: it goes upstream like any unknown name.
+  if (zone.known.has(qname) || (netId !== undefined && zone.names.get(netId)?.has(bare))) return { kind: 'nxdomain' };
+  return notOurs;
 }
