@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import * as proto from '@ctnet/proto';
 import { AgentServiceClient, ManagerServiceClient, type AgentMessage, type ManagerMessage } from '@ctnet/proto';
 import { freePort } from '@ctnet/store';
@@ -95,7 +95,7 @@ export type Api = {
 
 /** A promise-shaped ManagerService client (the raw API, below the CLI). */
 export function apiClient(addr: string): Api & { close(): void } {
-  const client = new ManagerServiceClient(addr, credentials.createInsecure());
+  const client = new ManagerServiceClient(addr, proto.clientCredentials(), proto.clientOptions());
   const api: Record<string, unknown> = { close: () => client.close() };
   for (const name of Object.keys(ManagerServiceClient.service)) {
     // Every request message is named <Method>Request; fromPartial fills the defaults.
@@ -128,7 +128,7 @@ export function connectAgent(
   resumeRevision = 0,
   autoAck = false,
 ): AgentConn {
-  const client = new AgentServiceClient(addr, credentials.createInsecure());
+  const client = new AgentServiceClient(addr, proto.clientCredentials(), proto.clientOptions());
   const call = client.connect();
   const messages: ManagerMessage[] = [];
   const errors: ServiceError[] = [];

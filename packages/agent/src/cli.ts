@@ -3,9 +3,9 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseKeyValues } from '@ctnet/core';
-import { ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
+import { clientCredentials, clientOptions, ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
 import { startAgent } from './agent.js';
 import { createExecaRunner } from './netlink/runner.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
@@ -164,7 +164,7 @@ async function identity(env: Env, dataDir: string): Promise<AgentIdentity> {
 }
 
 function managerCall<T>(addr: string, call: (c: ManagerServiceClient, cb: (e: ServiceError | null, r: T) => void) => void): Promise<T> {
-  const client = new ManagerServiceClient(addr, credentials.createInsecure());
+  const client = new ManagerServiceClient(addr, clientCredentials(), clientOptions());
   return new Promise<T>((resolve, reject) =>
     call(client, (e, r) => {
       client.close();

@@ -1,11 +1,10 @@
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { formatHostPort, type AgentConfig, type Logger } from '@ctnet/core';
-import { AgentServiceClient, type AgentMessage, type ContainerState, type ManagerMessage } from '@ctnet/proto';
+import { AgentServiceClient, clientCredentials, clientOptions, type AgentMessage, type ContainerState, type ManagerMessage } from '@ctnet/proto';
 import type { HostInfo } from './host-info.js';
 import type { LocalState } from './state.js';
 import type { AgentMetrics } from './metrics.js';
 
-export const GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024;
 
 /**
  * Keeps one stream to a manager up: tries the managers in turn with backoff, resumes from
@@ -42,11 +41,7 @@ export function connectToManagers(deps: {
 
   const session = (addr: string): Promise<string> =>
     new Promise((resolve) => {
-      const client = new AgentServiceClient(addr, credentials.createInsecure(), {
-        'grpc.max_receive_message_length': GRPC_MESSAGE_LIMIT,
-        'grpc.keepalive_time_ms': 10_000,
-        'grpc.keepalive_timeout_ms': 5_000,
-      });
+      const client = new AgentServiceClient(addr, clientCredentials(), clientOptions({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 }));
       const call = client.connect();
       let settled = false;
       const end = (why: string): void => {

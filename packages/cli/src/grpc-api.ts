@@ -4,12 +4,13 @@ import {
   type ListEndpointsResponse,
   type ListNetworksResponse,
   type ListServicesResponse,
+  clientCredentials,
+  clientOptions,
   ManagerServiceClient,
 } from '@ctnet/proto';
 import {
   type CallOptions,
   type ClientUnaryCall,
-  credentials,
   Metadata,
   type ServiceError,
   status,
@@ -89,7 +90,7 @@ export class GrpcManagerApi implements ManagerApi {
   private client(): ManagerServiceClient {
     if (this.raw === undefined) {
       const target = formatHostPort(parseHostPort(this.address, '--manager'));
-      this.raw = new ManagerServiceClient(target, credentials.createInsecure());
+      this.raw = new ManagerServiceClient(target, clientCredentials(), clientOptions());
     }
     return this.raw;
   }

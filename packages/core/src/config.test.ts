@@ -74,8 +74,10 @@ describe('parseManagerConfig', () => {
       vxlanPort: 4789,
       excludes: [],
       nodeGraceMs: 30_000,
+      nodeRetentionMs: 86_400_000,
       nodeTtlSeconds: 10,
       embeddedEtcdPort: 23790,
+      streamBufferEvents: 250_000,
     });
   });
 
@@ -96,6 +98,7 @@ describe('parseManagerConfig', () => {
       vxlanPort: '8472',
       exclude: ['172.20.0.5/24'],
       nodeGrace: '1m',
+      nodeRetention: '2h',
       nodeTtl: '2500ms',
       embeddedEtcdPort: '2379',
     });
@@ -108,6 +111,7 @@ describe('parseManagerConfig', () => {
       vxlanPort: 8472,
       excludes: [parseCidr('172.20.0.0/24')],
       nodeGraceMs: 60_000,
+      nodeRetentionMs: 7_200_000,
       nodeTtlSeconds: 3,
       embeddedEtcdPort: 2379,
     });

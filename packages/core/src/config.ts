@@ -46,6 +46,12 @@ export function parsePort(text: string, what: string): number {
   return port;
 }
 
+function parseCount(text: string, what: string, min: number): number {
+  const n = Number(text.trim());
+  if (!/^[0-9]+$/.test(text.trim()) || n < min) throw invalidArgument(`${what} "${text}" is not a whole number of at least ${min}`);
+  return n;
+}
+
 export interface ManagerConfig {
   readonly listen: HostPort;
   readonly http: HostPort;
@@ -58,8 +64,12 @@ export interface ManagerConfig {
   readonly vxlanPort: number;
   readonly excludes: readonly Cidr[];
   readonly nodeGraceMs: number;
+  /** A node down this long is forgotten: its record goes and its bridge subnets are freed. */
+  readonly nodeRetentionMs: number;
   readonly nodeTtlSeconds: number;
   readonly embeddedEtcdPort: number; // client port; the peer port is the next one
+  /** State events an agent stream may hold unsent before the agent is cut off (it resumes). */
+  readonly streamBufferEvents: number;
 }
 
 export interface RawManagerConfig {
@@ -73,8 +83,10 @@ export interface RawManagerConfig {
   vxlanPort?: string;
   exclude?: readonly string[];
   nodeGrace?: string;
+  nodeRetention?: string;
   nodeTtl?: string;
   embeddedEtcdPort?: string;
+  streamBufferEvents?: string;
 }
 
 export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
@@ -108,8 +120,10 @@ export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
     vxlanPort: parsePort(raw.vxlanPort ?? '4789', '--vxlan-port'),
     excludes: Object.freeze((raw.exclude ?? []).map((e) => parseCidr(e, '--exclude', false))),
     nodeGraceMs: parseDuration(raw.nodeGrace ?? '30s', '--node-grace'),
+    nodeRetentionMs: parseDuration(raw.nodeRetention ?? '24h', '--node-retention'),
     nodeTtlSeconds: Math.ceil(nodeTtlMs / 1000),
     embeddedEtcdPort: parsePort(raw.embeddedEtcdPort ?? '23790', '--embedded-etcd-port'),
+    streamBufferEvents: parseCount(raw.streamBufferEvents ?? '250000', '--stream-buffer-events', 100),
   });
 }
 

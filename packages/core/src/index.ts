@@ -13,6 +13,7 @@ export * from './plan/actual.js';
 export * from './model/container.js';
 export * from './model/service.js';
 export * from './model/ports.js';
+export * from './model/limits.js';
 export * from './model/links.js';
 export * from './sched/spread.js';
 export * from './desired/host.js';

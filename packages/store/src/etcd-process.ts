@@ -25,6 +25,9 @@ export interface EtcdProcess {
   stop(): Promise<void>;
 }
 
+/** Operations one transaction may carry on the etcd ctnet runs itself; an external etcd needs the same (README). */
+export const MAX_TXN_OPS = 4096;
+
 export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<EtcdProcess> {
   const name = opts.name ?? 'ctnet';
   const client = `http://127.0.0.1:${opts.clientPort}`;
@@ -42,6 +45,9 @@ export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<EtcdPr
     '--initial-cluster-state=new',
     '--auto-compaction-mode=revision',
     '--auto-compaction-retention=100000',
+    // A container publishing LIMITS.ports host ports claims each in its own transaction
+    // (up to three comparisons and a write per port); etcd's default allows 128 operations.
+    `--max-txn-ops=${MAX_TXN_OPS}`,
   ];
   let child: ChildProcess;
   try {

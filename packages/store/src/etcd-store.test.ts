@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Etcd3 } from 'etcd3';
-import type { Endpoint, Network } from '@ctnet/core';
+import type { Container, Endpoint, Network } from '@ctnet/core';
 import { createEtcdStore } from './etcd-store.js';
 import { isCompactedError } from './etcd-errors.js';
 import { startTestEtcd, type TestEtcd } from './testing/etcd-server.js';
@@ -193,6 +193,61 @@ describe('etcd store', () => {
     expect(err).toMatchObject({ code: 'UNAVAILABLE' });
     expect(String((err as Error).message)).toMatch(/etcd.*127\.0\.0\.1:1/);
   });
+
+  it('regression: host ports were guarded by the cache only; a claim key per port lets exactly one of racing containers publish it', async () => {
+    const { revision } = await store.listNetworks();
+    await store.createNetwork(network('np', 'ports', '10.5.0.0/24'), revision);
+    const ct = (name: string, hostIp: string, node = 'h1'): Container => ({
+      id: `id-${name}`, name, node, cmd: ['true'], env: {}, hostname: name, dns: [], dnsSearch: [], createdAt: 'now', mode: 'network', sharedWith: '', attachPid: 0,
+      ports: [{ protocol: 'tcp', hostIp, hostPort: 8080, containerPort: 80 }],
+    });
+    const tries = ['', '192.168.1.1', '', '192.168.1.1', '192.168.1.2'].map((ip, i) =>
+      store.createEndpoint({ ...endpoint('np', `p${i}`, `10.5.0.${10 + i}`), container: `id-p${i}` }, ct(`p${i}`, ip)),
+    );
+    const outcomes = await Promise.all(tries);
+    const won = outcomes.filter((o) => o.ok);
+    // either the wildcard won alone, or the specific addresses (.1 and .2) did
+    expect(won.length === 1 || won.length === 2).toBe(true);
+    for (const o of outcomes) if (!o.ok) expect(o).toMatchObject({ reason: 'port-taken', holder: expect.stringMatching(/^container p\d on node h1$/) });
+    // nothing of a loser is left: its address is free again
+    const claims = (await store.listClaims('np')).claims.map((c) => c.owner).sort();
+    expect(claims.length).toBe(won.length);
+    // the same port on another node is free; removing the holders frees the port
+    expect((await store.createEndpoint({ ...endpoint('np', 'other', '10.5.0.30'), node: 'h2', container: 'id-other' }, ct('other', '', 'h2'))).ok).toBe(true);
+    for (const c of await store.listContainers()) if (c.ports) await store.deleteContainer(c.name);
+    expect((await store.createEndpoint({ ...endpoint('np', 'after', '10.5.0.31'), container: 'id-after' }, ct('after', ''))).ok).toBe(true);
+    await store.deleteContainer('after');
+  });
+
+  it('regression: a service and an endpoint could share a name on a network; the name keys refuse either, and a removal frees it', async () => {
+    const svc = (name: string, networks = ['np']) => ({
+      id: `svc-${name}`, name, networks, replicas: 0, endpointMode: 'dnsrr' as const, constraints: [], cmd: ['true'], env: {}, createdAt: 'now', updatedAt: 'now',
+    });
+    expect((await store.createService(svc('web'))).ok).toBe(true);
+    expect(await store.createEndpoint({ ...endpoint('np', 'c1', '10.5.0.40'), aliases: ['web'] })).toMatchObject({ ok: false, reason: 'service-name', name: 'web', service: 'web' });
+    expect((await store.createEndpoint({ ...endpoint('np', 'c2', '10.5.0.41'), aliases: ['api'] })).ok).toBe(true);
+    expect(await store.createService(svc('api'))).toMatchObject({ ok: false, reason: 'name-taken', network: 'np', holder: 'c2' });
+    expect(await store.createService({ ...svc('ing'), publish: [{ protocol: 'udp', published: 9999, target: 53, mode: 'ingress' }] })).toMatchObject({ ok: true });
+    expect(await store.createService({ ...svc('ing2'), publish: [{ protocol: 'udp', published: 9999, target: 53, mode: 'host' }] })).toMatchObject({ ok: false, reason: 'port-taken' });
+    await store.deleteService('web');
+    await store.deleteService('ing');
+    expect((await store.createEndpoint({ ...endpoint('np', 'c1', '10.5.0.40'), aliases: ['web'] })).ok).toBe(true);
+    expect((await store.createService({ ...svc('ing2'), publish: [{ protocol: 'udp', published: 9999, target: 53, mode: 'host' }] })).ok).toBe(true);
+    await store.deleteEndpoint('np', 'c1');
+    await store.deleteEndpoint('np', 'c2');
+    expect((await store.createService(svc('api'))).ok).toBe(true); // c2's alias went with it
+  });
+
+  it('regression: a prefix larger than one etcd response broke every listing; reads page through it', async () => {
+    const big = 'z'.repeat(60_000);
+    const many = Array.from({ length: 90 }, (_, i): Container => ({
+      id: `big-${i}`, name: `big${i}`, node: 'h1', cmd: ['true'], env: { BIG: big }, hostname: 'b', dns: [], dnsSearch: [], createdAt: 'now', mode: 'none', sharedWith: '', attachPid: 0,
+    }));
+    for (const c of many) expect((await store.createContainer(c)).ok).toBe(true); // ≈5.4 MB, above gRPC's 4 MiB default
+    expect((await store.listContainers()).filter((c) => c.id.startsWith('big-'))).toHaveLength(90);
+    expect((await store.loadAll()).changes.filter((c) => c.kind === 'container').length).toBeGreaterThanOrEqual(90);
+    for (const c of many) await store.deleteContainer(c.name);
+  }, 60_000);
 });
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {

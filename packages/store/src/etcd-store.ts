@@ -3,12 +3,25 @@ import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from '
 import { CtnetError, ErrorCode, type Container, type Endpoint, type Network, type Node, type Service } from '@ctnet/core';
 import { decodeKey, keys, ROOT, STATE_PREFIX } from './keys.js';
 import { compactedError, etcdError } from './etcd-errors.js';
+import {
+  applyGuards,
+  containerPortGuards,
+  containerPortKeys,
+  endpointNameGuards,
+  endpointNameKeys,
+  mergeGuards,
+  prefixEnd,
+  serviceGuards,
+  serviceKeys,
+  type Guards,
+} from './claims.js';
 import type {
   ChangeBatch,
   Claim,
   ClusterChange,
   ClusterConfig,
   CreateEndpointOutcome,
+  CreateServiceOutcome,
   NodeAck,
   NodeLiveness,
   RemoveNetworkOutcome,
@@ -24,6 +37,14 @@ export interface EtcdStoreOptions {
 }
 
 const rev = (text: string | undefined | null): number => Number(text ?? 0);
+/**
+ * Keys per range request. A whole prefix in one response would hit the client's receive limit
+ * (RECEIVE_LIMIT) once there are enough records; etcd cannot limit a page by bytes, so a page
+ * too large for the limit is asked for again in quarters (records are capped by core's LIMITS,
+ * so one record always fits).
+ */
+export const PAGE_KEYS = 1024;
+const RECEIVE_LIMIT = 16 * 1024 * 1024;
 const json = (kv: IKeyValue): unknown => JSON.parse(kv.value.toString());
 
 /** The production Store: etcd through the etcd3 client. */
@@ -32,6 +53,7 @@ export function createEtcdStore(opts: EtcdStoreOptions): Store {
   const client = new Etcd3({
     hosts: [...opts.endpoints],
     dialTimeout: timeout,
+    grpcOptions: { 'grpc.max_receive_message_length': RECEIVE_LIMIT },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
     faultHandling: {
       // The client's default breaker keeps refusing calls for 5 s after etcd comes back;
@@ -72,8 +94,8 @@ class EtcdStore implements Store {
 
   async listNetworks(): Promise<{ networks: Network[]; revision: number }> {
     return this.io('listing networks', async () => {
-      const res = await this.client.getAll().prefix(keys.networksPrefix).exec();
-      return { networks: res.kvs.map((kv) => json(kv) as Network), revision: rev(res.header.revision) };
+      const res = await this.rangeAll(keys.networksPrefix);
+      return { networks: res.kvs.map((kv) => json(kv) as Network), revision: res.revision };
     });
   }
 
@@ -115,7 +137,7 @@ class EtcdStore implements Store {
       }
       const unlock = () => this.client.if(lock, 'Value', '==', mine).then(this.client.delete().key(lock)).commit();
       try {
-        const eps = await this.client.getAll().prefix(keys.networkEndpointsPrefix(net.id)).exec();
+        const eps = await this.rangeAll(keys.networkEndpointsPrefix(net.id));
         if (eps.kvs.length > 0) {
           await unlock();
           return { ok: false, endpoints: eps.kvs.map((kv) => json(kv) as Endpoint) };
@@ -127,6 +149,7 @@ class EtcdStore implements Store {
           .then(
             this.client.delete().key(keys.network(net.id)),
             this.client.delete().prefix(keys.claimsPrefix(net.id)),
+            this.client.delete().prefix(keys.namesPrefix(net.id)),
             this.client.delete().key(lock),
             this.client.put(keys.networksGuard).value(net.id),
           )
@@ -153,7 +176,14 @@ class EtcdStore implements Store {
         .and(lockKey, 'Version', '==', 0)
         .and(epKey, 'Create', '==', 0)
         .and(claimKey, 'Create', '==', 0);
-      const puts = [this.client.put(claimKey).value(ep.name), this.client.put(epKey).value(JSON.stringify(ep))];
+      // Its names must not be a service's, and the container's host ports must be free.
+      const guards = mergeGuards(endpointNameGuards(ep), container ? containerPortGuards(container) : { absent: [], empty: [], puts: [] });
+      txn = applyGuards(txn, guards);
+      const puts = [
+        this.client.put(claimKey).value(ep.name),
+        this.client.put(epKey).value(JSON.stringify(ep)),
+        ...guards.puts.map(([k, v]) => this.client.put(k).value(v)),
+      ];
       if (container && ctKey) {
         txn = txn.and(ctKey, 'Create', '==', 0);
         puts.push(this.client.put(ctKey).value(JSON.stringify(container)));
@@ -187,6 +217,9 @@ class EtcdStore implements Store {
         if (found.id === ep.id) return { ok: true, revision: rev(existing.mod_revision) };
         return { ok: false, reason: 'name-taken', existing: found };
       }
+      const held = await this.violated(guards);
+      if (held?.key.includes('/ports/')) return { ok: false, reason: 'port-taken', port: held.key, holder: held.holder };
+      if (held) return { ok: false, reason: 'service-name', name: held.key.split('/').at(-1) ?? '', service: held.holder };
       // The claim may have been released again in between: report it taken all the same,
       // the allocator simply moves on to the next address.
       return { ok: false, reason: 'address-taken', owner: claim ? claim.value.toString() : 'another endpoint' };
@@ -206,7 +239,7 @@ class EtcdStore implements Store {
         const txn = await this.client
           .if(epKey, 'Mod', '==', rev(kv.mod_revision))
           .and(claimKey, 'Value', '==', ep.name)
-          .then(this.client.delete().key(epKey), this.client.delete().key(claimKey))
+          .then(this.client.delete().key(epKey), this.client.delete().key(claimKey), ...endpointNameKeys(ep).map((k) => this.client.delete().key(k)))
           .else(this.client.get(claimKey))
           .commit();
         if (txn.succeeded) return ep;
@@ -215,7 +248,7 @@ class EtcdStore implements Store {
           // The claim is already gone or belongs elsewhere (should not happen): drop the endpoint alone.
           const only = await this.client
             .if(epKey, 'Mod', '==', rev(kv.mod_revision))
-            .then(this.client.delete().key(epKey))
+            .then(this.client.delete().key(epKey), ...endpointNameKeys(ep).map((k) => this.client.delete().key(k)))
             .commit();
           if (only.succeeded) return ep;
         }
@@ -248,7 +281,7 @@ class EtcdStore implements Store {
 
   async listContainers(): Promise<Container[]> {
     return this.io('listing containers', async () => {
-      const res = await this.client.getAll().prefix(keys.containersPrefix).exec();
+      const res = await this.rangeAll(keys.containersPrefix);
       return res.kvs.map((kv) => json(kv) as Container);
     });
   }
@@ -260,17 +293,17 @@ class EtcdStore implements Store {
         const kv = (await this.client.get(ctKey).exec()).kvs[0];
         if (!kv) return undefined;
         const container = json(kv) as Container;
-        const all = await this.client.getAll().prefix(keys.endpointsPrefix).exec();
-        const mine = all.kvs.filter((e) => (json(e) as Endpoint).container === container.id);
+        const mine = (await this.rangeAll(keys.endpointsPrefix)).kvs.filter((e) => (json(e) as Endpoint).container === container.id);
         const endpoints = mine.map((e) => json(e) as Endpoint);
         // Container, endpoints and their claims go in one transaction; any concurrent change
         // to one of them makes it fail and we look again.
         let txn = this.client.if(ctKey, 'Mod', '==', rev(kv.mod_revision));
         for (const e of mine) txn = txn.and(e.key.toString(), 'Mod', '==', rev(e.mod_revision));
-        const ops = [this.client.delete().key(ctKey)];
+        const ops = [this.client.delete().key(ctKey), ...containerPortKeys(container).map((k) => this.client.delete().key(k))];
         for (const e of endpoints) {
           ops.push(this.client.delete().key(keys.endpoint(e.networkId, e.name)));
           ops.push(this.client.delete().key(keys.claim(e.networkId, e.ip)));
+          for (const k of endpointNameKeys(e)) ops.push(this.client.delete().key(k));
         }
         const res = await txn.then(...ops).commit();
         if (res.succeeded) return { container, endpoints };
@@ -289,7 +322,7 @@ class EtcdStore implements Store {
   async listEndpoints(networkId?: string): Promise<Endpoint[]> {
     const prefix = networkId === undefined ? keys.endpointsPrefix : keys.networkEndpointsPrefix(networkId);
     return this.io('listing endpoints', async () => {
-      const res = await this.client.getAll().prefix(prefix).exec();
+      const res = await this.rangeAll(prefix);
       return res.kvs.map((kv) => json(kv) as Endpoint);
     });
   }
@@ -297,13 +330,13 @@ class EtcdStore implements Store {
   async listClaims(networkId: string): Promise<{ claims: Claim[]; revision: number }> {
     return this.io('listing address claims', async () => {
       const prefix = keys.claimsPrefix(networkId);
-      const res = await this.client.getAll().prefix(prefix).exec();
+      const res = await this.rangeAll(prefix);
       const claims = res.kvs.map((kv) => ({
         ip: kv.key.toString().slice(prefix.length),
         owner: kv.value.toString(),
         createRevision: rev(kv.create_revision),
       }));
-      return { claims, revision: rev(res.header.revision) };
+      return { claims, revision: res.revision };
     });
   }
 
@@ -323,7 +356,7 @@ class EtcdStore implements Store {
 
   async listNodes(): Promise<Node[]> {
     return this.io('listing nodes', async () => {
-      const res = await this.client.getAll().prefix(keys.nodesPrefix).exec();
+      const res = await this.rangeAll(keys.nodesPrefix);
       return res.kvs.map((kv) => json(kv) as Node);
     });
   }
@@ -360,8 +393,8 @@ class EtcdStore implements Store {
 
   async listAlive(): Promise<Set<string>> {
     return this.io('listing ready nodes', async () => {
-      const res = await this.client.getAll().prefix(keys.alivePrefix).keys();
-      return new Set(res.map((k) => k.slice(keys.alivePrefix.length)));
+      const res = await this.rangeAll(keys.alivePrefix);
+      return new Set(res.kvs.map((kv) => kv.key.toString().slice(keys.alivePrefix.length)));
     });
   }
 
@@ -371,24 +404,31 @@ class EtcdStore implements Store {
 
   async listAcks(): Promise<Map<string, NodeAck>> {
     return this.io('listing acks', async () => {
-      const res = await this.client.getAll().prefix(keys.acksPrefix).exec();
+      const res = await this.rangeAll(keys.acksPrefix);
       return new Map(res.kvs.map((kv) => [kv.key.toString().slice(keys.acksPrefix.length), json(kv) as NodeAck]));
     });
   }
 
-  async createService(service: Service): Promise<{ ok: true; revision: number } | { ok: false; existing: Service }> {
+  async createService(service: Service): Promise<CreateServiceOutcome> {
     const key = keys.service(service.name);
     return this.io(`creating service ${service.name}`, async () => {
-      const res = await this.client
-        .if(key, 'Create', '==', 0)
-        .then(this.client.put(key).value(JSON.stringify(service)))
+      const guards = serviceGuards(service);
+      const res = await applyGuards(this.client.if(key, 'Create', '==', 0), guards)
+        .then(this.client.put(key).value(JSON.stringify(service)), ...guards.puts.map(([k, v]) => this.client.put(k).value(v)))
         .else(this.client.get(key))
         .commit();
       if (res.succeeded) return { ok: true, revision: rev(res.header.revision) };
       const kv = res.responses[0]?.response_range?.kvs[0];
-      const found = kv ? (json(kv) as Service) : service;
-      if (found.id === service.id) return { ok: true, revision: rev(kv?.mod_revision) }; // our own retried commit
-      return { ok: false, existing: found };
+      if (kv) {
+        const found = json(kv) as Service;
+        if (found.id === service.id) return { ok: true, revision: rev(kv.mod_revision) }; // our own retried commit
+        return { ok: false, reason: 'service-taken', existing: found };
+      }
+      const held = await this.violated(guards);
+      if (held?.key.includes('/ports/')) return { ok: false, reason: 'port-taken', port: held.key, holder: held.holder };
+      // names/<net>/<name>[/<endpoint>]: the network is the fourth part from the root
+      const network = held?.key.split('/')[4] ?? '';
+      return { ok: false, reason: 'name-taken', network, holder: held?.holder ?? 'another endpoint' };
     });
   }
 
@@ -401,7 +441,7 @@ class EtcdStore implements Store {
 
   async listServices(): Promise<Service[]> {
     return this.io('listing services', async () => {
-      const res = await this.client.getAll().prefix(keys.servicesPrefix).exec();
+      const res = await this.rangeAll(keys.servicesPrefix);
       return res.kvs.map((kv) => json(kv) as Service);
     });
   }
@@ -415,9 +455,61 @@ class EtcdStore implements Store {
   async deleteService(name: string): Promise<Service | undefined> {
     const key = keys.service(name);
     return this.io(`removing service ${name}`, async () => {
-      const res = await this.client.delete().key(key).getPrevious();
-      return res[0] ? (json(res[0]) as Service) : undefined;
+      for (let attempt = 0; attempt < 16; attempt++) {
+        const kv = (await this.client.get(key).exec()).kvs[0];
+        if (!kv) return undefined;
+        const svc = json(kv) as Service;
+        // The record, its ingress port claims and its name reservations go together.
+        const res = await this.client
+          .if(key, 'Mod', '==', rev(kv.mod_revision))
+          .then(this.client.delete().key(key), ...serviceKeys(svc).map((k) => this.client.delete().key(k)))
+          .commit();
+        if (res.succeeded) return svc;
+      }
+      throw new CtnetError(ErrorCode.Aborted, `service ${name} kept changing while being removed; retry`);
     });
+  }
+
+  /** After a failed guarded transaction: the first guard that does not hold, and its holder. */
+  private async violated(g: Guards): Promise<{ key: string; holder: string } | undefined> {
+    for (const key of g.absent) {
+      const kv = (await this.client.get(key).exec()).kvs[0];
+      if (kv) return { key, holder: kv.value.toString() };
+    }
+    for (const prefix of g.empty) {
+      const kv = (await this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix), limit: 1 })).kvs[0];
+      if (kv) return { key: kv.key.toString(), holder: kv.value.toString() };
+    }
+    return undefined;
+  }
+
+  /**
+   * Every key under `prefix`, read in pages of PAGE_KEYS at one revision (the first page's),
+   * so the result is one consistent cut however large the prefix is.
+   */
+  private async rangeAll(prefix: string): Promise<{ kvs: IKeyValue[]; revision: number }> {
+    const end = prefixEnd(prefix);
+    const kvs: IKeyValue[] = [];
+    let from = Buffer.from(prefix);
+    let revision: string | undefined;
+    let limit = PAGE_KEYS;
+    for (;;) {
+      let res;
+      try {
+        res = await this.client.kv.range({ key: from, range_end: end, limit, ...(revision && { revision }) });
+      } catch (err) {
+        if (limit > 1 && /larger than max|RESOURCE_EXHAUSTED/i.test(String(err))) {
+          limit = Math.max(1, limit >> 2);
+          continue;
+        }
+        throw err;
+      }
+      revision ??= res.header.revision;
+      kvs.push(...res.kvs);
+      if (!res.more || res.kvs.length === 0) return { kvs, revision: rev(revision) };
+      // the next page starts just after the last key of this one
+      from = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
   }
 
   async updateNetwork(id: string, change: (n: Network) => Network | undefined): Promise<Network | undefined> {
@@ -466,7 +558,7 @@ class EtcdStore implements Store {
   async snapshot(): Promise<StateSnapshot> {
     return this.io('reading the desired state', async () => {
       // One range read over the state prefix: a consistent cut at one revision.
-      const res = await this.client.getAll().prefix(STATE_PREFIX).exec();
+      const res = await this.rangeAll(STATE_PREFIX);
       const networks: Network[] = [];
       const endpoints: Endpoint[] = [];
       const nodes: Node[] = [];
@@ -478,15 +570,15 @@ class EtcdStore implements Store {
         else if (key.kind === 'node') nodes.push(json(kv) as Node);
         else if (key.kind === 'container') containers.push(json(kv) as Container);
       }
-      return { revision: rev(res.header.revision), networks, endpoints, nodes, containers };
+      return { revision: res.revision, networks, endpoints, nodes, containers };
     });
   }
 
   async loadAll(): Promise<ChangeBatch> {
     return this.io('loading the cluster state', async () => {
-      const res = await this.client.getAll().prefix(ROOT).exec();
+      const res = await this.rangeAll(ROOT);
       const changes = res.kvs.map((kv) => decodeChange(kv, false)).filter((c): c is ClusterChange => c !== undefined);
-      return { revision: rev(res.header.revision), changes };
+      return { revision: res.revision, changes };
     });
   }
 

@@ -15,6 +15,13 @@ import { nameKey } from '@ctnet/core';
  *                                 their tasks and VIP endpoints)
  *   ipam/<net>/<ip>               owner of the address: one key per address, so concurrent
  *                                 allocators never contend on a shared counter or bitmap
+ *   ports/<proto>/<port>/<node>/<ip>  a published host port (ip 0.0.0.0 = every address; node * =
+ *                                 an ingress port, held on every node), written in the same
+ *                                 transaction as its container or service: one holder per port
+ *   names/<net>/<name>            a service answering to <name> on network <net>
+ *   names/<net>/<name>/<endpoint> an endpoint answering to <name> (its own name or an alias);
+ *                                 a service and a container never share a name on a network,
+ *                                 and both directions are checked in etcd, not in a cache
  *   locks/networks/<id>           present while a network is being removed; endpoint creation
  *                                 requires it absent, so no endpoint slips into a dying network
  *   status/alive/<node>           attached to the node's lease: present = ready
@@ -40,6 +47,14 @@ export const keys = {
   node: (name: string) => `${STATE_PREFIX}nodes/${nameKey(name)}`,
   claimsPrefix: (networkId: string) => `${ROOT}ipam/${networkId}/`,
   claim: (networkId: string, ip: string) => `${ROOT}ipam/${networkId}/${ip}`,
+  /** One published host port; node '' = an ingress port (every node), ip '' = every address. */
+  port: (protocol: string, port: number, node: string, ip: string) => `${ROOT}ports/${protocol}/${port}/${node === '' ? '*' : nameKey(node)}/${ip || '0.0.0.0'}`,
+  portPrefix: (protocol: string, port: number) => `${ROOT}ports/${protocol}/${port}/`,
+  portNodePrefix: (protocol: string, port: number, node: string) => `${ROOT}ports/${protocol}/${port}/${nameKey(node)}/`,
+  serviceName: (networkId: string, name: string) => `${ROOT}names/${networkId}/${nameKey(name)}`,
+  endpointName: (networkId: string, name: string, endpoint: string) => `${ROOT}names/${networkId}/${nameKey(name)}/${nameKey(endpoint)}`,
+  endpointNamesPrefix: (networkId: string, name: string) => `${ROOT}names/${networkId}/${nameKey(name)}/`,
+  namesPrefix: (networkId: string) => `${ROOT}names/${networkId}/`,
   networkLock: (networkId: string) => `${ROOT}locks/networks/${networkId}`,
   alivePrefix: `${ROOT}status/alive/`,
   alive: (node: string) => `${ROOT}status/alive/${nameKey(node)}`,

@@ -51,7 +51,18 @@ export type CreateEndpointOutcome =
   | { ok: false; reason: 'address-taken'; owner: string }
   | { ok: false; reason: 'network-gone' }
   | { ok: false; reason: 'container-gone' }
-  | { ok: false; reason: 'network-removing' };
+  | { ok: false; reason: 'network-removing' }
+  /** A published host port is held (by `holder`: "container web on node h1", "service web (ingress…)"). */
+  | { ok: false; reason: 'port-taken'; port: string; holder: string }
+  /** One of the endpoint's names is a service's on its network. */
+  | { ok: false; reason: 'service-name'; name: string; service: string };
+
+export type CreateServiceOutcome =
+  | { ok: true; revision: number }
+  | { ok: false; reason: 'service-taken'; existing: Service }
+  | { ok: false; reason: 'port-taken'; port: string; holder: string }
+  /** A container on one of its networks answers to the service's name. */
+  | { ok: false; reason: 'name-taken'; network: string; holder: string };
 
 export type RemoveNetworkOutcome = { ok: true } | { ok: false; endpoints: readonly Endpoint[] };
 
@@ -106,12 +117,16 @@ export interface Store {
   putAck(node: string, ack: NodeAck): Promise<void>;
   listAcks(): Promise<Map<string, NodeAck>>;
 
-  /** Creates the service unless its name is taken (then the existing one is returned). */
-  createService(service: Service): Promise<{ ok: true; revision: number } | { ok: false; existing: Service }>;
+  /**
+   * Creates the service, with its ingress port claims and its name reserved on its networks,
+   * unless the name, a port or the name on a network is taken (the outcome says which).
+   */
+  createService(service: Service): Promise<CreateServiceOutcome>;
   getService(name: string): Promise<Service | undefined>;
   listServices(): Promise<Service[]>;
   /** Read-modify-write (retried on a concurrent change); undefined if there is no such service. */
   updateService(name: string, change: (s: Service) => Service): Promise<{ service: Service; revision: number } | undefined>;
+  /** Deletes the service with its port claims and name reservations, together. */
   deleteService(name: string): Promise<Service | undefined>;
   /**
    * Rewrites a container's status or its task's desired state, only if it is still the

@@ -4,6 +4,7 @@ import { parseIPv4 } from '../net/ipv4.js';
 import { parseName } from './names.js';
 import type { TaskInfo, TaskStatus } from './service.js';
 import { parseLink, type Link } from './links.js';
+import { checkCmdSize, checkEnvSize, checkListSize, checkPortCount } from './limits.js';
 import { parseExpose, parsePortMapping, portsClash, type ExposedPort, type PortMapping } from './ports.js';
 
 /** A container: a command in its own network namespace on one node (the seeds' "sandbox"). */
@@ -86,6 +87,13 @@ export function parseContainerRequest(req: ContainerRequest): ContainerSpec {
   if (cmd.length === 0 || cmd[0]!.trim() === '') {
     throw invalidArgument('no command given; put it after "--", e.g. ctmgr run -d --name web --network app -- sleep infinity');
   }
+  checkCmdSize(cmd);
+  checkEnvSize(req.env);
+  checkListSize(req.dns, '--dns servers');
+  checkListSize(req.dnsSearch, '--dns-search domains');
+  checkListSize(req.links, '--link options');
+  checkListSize(req.publish, '-p options');
+  checkListSize(req.expose, '--expose options');
   for (const key of Object.keys(req.env ?? {})) {
     if (!ENV_KEY.test(key)) throw invalidArgument(`environment variable name "${key}" is invalid; use letters, digits and _`);
   }
@@ -115,21 +123,31 @@ export function parseContainerRequest(req: ContainerRequest): ContainerSpec {
  */
 function parsePorts(req: ContainerRequest): { ports: PortMapping[]; expose: ExposedPort[] } {
   const ports = (req.publish ?? []).flatMap(parsePortMapping);
-  for (const [i, p] of ports.entries()) {
-    const twin = ports.find((q, j) => j < i && q.hostPort !== 0 && portsClash(p, q));
+  // Indexed by protocol and host port, so a thousand mappings cost a thousand lookups, not a million comparisons.
+  const byHostPort = new Map<string, PortMapping[]>();
+  for (const p of ports) {
+    if (p.hostPort === 0) continue;
+    const key = `${p.protocol}/${p.hostPort}`;
+    const same = byHostPort.get(key) ?? [];
+    const twin = same.find((q) => portsClash(p, q));
     if (twin) throw invalidArgument(`host port ${p.hostPort}/${p.protocol} is published twice (for container ports ${twin.containerPort} and ${p.containerPort}); pick another host port`);
+    byHostPort.set(key, [...same, p]);
   }
   const expose: ExposedPort[] = [];
+  const exposed = new Set<string>();
   const addExposed = (e: ExposedPort) => {
-    if (!expose.some((x) => x.port === e.port && x.protocol === e.protocol)) expose.push(e);
+    if (!exposed.has(`${e.protocol}/${e.port}`)) (exposed.add(`${e.protocol}/${e.port}`), expose.push(e));
   };
   for (const text of req.expose ?? []) for (const e of parseExpose(text)) addExposed(e);
   for (const p of ports) addExposed({ port: p.containerPort, protocol: p.protocol });
   if (req.publishAll) {
+    const published = new Set(ports.map((p) => `${p.protocol}/${p.containerPort}`));
     if (expose.length === 0) throw invalidArgument('-P publishes the exposed ports, but none is exposed; add --expose PORT (or use -p)');
     for (const e of expose) {
-      if (!ports.some((p) => p.containerPort === e.port && p.protocol === e.protocol)) ports.push({ protocol: e.protocol, hostIp: '', hostPort: 0, containerPort: e.port });
+      if (!published.has(`${e.protocol}/${e.port}`)) ports.push({ protocol: e.protocol, hostIp: '', hostPort: 0, containerPort: e.port });
     }
   }
+  checkPortCount(ports.length, '-p/-P');
+  checkPortCount(expose.length, '--expose/-p');
   return { ports, expose: expose.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol)) };
 }

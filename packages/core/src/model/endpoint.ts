@@ -1,5 +1,6 @@
 import { invalidArgument } from '../errors.js';
 import { parseName } from './names.js';
+import { checkListSize } from './limits.js';
 
 /** An endpoint: one interface of one sandbox on one network, placed on one node. */
 export interface Endpoint {
@@ -42,6 +43,7 @@ export function parseEndpointRequest(req: EndpointRequest): EndpointSpec {
   if (network === '') throw invalidArgument('no network given; name the network the endpoint joins');
   const node = parseName(req.node, 'node');
   const name = parseName(req.name, 'endpoint');
+  checkListSize(req.aliases, 'network aliases');
   const aliases = [...new Set((req.aliases ?? []).map((a) => parseName(a, 'alias')))];
   const mac = req.mac?.trim() ? parseMac(req.mac) : undefined;
   const ip = req.ip?.trim() || undefined;

@@ -10,6 +10,7 @@ import {
   parseIPv4,
 } from '../net/ipv4.js';
 import { parseName } from './names.js';
+import { checkLabelsSize } from './limits.js';
 
 export const DRIVERS = ['overlay', 'bridge', 'macvlan'] as const;
 export type Driver = (typeof DRIVERS)[number];
@@ -92,6 +93,9 @@ export function parseNetworkRequest(req: NetworkRequest): NetworkSpec {
     throw invalidArgument(`unknown driver "${driverText}"; use one of ${DRIVERS.join(', ')}`);
   }
   const driver = driverText as Driver;
+  checkLabelsSize(req.labels, 'labels');
+  checkLabelsSize(req.options, 'options');
+  checkLabelsSize(req.auxAddresses, 'aux addresses');
 
   const options: Record<string, string> = {};
   for (const [rawKey, value] of Object.entries(req.options ?? {})) {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { expectInvalid } from '../testing/expect-invalid.js';
 import { CtnetError, ErrorCode } from '../errors.js';
-import { parseNodeRegistration } from './node.js';
+import { MAX_NODE_ROUTES, parseNodeRegistration } from './node.js';
 
 const AT = '2024-01-01T00:00:00.000Z';
 
@@ -60,5 +60,16 @@ describe('parseNodeRegistration', () => {
 
   it('rejects a node name that is not a DNS label', () => {
     expectInvalid(() => parseNodeRegistration({ name: 'h_1', addr: '192.168.0.11' }, AT), 'node name "h_1"');
+  });
+});
+
+describe('routes a node reports', () => {
+  const reg = (routes: string[]) => parseNodeRegistration({ name: 'h1', addr: '192.168.1.1', routes }, 'now');
+  it('regression: 0.0.0.0/1 + 128.0.0.0/1 from one Hello blocked all automatic subnet choice; prefixes shorter than /8 are ignored', () => {
+    expect(reg(['0.0.0.0/1', '128.0.0.0/1', '10.0.0.0/7', '10.0.0.0/8', 'default']).routes).toEqual(['10.0.0.0/8']);
+  });
+  it('keeps at most MAX_NODE_ROUTES routes', () => {
+    const many = Array.from({ length: 1000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
+    expect(reg(many).routes).toHaveLength(MAX_NODE_ROUTES);
   });
 });

@@ -1,6 +1,12 @@
 import { invalidArgument } from '../errors.js';
 import { parseCidr, formatCidr, parseIPv4, formatIPv4 } from '../net/ipv4.js';
 import { parseName } from './names.js';
+import { checkLabelsSize } from './limits.js';
+
+/** Routes a node may report; the rest are dropped (a BGP-fed host has a million). */
+export const MAX_NODE_ROUTES = 256;
+/** Shorter prefixes than this are default routes in disguise (0.0.0.0/1 + 128.0.0.0/1, as VPN clients install): they would overlap every subnet. */
+export const MIN_ROUTE_PREFIX = 8;
 
 /** A host running ctagent, as it registered itself. Readiness is kept apart (an etcd lease). */
 export interface Node {
@@ -25,13 +31,15 @@ export function parseNodeRegistration(raw: {
 }, registeredAt: string): Node {
   const name = parseName(raw.name, 'node');
   const addr = formatIPv4(parseIPv4(raw.addr, `advertise address of node ${name}`));
+  checkLabelsSize(raw.labels, `labels of node ${name}`);
   const routes: string[] = [];
   for (const route of raw.routes ?? []) {
+    if (routes.length >= MAX_NODE_ROUTES) break;
     // `ip -j route` prints the default route as "default" and host routes without a prefix.
     if (route === 'default') continue;
     try {
       const cidr = parseCidr(route.includes('/') ? route : `${route}/32`, 'route', false);
-      if (cidr.prefix > 0) routes.push(formatCidr(cidr)); // a default route overlaps everything: ignore it
+      if (cidr.prefix >= MIN_ROUTE_PREFIX) routes.push(formatCidr(cidr));
     } catch {
       throw invalidArgument(`node ${name} reported route "${route}" that is not an IPv4 CIDR`);
     }

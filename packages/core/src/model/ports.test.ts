@@ -89,3 +89,23 @@ describe('ports in a container request', () => {
     expect(portsClash(a, { ...a, protocol: 'udp' })).toBe(false);
   });
 });
+
+describe('limits on ports and record sizes', () => {
+  const base = { name: 'p', cmd: ['true'] };
+  it('regression: -p 1-20000 expanded 20,000 mappings (and froze the manager); a range over 1,000 ports is refused before expanding', () => {
+    expect(() => parsePortMapping('1-20000')).toThrow(/has 20000 ports, more than the 1000/);
+    expect(() => parseExpose('1-65535')).toThrow(/has 65535 ports/);
+    expect(parsePortMapping('1-1000')).toHaveLength(1000);
+    // several ranges that add up past the bound
+    expect(() => parseContainerRequest({ ...base, publish: ['1-600', '1001-1600'] })).toThrow(/names 1200 ports, more than the 1000/);
+  });
+  it('regression: record sizes were uncapped; env, command, lists and labels have bounds with clear errors', () => {
+    expect(() => parseContainerRequest({ ...base, env: { A: 'x'.repeat(70_000) } })).toThrow(/environment is 70001 bytes, more than the 65536/);
+    expect(() => parseContainerRequest({ ...base, env: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`V${i}`, ''])) })).toThrow(/too many environment variables/);
+    expect(() => parseContainerRequest({ ...base, cmd: ['sh', 'x'.repeat(70_000)] })).toThrow(/the command is \d+ bytes/);
+    expect(() => parseContainerRequest({ ...base, dns: Array.from({ length: 65 }, () => '1.1.1.1') })).toThrow(/too many --dns servers: 65 given, at most 64/);
+    // multi-byte characters count as bytes, as etcd stores them
+    expect(() => parseContainerRequest({ ...base, env: { A: '€'.repeat(22_000) } })).toThrow(/66001 bytes/);
+    expect(parseContainerRequest({ ...base, env: { A: 'x'.repeat(60_000) } }).env.A).toHaveLength(60_000);
+  });
+});

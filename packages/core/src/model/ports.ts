@@ -1,5 +1,6 @@
 import { invalidArgument } from '../errors.js';
 import { parseIPv4 } from '../net/ipv4.js';
+import { LIMITS } from './limits.js';
 
 /**
  * Ports, in Docker's words: a container *exposes* ports (`--expose`, what `--link` and `-P`
@@ -52,6 +53,10 @@ function parsePortRange(text: string, what: string): number[] {
   const lo = parsePortNumber(text.slice(0, dash), what);
   const hi = parsePortNumber(text.slice(dash + 1), what);
   if (hi < lo) throw invalidArgument(`invalid ${what} range "${text}": the end is before the start`);
+  // Checked before expanding: "1-65535" must not cost 65,535 entries before it is refused.
+  if (hi - lo + 1 > LIMITS.ports) {
+    throw invalidArgument(`${what} range "${text}" has ${hi - lo + 1} ports, more than the ${LIMITS.ports} one container may have; publish a smaller range`);
+  }
   return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
 }
 

@@ -2,6 +2,7 @@ import { invalidArgument } from '../errors.js';
 import { nameKey, parseName } from './names.js';
 import type { Node } from './node.js';
 import { parsePublish, type PublishSpec } from './ports.js';
+import { checkCmdSize, checkEnvSize, checkListSize } from './limits.js';
 
 /**
  * A service: N replicas of one command, each a task (a container the manager places), found
@@ -126,6 +127,11 @@ export function parseServiceRequest(req: ServiceRequest): ServiceSpec {
   if (cmd.length === 0 || cmd[0]!.trim() === '') {
     throw invalidArgument('no command given; put it after "--", e.g. ctmgr service create --name web --network app -- sleep infinity');
   }
+  checkCmdSize(cmd);
+  checkEnvSize(req.env);
+  checkListSize(req.networks, '--network options');
+  checkListSize(req.constraints, '--constraint options');
+  checkListSize(req.publish, '--publish options');
   for (const key of Object.keys(req.env ?? {})) {
     if (!ENV_KEY.test(key)) throw invalidArgument(`environment variable name "${key}" is invalid; use letters, digits and _`);
   }
