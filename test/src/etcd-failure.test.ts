@@ -65,6 +65,9 @@ describe('etcd failures', () => {
     );
     await waitUntil(() => results.length > 50, 20_000);
     await etcd.stop(); // SIGTERM; in-flight transactions either committed or did not
+    // regression: /healthz stayed 200 after etcd went away (the view had loaded once)
+    await waitUntil(async () => (await httpGet(`http://${mgr.httpAddr}/healthz`)).status === 503, 30_000);
+    expect((await httpGet(`http://${mgr.httpAddr}/healthz`)).body).toMatch(/etcd at .* is unreachable/);
     await waitUntil(() => results.filter((r) => !r.ok).length >= 8, 30_000);
     stop = true;
     await firing;

@@ -40,8 +40,22 @@ describe.skipIf(reason !== undefined)(`local drivers${reason ? ` (skipped: ${rea
     // every host has the underlay's connected route: a bridge with that subnet would take its traffic
     const r = await lab.ctmgr('network', 'create', '-d', 'bridge', '--subnet', lab.subnet, 'hijack');
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(new RegExp(`subnet ${lab.subnet.replace(/\./g, '\\.')} overlaps .* \\(route on node h\\d\\): a bridge with it would take that route's traffic`));
+    expect(r.stderr).toMatch(new RegExp(`subnet ${lab.subnet.replace(/\./g, '\\.')} overlaps .* \\(route on node h\\d\\): a bridge with it would take that traffic`));
     expect((await lab.ctmgr('network', 'ls')).stdout).not.toMatch(/hijack/);
+  });
+
+  it('regression: an overlay subnet over the hosts\' underlay is refused, naming the host (its gateway would cut the host off)', async () => {
+    const r = await lab.ctmgr('network', 'create', '--subnet', lab.subnet, 'hijack-ov');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/overlaps .* \((route on|the address of) node h\d\)/);
+    // a /30 around one host's own address alone is refused too
+    const [h1] = JSON.parse((await lab.ctmgr('node', 'inspect', 'h1', '--format', 'json')).stdout) as { addr: string }[];
+    const quad = h1!.addr.split('.').map(Number);
+    const around = `${quad.slice(0, 3).join('.')}.${quad[3]! & ~3}/30`;
+    const r2 = await lab.ctmgr('network', 'create', '--subnet', around, 'hijack-ov2');
+    expect(r2.code).not.toBe(0);
+    expect(r2.stderr).toMatch(/overlaps .*node h\d/);
+    expect((await lab.ctmgr('network', 'ls')).stdout).not.toMatch(/hijack-ov/);
   });
 
   it('the default bridge network: reachable by IP and through --link, not by name', async () => {

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
 import { waitUntil, ok } from './harness.js';
@@ -51,6 +53,19 @@ describe.skipIf(reason !== undefined)(`sandbox modes${reason ? ` (skipped: ${rea
     const none = await lab.ctmgr('logs', 'nobody');
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no container named nobody/);
+  });
+
+  it('regression: a new container under an old name shows only its own output (logs are kept by id and removed with the container)', async () => {
+    await ok(lab.ctmgr('run', '-d', '--name', 'reused', '--network', 'app', '--node', 'h2', '--', 'sh', '-c', 'echo old-output; sleep infinity'));
+    await waitUntil(async () => (await lab.ctmgr('logs', 'reused')).stdout.includes('old-output'), 15_000, () => lab.logs(20));
+    await ok(lab.ctmgr('rm', '-f', 'reused'));
+    const logsDir = join(lab.workDir, 'h2', 'logs');
+    const oldOutputKept = () => readdirSync(logsDir).some((f) => readFileSync(join(logsDir, f), 'utf8').includes('old-output'));
+    await waitUntil(() => !oldOutputKept(), 15_000);
+    await ok(lab.ctmgr('run', '-d', '--name', 'reused', '--network', 'app', '--node', 'h2', '--', 'sh', '-c', 'echo new-output; sleep infinity'));
+    await waitUntil(async () => (await lab.ctmgr('logs', 'reused')).stdout.includes('new-output'), 15_000, () => lab.logs(20));
+    expect((await ok(lab.ctmgr('logs', 'reused')))).toBe('new-output\n');
+    await ok(lab.ctmgr('rm', '-f', 'reused'));
   });
 
   it('--network none gives a sandbox with only lo', async () => {

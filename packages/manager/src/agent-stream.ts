@@ -23,6 +23,7 @@ type Call = ServerDuplexStream<AgentMessage, ManagerMessage>;
 const HELLO_TIMEOUT_MS = 10_000;
 const ACK_FLUSH_MS = 200;
 
+
 /** Live sessions of this manager, so handlers can reach a node's agent (e.g. for its logs). */
 export function createSessionRegistry(): AgentSessions & { add(node: string, s: AgentSession): void; remove(node: string, s: AgentSession): void } {
   const live = new Map<string, AgentSession>();
@@ -79,6 +80,16 @@ export class AgentSession {
   private ackTimer: NodeJS.Timeout | undefined;
   private lastAck = 0;
   private lastFlushAt = Number.NEGATIVE_INFINITY;
+  private helloSeen = false;
+  /** The newest revision sent on this stream: an agent cannot have applied anything newer. */
+  private sentRevision = 0;
+  /**
+   * State events handed to the stream whose write has not completed. A slow agent would
+   * otherwise grow the manager's memory without bound; past config.streamBufferEvents it is
+   * cut off and resumes from its last applied revision. A snapshot counts its records and may
+   * pass the bound alone (it is bounded by the cluster's size).
+   */
+  private unsent = 0;
 
   private readonly logRequests = new Map<string, { resolve(b: Buffer): void; reject(e: unknown): void }>();
   private nextRequest = 0;
@@ -109,7 +120,10 @@ export class AgentSession {
     this.call.on('data', (msg: AgentMessage) => {
       if (msg.msg?.$case === 'hello') {
         clearTimeout(helloTimer);
-        if (this.node) return this.fail(invalidArgument('Hello sent twice on one stream'));
+        // Set before the registration's first await: a second Hello right behind the first
+        // must not register (and take a lease) a second time.
+        if (this.helloSeen) return this.fail(invalidArgument('Hello sent twice on one stream; open a new stream to register again'));
+        this.helloSeen = true;
         this.registered = this.onHello(msg.msg.value.node, msg.msg.value.resumeRevision).catch((err: unknown) => this.fail(err));
       } else if (msg.msg?.$case === 'ack') {
         this.onAck(msg.msg.value.revision);
@@ -141,10 +155,14 @@ export class AgentSession {
     this.call.on('error', finish);
   }
 
-  private async onHello(raw: WireNode | undefined, resume: number): Promise<void> {
+  private async onHello(raw: WireNode | undefined, claimed: number): Promise<void> {
     const { deps } = this;
     if (!raw) throw invalidArgument('Hello carries no node registration');
     deps.view.requireLoaded();
+    // A resume revision beyond anything this manager has seen cannot be trusted (nor replayed
+    // from): such an agent gets a snapshot. What it did apply, it may ack again.
+    const resume = claimed > deps.view.revision ? 0 : Math.max(0, claimed);
+    this.sentRevision = resume;
     const now = new Date(deps.clock.now()).toISOString();
     const parsed = parseNodeRegistration(raw, now);
     const key = nameKey(parsed.name);
@@ -212,11 +230,29 @@ export class AgentSession {
     this.sendSnapshot();
   }
 
+  /**
+   * Writes one message, counting its events until the stream has taken it. Past the bound
+   * the agent is not reading fast enough: cut it off (it resumes from its last ack).
+   */
+  private send(msg: ManagerMessage, events: number, revision: number): void {
+    const limit = this.deps.config.streamBufferEvents;
+    if (this.unsent > 0 && this.unsent + events > limit) {
+      this.fail(
+        new CtnetError(ErrorCode.ResourceExhausted, `the agent is not reading its stream (${this.unsent} state events waiting, limit ${limit}); reconnect to resume from the last applied revision`),
+      );
+      return;
+    }
+    this.unsent += events;
+    this.sentRevision = Math.max(this.sentRevision, revision);
+    this.call.write(msg, () => void (this.unsent -= events));
+  }
+
   /** Snapshot from the view, then live batches from the same revision on (same tick). */
   private sendSnapshot(): void {
     if (this.closed) return;
     const snap = this.deps.view.stateSnapshot();
-    this.call.write({
+    const records = snap.networks.length + snap.endpoints.length + snap.nodes.length + snap.containers.length;
+    this.send({
       msg: {
         $case: 'snapshot',
         value: {
@@ -228,7 +264,7 @@ export class AgentSession {
           containers: snap.containers.map(containerToWire),
         },
       },
-    });
+    }, records, snap.revision);
     this.unsubscribe = this.deps.view.feed.subscribe((b) => this.sendBatch(b));
   }
 
@@ -249,7 +285,7 @@ export class AgentSession {
     setImmediate(() => {
       const out = this.pending;
       this.pending = undefined;
-      if (out && !this.closed) this.call.write({ msg: { $case: 'changes', value: out } });
+      if (out && !this.closed) this.send({ msg: { $case: 'changes', value: out } }, out.events.length, out.revision);
     });
   }
 
@@ -294,7 +330,12 @@ export class AgentSession {
    * ones at most every ACK_FLUSH_MS.
    */
   private onAck(revision: number): void {
-    if (!this.node || revision <= (this.ackPending?.revision ?? this.lastAck)) return;
+    if (!this.node) return;
+    // An ack of a revision never sent would mark the node converged on changes it has not seen.
+    if (revision > this.sentRevision) {
+      return this.fail(invalidArgument(`ack of revision ${revision}, but this stream has only sent up to ${this.sentRevision}; ack only revisions received`));
+    }
+    if (revision <= (this.ackPending?.revision ?? this.lastAck)) return;
     this.ackPending = { revision, at: new Date(this.deps.clock.now()).toISOString() };
     this.ackTimer ??= setTimeout(() => void this.flushAck(), Math.max(0, this.lastFlushAt + ACK_FLUSH_MS - performance.now()));
   }

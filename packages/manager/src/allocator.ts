@@ -42,6 +42,12 @@ export interface Allocator {
 
 const MAX_ATTEMPTS = 64;
 
+/** ".../ports/tcp/8080/h1/0.0.0.0" -> "port 0.0.0.0:8080/tcp on node h1" (node * = every node). */
+export function describePortKey(key: string): string {
+  const [ip, node, port, protocol] = key.split('/').reverse();
+  return `port ${ip}:${port}/${protocol} ${node === '*' ? 'on every node' : `on node ${node}`}`;
+}
+
 export function createAllocator(store: Store, view: ClusterView, metrics: ManagerMetrics, random = Math.random): Allocator {
   const cursors = new Map<string, number>();
   const pending = new Map<string, Set<number>>();
@@ -112,6 +118,12 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
         return failedPrecondition(`network ${net.name} is being removed; wait for the removal or pick another network`);
       case 'address-taken':
         return addressTaken(spec.ip ?? '?', net.name, outcome.owner);
+      case 'port-taken':
+        return alreadyExists(`${describePortKey(outcome.port)} is already published by ${outcome.holder}; choose another host port (e.g. -p CONTAINER_PORT picks a free one)`);
+      case 'service-name':
+        return alreadyExists(
+          `a service named ${outcome.service} is on network ${net.name}, and DNS answers its name there; ${spec.name} (or one of its --network-alias names) cannot answer to ${outcome.name} too; choose another name`,
+        );
     }
   };
 

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 export async function startHttpServer(
   at: HostPort,
   registry: Registry,
-  health: () => { ok: boolean; detail: string },
+  health: () => Promise<{ ok: boolean; detail: string }>,
 ): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -22,9 +22,16 @@ export async function startHttpServer(
         },
       );
     } else if (path === '/healthz') {
-      const h = health();
-      res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(`${h.detail}\n`);
+      health().then(
+        (h) => {
+          res.writeHead(h.ok ? 200 : 503, { 'content-type': 'text/plain' });
+          res.end(`${h.detail}\n`);
+        },
+        (err: unknown) => {
+          res.writeHead(503, { 'content-type': 'text/plain' });
+          res.end(`${String(err)}\n`);
+        },
+      );
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found: try /metrics or /healthz\n');

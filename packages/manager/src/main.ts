@@ -22,6 +22,8 @@ Flags (environment variable in brackets):
   --exclude CIDR                  never pick subnets overlapping this; repeatable [CTNET_EXCLUDE]
   --vxlan-port PORT               cluster VXLAN UDP port [CTNET_VXLAN_PORT] (default 4789)
   --node-grace DURATION           endpoints of a node down this long are removed [CTNET_NODE_GRACE] (default 30s)
+  --stream-buffer-events N        state events an agent may leave unread before it is cut off (it resumes) [CTNET_STREAM_BUFFER_EVENTS] (default 250000)
+  --node-retention DURATION       a node down this long is removed, freeing its bridge subnets [CTNET_NODE_RETENTION] (default 24h)
   --node-ttl DURATION             lease TTL: how soon a lost agent turns "down" [CTNET_NODE_TTL] (default 10s)
   -h, --help                      show this help
 `;
@@ -58,6 +60,8 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
         exclude: { type: 'string', multiple: true },
         'vxlan-port': { type: 'string' },
         'node-grace': { type: 'string' },
+        'node-retention': { type: 'string' },
+        'stream-buffer-events': { type: 'string' },
         'node-ttl': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -84,6 +88,8 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
       exclude: values.exclude ?? list(env.CTNET_EXCLUDE),
       vxlanPort: values['vxlan-port'] ?? env.CTNET_VXLAN_PORT,
       nodeGrace: values['node-grace'] ?? env.CTNET_NODE_GRACE,
+      nodeRetention: values['node-retention'] ?? env.CTNET_NODE_RETENTION,
+      streamBufferEvents: values['stream-buffer-events'] ?? env.CTNET_STREAM_BUFFER_EVENTS,
       nodeTtl: values['node-ttl'] ?? env.CTNET_NODE_TTL,
     });
     const manager = await startManager(config, { log });

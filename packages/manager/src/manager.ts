@@ -1,6 +1,6 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { formatHostPort, type ManagerConfig } from '@ctnet/core';
-import { AgentServiceService, ManagerServiceService } from '@ctnet/proto';
+import { AgentServiceService, ManagerServiceService, serverCredentials, serverOptions } from '@ctnet/proto';
 import { createEtcdStore, type ClusterConfig, type Store } from '@ctnet/store';
 import { createAllocator } from './allocator.js';
 import { createAgentService, createSessionRegistry } from './agent-stream.js';
@@ -14,7 +14,28 @@ import { createManagerMetrics } from './metrics.js';
 import { ensureDefaultBridge } from './handlers/networks.js';
 import { createClusterView } from './view.js';
 
-export const GRPC_MESSAGE_LIMIT = 64 * 1024 * 1024; // snapshots of large clusters exceed gRPC's 4 MiB default
+
+const HEALTH_PROBE_MS = 2000;
+
+/**
+ * Healthy = the view is loaded and etcd answers now: a view loaded once says nothing about
+ * etcd since (it keeps serving reads from memory while writes fail). A probe is one cheap read.
+ */
+async function checkHealth(view: { loaded: boolean; revision: number }, store: Store, endpoints: readonly string[]): Promise<{ ok: boolean; detail: string }> {
+  if (!view.loaded) return { ok: false, detail: `waiting for etcd at ${endpoints.join(',')}` };
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_PROBE_MS} ms`)), HEALTH_PROBE_MS);
+  });
+  try {
+    const revision = await Promise.race([store.currentRevision(), late]);
+    return { ok: true, detail: `ok revision=${revision}` };
+  } catch (err) {
+    return { ok: false, detail: `etcd at ${endpoints.join(',')} is unreachable: ${err instanceof Error ? err.message : String(err)}` };
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface RunningManager {
   readonly grpcPort: number;
@@ -81,10 +102,7 @@ export async function startManager(
     metrics.etcdUp.set(view.loaded ? 1 : 0);
   });
 
-  const server = new Server({
-    'grpc.max_receive_message_length': GRPC_MESSAGE_LIMIT,
-    'grpc.max_send_message_length': GRPC_MESSAGE_LIMIT,
-  });
+  const server = new Server(serverOptions());
   // If a port is taken, stop what already runs (the view's retries, the embedded etcd) so
   // the process can exit instead of lingering half-started.
   const abandon = async (err: unknown): Promise<never> => {
@@ -97,13 +115,11 @@ export async function startManager(
   server.addService(ManagerServiceService, createManagerService(deps));
   server.addService(AgentServiceService, createAgentService(deps, sessions));
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(formatHostPort(config.listen), ServerCredentials.createInsecure(), (err, port) =>
+    server.bindAsync(formatHostPort(config.listen), serverCredentials(), (err, port) =>
       err ? reject(new Error(`cannot listen on ${formatHostPort(config.listen)} (${err.message}); pick another --listen`)) : resolve(port),
     ),
   ).catch(abandon);
-  const http = await startHttpServer(config.http, metrics.registry, () =>
-    view.loaded ? { ok: true, detail: `ok revision=${view.revision}` } : { ok: false, detail: `waiting for etcd at ${endpoints.join(',')}` },
-  ).catch((err: Error) => abandon(new Error(`cannot serve --http on ${formatHostPort(config.http)} (${err.message}); pick another --http`)));
+  const http = await startHttpServer(config.http, metrics.registry, () => checkHealth(view, store, endpoints)).catch((err: Error) => abandon(new Error(`cannot serve --http on ${formatHostPort(config.http)} (${err.message}); pick another --http`)));
   const gc = startNodeGc(deps);
   orchestrator = startOrchestrator(deps);
   log.info('manager serving', { grpc: `${config.listen.host}:${grpcPort}`, http: `${config.http.host}:${http.port}`, etcd: endpoints.join(',') });

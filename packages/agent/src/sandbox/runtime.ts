@@ -236,7 +236,8 @@ export function createSandboxRuntime(opts: {
 
   const start = async (sb: DesiredSandbox): Promise<SandboxRecord> => {
     await mkdir(logsDir, { recursive: true });
-    const log = join(logsDir, `${sb.container.name}.log`);
+    // By id, not name: a new container under an old name must not show the old one's output.
+    const log = join(logsDir, `${sb.container.id}.log`);
     const fd = openSync(log, 'a');
     const c = sb.container;
     // A UTS namespace of its own so the container has its hostname; `ip netns exec` gives it
@@ -350,6 +351,7 @@ export function createSandboxRuntime(opts: {
         await rm(join(etcNetns, record.netns), { recursive: true, force: true });
       }
       await rm(recordPath(record.name), { force: true });
+      if (record.log) await rm(record.log, { force: true }); // the output goes with the container
     },
 
     async removeOrphan(netns) {

@@ -106,7 +106,7 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
     nameKey(epSpec.network) === DEFAULT_BRIDGE
       ? (deps.view.networkByNameOrId(DEFAULT_BRIDGE) ?? (await ensureDefaultBridge(deps)))
       : await findNetwork(deps, epSpec.network);
-  checkContainerNameFree(deps, container.name, net);
+  checkContainerNameFree(deps, [container.name, ...epSpec.aliases], net);
   if (wanted.length > 0) {
     if (net.internal) throw failedPrecondition(`network ${net.name} is --internal: nothing on it can be published; drop -p/-P or use another network`);
     if (net.driver === 'macvlan') {
@@ -175,7 +175,7 @@ export async function connectNetwork(deps: ManagerDeps, req: ConnectNetworkReque
   if (!c) throw notFound(`no container named ${req.container}; list them with "ctmgr ps"`);
   const spec = parseEndpointRequest({ network: req.network, node: c.node, name: c.name, aliases: req.aliases, ip: req.ip });
   const net = await findNetwork(deps, spec.network);
-  checkContainerNameFree(deps, c.name, net);
+  checkContainerNameFree(deps, [c.name, ...spec.aliases], net);
   const attached = (await deps.store.listEndpoints(net.id)).find((e) => e.container === c.id);
   if (attached) throw alreadyExists(`container ${c.name} is already connected to network ${net.name} (${attached.ip})`);
   const ep = await deps.allocator.createEndpoint(net, { ...spec, container: c.id }, newId(), new Date(deps.clock.now()).toISOString(), undefined, c);

@@ -73,7 +73,10 @@ async function createFromSpec(deps: ManagerDeps, spec: NetworkSpec, opts: { buil
   // or the bridge would take their traffic on that host.
   const hosts = spec.node ? nodes.filter((n) => nameKey(n.name) === nameKey(spec.node)) : nodes;
   const routes = (list: readonly Node[]): Occupied[] =>
-    list.flatMap((node) => node.routes.map((r): Occupied => ({ cidr: parseCidr(r, 'route', false), what: `route on node ${node.name}` })));
+    list.flatMap((node) => [
+      ...node.routes.map((r): Occupied => ({ cidr: parseCidr(r, 'route', false), what: `route on node ${node.name}` })),
+      { cidr: parseCidr(`${node.addr}/32`, 'address', false), what: `the address of node ${node.name}` },
+    ]);
   // Optimistic: list, decide, then commit only if nobody changed the network table meanwhile.
   for (let attempt = 0; attempt < 8; attempt++) {
     const { networks, revision } = await deps.store.listNetworks();
@@ -85,11 +88,14 @@ async function createFromSpec(deps: ManagerDeps, spec: NetworkSpec, opts: { buil
     let subnet;
     if (spec.subnet) {
       checkSubnetFree(spec.subnet, taken);
-      if (spec.driver === 'bridge' && !opts.builtIn) {
+      // An overlay's or bridge's gateway sits on a bridge on each host it lives on: a subnet
+      // over the host's own address or routes would take their traffic there (cutting the host
+      // off the manager). A macvlan network shares the host's segment on purpose.
+      if (spec.driver !== 'macvlan' && !opts.builtIn) {
         const clash = findOverlap(spec.subnet, routes(hosts));
         if (clash) {
           throw invalidArgument(
-            `subnet ${formatCidr(spec.subnet)} overlaps ${formatCidr(clash.cidr)} (${clash.what}): a bridge with it would take that route's traffic on the host; pick a subnet clear of the hosts' routes (see "ctmgr node inspect")`,
+            `subnet ${formatCidr(spec.subnet)} overlaps ${formatCidr(clash.cidr)} (${clash.what}): a bridge with it would take that traffic on the host; pick a subnet clear of the hosts' addresses and routes (see "ctmgr node inspect")`,
           );
         }
       }

@@ -71,7 +71,24 @@ export async function removeNode(deps: ManagerDeps, req: RemoveNodeRequest): Pro
     throw failedPrecondition(`node ${name} is ready (its agent is connected); stop its agent first, or pass --force`);
   }
   const endpointsRemoved = await removeNodeEndpoints(deps, name);
-  await deps.store.deleteNode(name);
+  await forgetNode(deps, name);
   deps.log.info('node removed', { name, endpointsRemoved });
   return { name: node.name, endpointsRemoved };
+}
+
+/**
+ * Deletes a node's record after freeing the subnets its pooled bridge networks reserved for it
+ * (a node re-registering later gets a slice again with its first container there).
+ */
+export async function forgetNode(deps: ManagerDeps, name: string): Promise<void> {
+  const key = nameKey(name);
+  for (const net of deps.view.networks.values()) {
+    if (net.hostSubnets?.[key] === undefined) continue;
+    await deps.store.updateNetwork(net.id, (n) => {
+      if (n.hostSubnets?.[key] === undefined) return undefined;
+      const { [key]: _freed, ...rest } = n.hostSubnets;
+      return { ...n, hostSubnets: rest };
+    });
+  }
+  await deps.store.deleteNode(name);
 }

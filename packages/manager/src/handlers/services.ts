@@ -27,6 +27,7 @@ import type { ManagerDeps } from '../deps.js';
 import { serviceProgress } from '../orchestrator.js';
 import { findNetwork, newId } from './networks.js';
 import { assignServicePorts } from './ports.js';
+import { describePortKey } from '../allocator.js';
 
 /** The service's virtual IPs: bare endpoints of no node, named after it. */
 const vipsOf = (deps: ManagerDeps, svc: Service): Endpoint[] =>
@@ -68,11 +69,17 @@ function checkServiceNameFree(deps: ManagerDeps, name: string, networks: readonl
   }
 }
 
-/** …and no container may take a service's name on one of that service's networks. */
-export function checkContainerNameFree(deps: ManagerDeps, name: string, net: Network): void {
-  const svc = deps.view.services.get(nameKey(name));
-  if (svc && svc.networks.includes(net.id)) {
-    throw alreadyExists(`a service named ${svc.name} is on network ${net.name}, and DNS answers its name there; choose another container name`);
+/**
+ * …and no container may answer, by its name or a --network-alias, to a service's name on one
+ * of that service's networks. The view gives the clear answer at once; the name keys written
+ * with the endpoint (store) are what enforce it against racing requests.
+ */
+export function checkContainerNameFree(deps: ManagerDeps, names: readonly string[], net: Network): void {
+  for (const name of names) {
+    const svc = deps.view.services.get(nameKey(name));
+    if (svc && svc.networks.includes(net.id)) {
+      throw alreadyExists(`a service named ${svc.name} is on network ${net.name}, and DNS answers its name there; choose another container name or --network-alias than ${name}`);
+    }
   }
 }
 
@@ -117,7 +124,18 @@ export async function createService(deps: ManagerDeps, req: CreateServiceRequest
     ...(publish.length > 0 && { publish }),
   };
   const outcome = await deps.store.createService(svc);
-  if (!outcome.ok) throw alreadyExists(`a service named ${outcome.existing.name} already exists; choose another name, or scale it ("ctmgr service scale ${outcome.existing.name}=N")`);
+  if (!outcome.ok) {
+    switch (outcome.reason) {
+      case 'service-taken':
+        throw alreadyExists(`a service named ${outcome.existing.name} already exists; choose another name, or scale it ("ctmgr service scale ${outcome.existing.name}=N")`);
+      case 'port-taken':
+        throw alreadyExists(`${describePortKey(outcome.port)} is already published by ${outcome.holder}; choose another published port, or leave it out to get a free one`);
+      case 'name-taken':
+        throw alreadyExists(
+          `container ${outcome.holder} on network ${deps.view.networks.get(outcome.network)?.name ?? outcome.network} already answers to the name ${svc.name}; choose another service name or remove it ("ctmgr rm -f ${outcome.holder}")`,
+        );
+    }
+  }
   if (svc.endpointMode === 'vip') {
     // Allocated here rather than by the orchestrator, so a full pool is the caller's error.
     try {
