@@ -214,3 +214,27 @@ async function metricsMax(m: ManagerProcess): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith('ctnet_manager_nodejs_eventloop_lag_max_seconds '));
   return Math.round(Number(line?.split(' ')[1] ?? 'NaN') * 1000);
 }
+
+describe('nodes that are gone', () => {
+  it('regression: pooled bridge subnets were never freed (256 node names exhausted the default pool); a node down past --node-retention is forgotten and its subnets freed', async () => {
+    const m = await startManagerProcess({ etcd: etcd.endpoint, args: ['--node-grace', '1s', '--node-retention', '2s', '--node-ttl', '2s'] });
+    const api = apiClient(m.addr);
+    try {
+      await api.createNetwork({ name: 'pool', driver: 'bridge', subnet: '172.31.0.0/20' });
+      const gone = connectAgent(m.addr, { name: 'h40', addr: '192.168.90.40' }, 0, true);
+      await waitUntil(async () => (await api.listNodes({})).nodes.some((n) => n.node?.name === 'h40' && n.status === 'ready'), 10_000);
+      await api.runContainer({ name: 'pc', node: 'h40', network: 'pool', cmd: ['true'] });
+      const slices = async () => (await api.inspectNetwork({ nameOrId: 'pool' })).network!.hostSubnets;
+      expect(Object.keys(await slices())).toContain('h40');
+      gone.close();
+      // down -> its containers go after the grace, the node and its slice after the retention
+      await waitUntil(async () => !(await api.listNodes({})).nodes.some((n) => n.node?.name === 'h40'), 30_000, () => m.output());
+      expect(Object.keys(await slices())).not.toContain('h40');
+      expect((await api.listContainers({})).containers.some((c) => c.container?.name === 'pc')).toBe(false);
+      expect(m.output()).toMatch(/node down beyond the retention period: removed it and freed its subnets.*h40/);
+    } finally {
+      api.close();
+      await m.stop();
+    }
+  }, 60_000);
+});
