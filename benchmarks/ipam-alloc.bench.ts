@@ -8,23 +8,19 @@
  * manager's work per allocation), and end-to-end over gRPC from a client to a ctmgr process
  * (adds the RPC hop and a third process competing for this machine's 2 cores).
  *
- *   npm run bench -- [--tmpfs] [--n 5000]
+ *   npm run bench:ipam -- [--tmpfs] [--n 5000] [--smoke]
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { CreateEndpointRequest as CreateReq, ManagerServiceClient, type CreateEndpointRequest } from '@ctnet/proto';
+import { CreateEndpointRequest as CreateReq, CreateNetworkRequest, ManagerServiceClient, type CreateEndpointRequest } from '@ctnet/proto';
 import { createLogger, handlers, startManager } from '@ctnet/manager';
 import { parseManagerConfig } from '@ctnet/core';
 import { freePort, startTestEtcd } from '@ctnet/store';
+import { runBench, type Bench } from './support/run.js';
 
-const args = process.argv.slice(2);
-const tmpfs = args.includes('--tmpfs');
-const nIdx = args.indexOf('--n');
-const N = nIdx >= 0 ? Number(args[nIdx + 1]) : 5000;
-const SEQ_N = Math.min(1000, N);
 const CONCURRENCY = 16;
 const REPO = resolve(import.meta.dirname, '..');
 
@@ -74,21 +70,49 @@ type Stats = { rate: number; p50: number; p99: number };
 
 type Call = <Res>(fn: (cb: (e: ServiceError | null, r: Res) => void) => void) => Promise<Res>;
 const call: Call = (fn) => new Promise((res, rej) => fn((e, r) => (e ? rej(e) : res(r))));
-const netReq = (name: string, subnet: string) => ({ name, driver: 'overlay', subnet, gateway: '', ipRange: '', auxAddresses: {}, attachable: false, internal: false, options: {}, labels: {} });
+// fromPartial fills every field the message has, so a field added later (as `node` was) goes out
+// empty instead of as the string "undefined".
+const netReq = (name: string, subnet: string) => CreateNetworkRequest.fromPartial({ name, driver: 'overlay', subnet });
 
-/** Registers node "bench" through a real agent stream, from a separate process (kept running: the fan-out is part of the cost). */
-async function connectBenchAgent(addr: string, client: ManagerServiceClient): Promise<() => void> {
-  const sink = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'benchmarks/support/agent-sink.ts'), addr, 'bench'], { stdio: 'ignore' });
-  for (let i = 0; i < 400; i++) {
-    if ((await call<{ nodes: unknown[] }>((cb) => client.listNodes({}, cb))).nodes.length) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return () => void sink.kill('SIGTERM');
+/** SIGTERM, then SIGKILL after 5 s; resolves once the child is gone. */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await gone;
+  clearTimeout(timer);
 }
 
-async function main(): Promise<void> {
+/** Registers node "bench" through a real agent stream, from a separate process (kept running: the fan-out is part of the cost). */
+async function connectBenchAgent(bench: Bench, addr: string, client: ManagerServiceClient): Promise<() => Promise<void>> {
+  const sink = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'benchmarks/support/agent-sink.ts'), addr, 'bench'], { stdio: 'ignore' });
+  const stop = once(() => stopChild(sink));
+  bench.defer(stop);
+  for (let i = 0; !(await call<{ nodes: unknown[] }>((cb) => client.listNodes({}, cb))).nodes.length; i++) {
+    if (i > 400 || sink.exitCode !== null) throw new Error(`the stand-in agent did not register node "bench" (${sink.exitCode === null ? 'in 10 s' : `exit ${sink.exitCode}`})`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return stop;
+}
+
+/** fn, run at most once: an undo step that may also run early, in order. */
+function once(fn: () => Promise<void> | void): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= Promise.resolve().then(fn));
+}
+
+runBench(async (bench) => {
+  const tmpfs = bench.args.includes('--tmpfs') || bench.smoke;
+  const N = Number(bench.arg('n') ?? (bench.smoke ? 100 : 5000));
+  const SEQ_N = Math.min(1000, N);
+  const WARM = bench.smoke ? 20 : 200;
+  const LAT_N = bench.smoke ? 50 : 1000;
+
   const etcd = await startTestEtcd({ onDisk: !tmpfs });
+  bench.defer(() => etcd.stop());
   const raw = new Etcd3({ hosts: etcd.endpoint });
+  bench.defer(() => raw.close());
   const putIfAbsent = (prefix: string) => async (i: number) => {
     const key = `/bench/${prefix}/10.1.${i >> 8}.${i & 255}`;
     const res = await raw.if(key, 'Create', '==', 0).then(raw.put(key).value('x')).commit();
@@ -99,51 +123,55 @@ async function main(): Promise<void> {
   // 1. in-process manager: the createEndpoint handler itself
   const config = parseManagerConfig({ listen: `127.0.0.1:${await freePort()}`, http: `127.0.0.1:${await freePort()}`, etcdEndpoints: etcd.endpoint });
   const inproc = await startManager(config, { log: createLogger(() => undefined, 'bench') });
+  const closeInproc = once(() => inproc.close());
+  bench.defer(closeInproc);
   await inproc.deps.view.whenLoaded();
   {
     const addr = `127.0.0.1:${inproc.grpcPort}`;
     const client = new ManagerServiceClient(addr, credentials.createInsecure());
-    const stopAgent = await connectBenchAgent(addr, client);
+    const closeClient = once(() => client.close());
+    bench.defer(closeClient);
+    const stopAgent = await connectBenchAgent(bench, addr, client);
     await call((cb) => client.createNetwork(netReq('inproc', '10.100.0.0/15'), cb));
     const create = (i: number) => handlers.createEndpoint(inproc.deps, CreateReq.fromPartial({ network: 'inproc', node: 'bench', name: `ep${i}` })).then(() => undefined);
-    await timed(200, CONCURRENCY, putIfAbsent('warm1'));
-    await timed(200, CONCURRENCY, (i) => create(900_000 + i));
+    await timed(WARM, CONCURRENCY, putIfAbsent('warm1'));
+    await timed(WARM, CONCURRENCY, (i) => create(900_000 + i));
     ({ a: results.rawSeq1!, b: results.inSeq! } = await interleaved(SEQ_N, 1, putIfAbsent('seq1'), (i) => create(i)));
     ({ a: results.rawPar1!, b: results.inPar! } = await interleaved(N, CONCURRENCY, putIfAbsent('par1'), (i) => create(100_000 + i)));
-    stopAgent();
-    client.close();
-    await inproc.close();
+    // gone before the second part, which must not share the 2 cores with it
+    await stopAgent();
+    await closeClient();
+    await closeInproc();
   }
 
   // 2. end-to-end: a client calling a ctmgr process over gRPC
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const mgr = spawn(process.execPath, [join(REPO, 'packages/cli/dist/main.js'), 'serve', `--listen=127.0.0.1:${grpcPort}`, `--http=127.0.0.1:${httpPort}`, `--etcd-endpoints=${etcd.endpoint}`], { stdio: 'ignore' });
-  try {
-    for (let i = 0; ; i++) {
-      if (await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok, () => false)) break;
-      if (i > 200) throw new Error('ctmgr did not become healthy');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  const mgr = spawn(process.execPath, [join(REPO, 'packages/cli/dist/main.js'), 'serve', `--listen=127.0.0.1:${grpcPort}`, `--http=127.0.0.1:${httpPort}`, `--etcd-endpoints=${etcd.endpoint}`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let mgrErr = '';
+  mgr.stderr!.on('data', (c: Buffer) => (mgrErr = (mgrErr + c.toString()).slice(-2000)));
+  bench.defer(() => stopChild(mgr));
+  for (let i = 0; ; i++) {
+    if (await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok, () => false)) break;
+    if (i > 200 || mgr.exitCode !== null) throw new Error(`ctmgr did not become healthy${mgr.exitCode !== null ? ` (exit ${mgr.exitCode})` : ''}: ${mgrErr.trim()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  {
     const addr = `127.0.0.1:${grpcPort}`;
     const client = new ManagerServiceClient(addr, credentials.createInsecure());
-    const stopAgent = await connectBenchAgent(addr, client);
+    bench.defer(() => client.close());
+    await connectBenchAgent(bench, addr, client);
     await call((cb) => client.createNetwork(netReq('grpc', '10.102.0.0/15'), cb));
     const create = async (i: number) => {
       const req: CreateEndpointRequest = CreateReq.fromPartial({ network: 'grpc', node: 'bench', name: `ep${i}` });
       await call((cb) => client.createEndpoint(req, cb));
     };
-    await timed(200, CONCURRENCY, (i) => create(900_000 + i));
+    await timed(WARM, CONCURRENCY, (i) => create(900_000 + i));
     ({ a: results.rawSeq2!, b: results.grpcSeq! } = await interleaved(SEQ_N, 1, putIfAbsent('seq2'), (i) => create(i)));
     ({ a: results.rawPar2!, b: results.grpcPar! } = await interleaved(N, CONCURRENCY, putIfAbsent('par2'), (i) => create(100_000 + i)));
     // latency of the gRPC path alone, for the table
-    results.grpcLat = await timed(1000, CONCURRENCY, (i) => create(200_000 + i));
-    stopAgent();
-    client.close();
-  } finally {
-    mgr.kill('SIGTERM');
-    await new Promise((r) => mgr.once('exit', r));
-    raw.close();
-    await etcd.stop();
+    results.grpcLat = await timed(LAT_N, CONCURRENCY, (i) => create(200_000 + i));
   }
 
   const rows = [
@@ -152,7 +180,7 @@ async function main(): Promise<void> {
     { mode: 'sequential (1 client)', n: SEQ_N, raw: results.rawSeq2!, ctnet: results.grpcSeq!, path: 'CLI path (gRPC to a ctmgr process)' },
     { mode: `concurrent (${CONCURRENCY} clients)`, n: N, raw: results.rawPar2!, ctnet: results.grpcPar!, path: 'CLI path (gRPC to a ctmgr process)' },
   ];
-  console.log(`\nIPAM allocation rate (endpoint create incl. address claim) — etcd data on ${tmpfs ? 'tmpfs' : 'disk'}; limit and ctnet interleaved in ${ROUNDS} rounds on the same etcd`);
+  console.log(`\nIPAM allocation rate (endpoint create incl. address claim) — etcd data on ${tmpfs ? 'tmpfs' : 'disk'}; limit and ctnet interleaved in ${ROUNDS} rounds on the same etcd${bench.smoke ? ' (smoke: tiny n, figures mean nothing)' : ''}`);
   console.log('| path | mode | n | raw etcd put-if-absent/s (limit) | ctnet allocations/s | of limit | goal >= 75% |');
   console.log('|---|---|---|---|---|---|---|');
   for (const r of rows) {
@@ -160,16 +188,12 @@ async function main(): Promise<void> {
     console.log(`| ${r.path} | ${r.mode} | ${r.n} | ${r.raw.rate.toFixed(0)} | ${r.ctnet.rate.toFixed(0)} | ${(ratio * 100).toFixed(0)}% | ${ratio >= 0.75 ? 'met' : 'not met'} |`);
   }
   console.log(`gRPC path latency at ${CONCURRENCY} clients: p50 ${results.grpcLat!.p50.toFixed(2)} ms, p99 ${results.grpcLat!.p99.toFixed(2)} ms`);
-  const json = JSON.stringify({ benchmark: 'ipam-alloc', storage: tmpfs ? 'tmpfs' : 'disk', rows }, null, 2);
-  await mkdir(join(REPO, 'benchmarks/results'), { recursive: true });
-  await writeFile(join(REPO, 'benchmarks/results/ipam-alloc.json'), json);
-  console.log('\n(JSON in benchmarks/results/ipam-alloc.json)');
-}
-
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+  const json = JSON.stringify({ benchmark: 'ipam-alloc', storage: tmpfs ? 'tmpfs' : 'disk', smoke: bench.smoke, rows });
+  if (bench.smoke) {
+    console.log(json); // a smoke run never overwrites the recorded results
+  } else {
+    await mkdir(join(REPO, 'benchmarks/results'), { recursive: true });
+    await writeFile(join(REPO, 'benchmarks/results/ipam-alloc.json'), JSON.stringify(JSON.parse(json), null, 2));
+    console.log('\n(JSON in benchmarks/results/ipam-alloc.json)');
+  }
+});

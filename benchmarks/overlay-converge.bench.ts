@@ -5,79 +5,81 @@
  * the same way on this machine, 646 ms median. Goal: p50 <= 50 ms, p99 <= 150 ms.
  *
  * A ping loop in the source sandbox, started before the run, stamps the first reply; `ip -ts monitor neigh` on the other hosts stamps the entry. Root needed.
+ *
+ *   npm run bench:converge [-- --smoke]        (RUNS=30)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { startLab, type Lab } from '../test/src/lab/lab.js';
+import { labUnavailableReason, startLab, type Lab } from '../test/src/lab/lab.js';
 import { ok, waitNodesReady, firstReply } from './support/lab.js';
+import { BenchSkipped, runBench } from './support/run.js';
 
-const RUNS = Number(process.env.RUNS ?? 30);
-
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : NaN);
+const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const stamp = (line: string) => {
   const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)\]/.exec(line);
   return m ? Date.parse(`${m[1]!.slice(0, 23)}Z`) + Number(`0.${m[1]!.slice(20)}`) * 1000 - Number(`0.${m[1]!.slice(20, 23)}`) * 1000 : NaN;
 };
 
-async function main(): Promise<void> {
+runBench(async (bench) => {
+  const why = labUnavailableReason();
+  if (why) throw new BenchSkipped(why);
+  const RUNS = bench.smoke ? 2 : Number(process.env.RUNS ?? 30);
   const lab: Lab = await startLab({ hosts: 3, agents: true, resyncSeconds: 30 });
+  bench.defer(() => lab.destroy());
   const monitors: ChildProcess[] = [];
-  try {
-    await waitNodesReady(lab);
-    await ok(lab.ctmgr('network', 'create', '--subnet', '10.10.0.0/16', 'app'));
-    // one sandbox per host first, so every host already has the network
-    for (const [name, node] of [['src', 'h1'], ['a2', 'h2'], ['a3', 'h3']]) await ok(lab.ctmgr('run', '-d', '--name', name!, '--network', 'app', '--node', node!, '--', 'sleep', 'infinity'));
-    for (let i = 0; i < 100 && (await lab.ctagent('h1', 'exec', 'src', '--', 'true')).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+  bench.defer(() => monitors.forEach((m) => m.kill()));
+  await waitNodesReady(lab);
+  await ok(lab.ctmgr('network', 'create', '--subnet', '10.10.0.0/16', 'app'));
+  // one sandbox per host first, so every host already has the network
+  for (const [name, node] of [['src', 'h1'], ['a2', 'h2'], ['a3', 'h3']]) await ok(lab.ctmgr('run', '-d', '--name', name!, '--network', 'app', '--node', node!, '--', 'sleep', 'infinity'));
+  for (let i = 0; i < 100 && (await lab.ctagent('h1', 'exec', 'src', '--', 'true')).code !== 0; i++) await new Promise((r) => setTimeout(r, 100));
 
-    // neighbour events on h1 and h2 (the hosts that do not run the new sandbox), with timestamps
-    const seen = new Map<string, number[]>();
-    for (const host of [lab.hosts[0]!, lab.hosts[1]!]) {
-      const mon = spawn('ip', ['-n', host.ns, '-ts', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      monitors.push(mon);
-      let buf = '';
-      mon.stdout!.on('data', (c: Buffer) => {
-        buf += c.toString();
-        const lines = buf.split('\n');
-        buf = lines.pop()!;
-        for (const l of lines) {
-          const ip = / (10\.10\.\d+\.\d+) dev ctvx-\S+ lladdr \S+ PERMANENT/.exec(l)?.[1];
-          if (ip && !l.includes('Deleted')) seen.set(ip, [...(seen.get(ip) ?? []), stamp(l)]);
-        }
-      });
-    }
-    await new Promise((r) => setTimeout(r, 300));
-
-    const srcNs = / (\S+-s1-\S+) /.exec((await lab.ctagent('h1', 'ps')).stdout)?.[1];
-    if (!srcNs) throw new Error('source sandbox not found');
-    const pingable: number[] = [];
-    const programmed: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const ip = `10.10.1.${10 + i}`;
-      const pinger = firstReply(srcNs, ip);
-      await new Promise((r) => setTimeout(r, 300)); // the pinger is sending into the void by now
-      const t0 = Date.now();
-      await ok(lab.ctmgr('run', '-d', '--name', `t${i}`, '--network', 'app', '--node', 'h3', '--ip', ip, '--', 'sleep', 'infinity'));
-      pingable.push((await pinger) - t0);
-      for (let w = 0; w < 100 && (seen.get(ip)?.length ?? 0) < 2; w++) await new Promise((r) => setTimeout(r, 20));
-      const stamps = seen.get(ip) ?? [];
-      if (stamps.length >= 2) programmed.push(Math.max(...stamps) - t0);
-    }
-    console.log(`\nctmgr run -d -> ready across hosts, ${RUNS} runs in a 3-host lab (times from invoking the CLI)`);
-    console.log('| measure | p50 ms | p99 ms | max ms | Docker Swarm (same machine) | goal |');
-    console.log('|---|---|---|---|---|---|');
-    console.log(`| pingable from a sandbox on another host | ${pct(pingable, 0.5).toFixed(0)} | ${pct(pingable, 0.99).toFixed(0)} | ${Math.max(...pingable).toFixed(0)} | 646 median | p50 <= 50, p99 <= 150 |`);
-    console.log(`| neighbour entry on every other host | ${pct(programmed, 0.5).toFixed(0)} | ${pct(programmed, 0.99).toFixed(0)} | ${Math.max(...programmed).toFixed(0)} | - | - |`);
-    const cli = await timeCli(lab);
-    console.log(`(the CLI alone, ctmgr node ls: ${cli.toFixed(0)} ms per invocation — Node.js start-up included in every figure above)`);
-    console.log(JSON.stringify({ benchmark: 'overlay-converge', runs: RUNS, pingable, programmed }));
-  } finally {
-    for (const m of monitors) m.kill();
-    await lab.destroy();
+  // neighbour events on h1 and h2 (the hosts that do not run the new sandbox), with timestamps
+  const seen = new Map<string, number[]>();
+  for (const host of [lab.hosts[0]!, lab.hosts[1]!]) {
+    const mon = spawn('ip', ['-n', host.ns, '-ts', 'monitor', 'neigh'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    monitors.push(mon);
+    let buf = '';
+    mon.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) {
+        const ip = / (10\.10\.\d+\.\d+) dev ctvx-\S+ lladdr \S+ PERMANENT/.exec(l)?.[1];
+        if (ip && !l.includes('Deleted')) seen.set(ip, [...(seen.get(ip) ?? []), stamp(l)]);
+      }
+    });
   }
-}
+  await new Promise((r) => setTimeout(r, 300));
 
-async function timeCli(lab: Lab): Promise<number> {
+  const srcNs = / (\S+-s1-\S+) /.exec((await lab.ctagent('h1', 'ps')).stdout)?.[1];
+  if (!srcNs) throw new Error('source sandbox not found');
+  const pingable: number[] = [];
+  const programmed: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const ip = `10.10.1.${10 + i}`;
+    const pinger = firstReply(srcNs, ip);
+    await new Promise((r) => setTimeout(r, 300)); // the pinger is sending into the void by now
+    const t0 = Date.now();
+    await ok(lab.ctmgr('run', '-d', '--name', `t${i}`, '--network', 'app', '--node', 'h3', '--ip', ip, '--', 'sleep', 'infinity'));
+    pingable.push((await pinger) - t0);
+    for (let w = 0; w < 100 && (seen.get(ip)?.length ?? 0) < 2; w++) await new Promise((r) => setTimeout(r, 20));
+    const stamps = seen.get(ip) ?? [];
+    if (stamps.length >= 2) programmed.push(Math.max(...stamps) - t0);
+  }
+  console.log(`\nctmgr run -d -> ready across hosts, ${RUNS} runs in a 3-host lab (times from invoking the CLI)${bench.smoke ? ' (smoke: figures mean nothing)' : ''}`);
+  console.log('| measure | p50 ms | p99 ms | max ms | Docker Swarm (same machine) | goal |');
+  console.log('|---|---|---|---|---|---|');
+  console.log(`| pingable from a sandbox on another host | ${fmt(pct(pingable, 0.5))} | ${fmt(pct(pingable, 0.99))} | ${fmt(Math.max(...pingable))} | 646 median | p50 <= 50, p99 <= 150 |`);
+  console.log(`| neighbour entry on every other host (seen in ${programmed.length} of ${RUNS} runs) | ${fmt(pct(programmed, 0.5))} | ${fmt(pct(programmed, 0.99))} | ${fmt(Math.max(...programmed))} | - | - |`);
+  const cli = await timeCli(lab, bench.smoke ? 2 : 5);
+  console.log(`(the CLI alone, ctmgr node ls: ${cli.toFixed(0)} ms per invocation — Node.js start-up included in every figure above)`);
+  console.log(JSON.stringify({ benchmark: 'overlay-converge', smoke: bench.smoke, runs: RUNS, pingable, programmed }));
+});
+
+async function timeCli(lab: Lab, times: number): Promise<number> {
   const t: number[] = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < times; i++) {
     const t0 = performance.now();
     await lab.ctmgr('node', 'ls');
     t.push(performance.now() - t0);
@@ -85,7 +87,3 @@ async function timeCli(lab: Lab): Promise<number> {
   return pct(t, 0.5);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});

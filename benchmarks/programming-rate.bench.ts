@@ -5,14 +5,16 @@
  * ctnet's figure is a whole reconcile as the agent runs it: plan (pure) against the kernel read
  * back (at start) or against the projection of its last clean apply (on a change), then apply.
  * Goal: >= 70% of raw. Runs inside a throwaway network namespace (root needed).
+ *
+ *   npm run bench:programming [-- --smoke]        (smoke: 300 endpoints, a burst of 50)
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { desiredHost, planOverlays, projectApplied, macForIPv4, type ActualHost, type ClusterState, type Endpoint, type Network, type Node } from '@ctnet/core';
 import { applyOps, createExecaRunner, readActual, type CommandRunner } from '@ctnet/agent';
+import { labUnavailableReason } from '../test/src/lab/lab.js';
+import { BenchSkipped, runBench } from './support/run.js';
 
-const N = 10_000;
-const BURST = 1_000;
 const ns = `ctb${randomBytes(3).toString('hex')}-p`;
 const sh = (cmd: string, args: string[], input?: string) => execFileSync(cmd, args, { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
 
@@ -68,45 +70,42 @@ function raw(from: number, count: number, dev: string): number {
 }
 
 function setUpNamespace(): void {
-  sh('ip', ['netns', 'add', ns]);
   sh('ip', ['-n', ns, '-batch', '-'], 'link set lo up\nlink add u0 type veth peer name u1\naddr add 192.0.2.1/24 dev u0\nlink set u0 up\nlink set u1 up\n');
 }
 
-async function main(): Promise<void> {
+runBench(async (bench) => {
+  // The lab's check covers what this needs too: root, iproute2, a namespace can be made.
+  const why = labUnavailableReason();
+  if (why) throw new BenchSkipped(why);
+  const N = bench.smoke ? 300 : 10_000;
+  const BURST = bench.smoke ? 50 : 1_000;
+  sh('ip', ['netns', 'add', ns]);
+  bench.defer(() => sh('ip', ['netns', 'del', ns]));
   setUpNamespace();
-  try {
-    const runner = nsRunner(createExecaRunner());
-    // raw: a bare VXLAN device, the same entries, straight into ip/bridge batches
-    sh('ip', ['-n', ns, 'link', 'add', 'rawvx', 'type', 'vxlan', 'id', '7', 'dstport', '4789', 'local', '192.0.2.1', 'nolearning', 'proxy']);
-    const rawFull = raw(0, N, 'rawvx');
-    const rawBurst = raw(N, BURST, 'rawvx');
-    sh('ip', ['-n', ns, 'link', 'del', 'rawvx']);
-    // ctnet: full sync from an empty host, then a burst of 1,000 more
-    // warm the JIT as a long-running agent would be, on a small network that is then removed
-    await reconcile(runner, 500);
-    await applyOps(runner, [{ op: 'link-del', name: 'ctvx-benchnet' }, { op: 'link-del', name: 'ctbr-benchnet' }]);
-    const full = await reconcile(runner, N); // agent start: reads the (empty) kernel back
-    const burst = await reconcile(runner, N + BURST, full.believed); // a change: plans against its projection
-    const idle = await reconcile(runner, N + BURST); // a resync: reads 22,000 entries back, plans, nothing to apply
+  const runner = nsRunner(createExecaRunner());
+  // raw: a bare VXLAN device, the same entries, straight into ip/bridge batches
+  sh('ip', ['-n', ns, 'link', 'add', 'rawvx', 'type', 'vxlan', 'id', '7', 'dstport', '4789', 'local', '192.0.2.1', 'nolearning', 'proxy']);
+  const rawFull = raw(0, N, 'rawvx');
+  const rawBurst = raw(N, BURST, 'rawvx');
+  sh('ip', ['-n', ns, 'link', 'del', 'rawvx']);
+  // ctnet: full sync from an empty host, then a burst of BURST more
+  // warm the JIT as a long-running agent would be, on a small network that is then removed
+  await reconcile(runner, bench.smoke ? 50 : 500);
+  await applyOps(runner, [{ op: 'link-del', name: 'ctvx-benchnet' }, { op: 'link-del', name: 'ctbr-benchnet' }]);
+  const full = await reconcile(runner, N); // agent start: reads the (empty) kernel back
+  const burst = await reconcile(runner, N + BURST, full.believed); // a change: plans against its projection
+  const idle = await reconcile(runner, N + BURST); // a resync: reads 2 × (N + BURST) entries back, plans, nothing to apply
 
-    const rows = [
-      { what: `full sync, ${N} remote endpoints`, entries: full.entries, ctnet: full.entries / full.secs, raw: (2 * N) / rawFull },
-      { what: `incremental burst of ${BURST}`, entries: burst.entries, ctnet: burst.entries / burst.secs, raw: (2 * BURST) / rawBurst },
-    ];
-    console.log('\nProgramming rate on one host (FDB + neighbour entries; ctnet = read back + plan + apply)');
-    console.log('| case | entries | raw ip/bridge -batch entries/s (limit) | ctnet entries/s | of raw | goal >= 70% |');
-    console.log('|---|---|---|---|---|---|');
-    for (const r of rows) {
-      console.log(`| ${r.what} | ${r.entries} | ${r.raw.toFixed(0)} | ${r.ctnet.toFixed(0)} | ${((100 * r.ctnet) / r.raw).toFixed(0)}% | ${r.ctnet / r.raw >= 0.7 ? 'met' : 'not met'} |`);
-    }
-    console.log(`converged resync over ${2 * (N + BURST)} entries (read back + plan, nothing to apply): ${(idle.secs * 1000).toFixed(0)} ms, ${idle.entries} ops`);
-    console.log(JSON.stringify({ benchmark: 'programming-rate', rows, resyncMs: idle.secs * 1000 }));
-  } finally {
-    sh('ip', ['netns', 'del', ns]);
+  const rows = [
+    { what: `full sync, ${N} remote endpoints`, entries: full.entries, ctnet: full.entries / full.secs, raw: (2 * N) / rawFull },
+    { what: `incremental burst of ${BURST}`, entries: burst.entries, ctnet: burst.entries / burst.secs, raw: (2 * BURST) / rawBurst },
+  ];
+  console.log(`\nProgramming rate on one host (FDB + neighbour entries; ctnet = read back + plan + apply)${bench.smoke ? ' (smoke: figures mean nothing)' : ''}`);
+  console.log('| case | entries | raw ip/bridge -batch entries/s (limit) | ctnet entries/s | of raw | goal >= 70% |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.what} | ${r.entries} | ${r.raw.toFixed(0)} | ${r.ctnet.toFixed(0)} | ${((100 * r.ctnet) / r.raw).toFixed(0)}% | ${r.ctnet / r.raw >= 0.7 ? 'met' : 'not met'} |`);
   }
-}
-
-main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
+  console.log(`converged resync over ${2 * (N + BURST)} entries (read back + plan, nothing to apply): ${(idle.secs * 1000).toFixed(0)} ms, ${idle.entries} ops`);
+  console.log(JSON.stringify({ benchmark: 'programming-rate', smoke: bench.smoke, rows, resyncMs: idle.secs * 1000 }));
 });
