@@ -255,4 +255,20 @@ describe.skipIf(reason !== undefined)(`traffic policy${reason ? ` (skipped: ${re
     expect(held.echoed).toBe(held.sent);
     expect(held.sent).toBeGreaterThan(30);
   });
+
+  it('regression: an agent turns IPv4 forwarding on with the first state it applies, not at its first resync', async () => {
+    // Published ports, the mesh and egress all stand on forwarding; it used to be set only
+    // by a resync, so a fresh host forwarded nothing for up to --resync-interval.
+    const forwarding = async () => (await ok(lab.exec('h3', 'cat', '/proc/sys/net/ipv4/ip_forward'))).trim();
+    await lab.stopAgent('h3');
+    await ok(lab.exec('h3', 'sh', '-c', 'echo 0 > /proc/sys/net/ipv4/ip_forward'));
+    expect(await forwarding()).toBe('0');
+    lab.startAgent('h3', ['--resync-interval', '1h']);
+    try {
+      await waitUntil(async () => (await forwarding()) === '1', 20_000, () => lab.agentLog('h3'));
+    } finally {
+      await lab.stopAgent('h3');
+      lab.startAgent('h3');
+    }
+  });
 });

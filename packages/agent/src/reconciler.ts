@@ -66,6 +66,7 @@ export function createReconciler(deps: {
   let believed: ActualHost | undefined;
   let watched: SandboxRecord[] = []; // processes seen running at the end of the last run
   let dueTimer: NodeJS.Timeout | undefined;
+  let forwardingOn = false; // IPv4 forwarding seen or set by this agent
 
   const once = async (reason: 'change' | 'resync' | 'start'): Promise<void> => {
     const { state, metrics, log } = deps;
@@ -120,10 +121,12 @@ export function createReconciler(deps: {
       // Traffic policy: the host's table now (bridges are named, not needed); the sandboxes'
       // after the sandbox step below, as their namespaces must exist.
       const thorough = reason !== 'change';
-      if (thorough) {
-        // Forwarding is what published ports, the routing mesh and egress stand on.
+      if (thorough || !forwardingOn) {
+        // Forwarding is what published ports, the routing mesh and egress stand on: on the
+        // first run (a 'change' when the first state arrives) and on every resync after.
         const fwd = await deps.runner.run('sh', ['-c', 'test "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 || echo 1 > /proc/sys/net/ipv4/ip_forward']);
         if (fwd.exitCode !== 0) errors.push(`enabling IPv4 forwarding: ${fwd.stderr.trim()}`);
+        else forwardingOn = true;
       }
       await checkHeldPorts(thorough, traffic);
       const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays, { traffic, held }), thorough);
