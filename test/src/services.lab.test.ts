@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
 import { waitUntil, ok } from './harness.js';
@@ -104,9 +106,12 @@ describe.skipIf(reason !== undefined)(`services${reason ? ` (skipped: ${reason})
     const victim = before.tasks.find((t) => t.node === 'h1')!;
     const ip = victim.ips[0]!;
     const pid = (await ok(lab.ctagent('h1', 'ps'))).split('\n').find((l) => l.startsWith(`${victim.name} `))!.trim().split(/\s+/)[2]!;
-    // Poll tasks.web from h3 every 20 ms while the process is killed and restarted.
-    const poll = lab.ctagent('h3', 'exec', 'cl3', '--', 'sh', '-c', 'for i in $(seq 150); do dig +short +time=1 +tries=1 tasks.web; echo --; sleep 0.02; done');
-    await new Promise((r) => setTimeout(r, 500));
+    // Poll tasks.web from h3 every 20 ms while the process is killed and restarted. The
+    // poller marks a file after its first round: the kill waits for it, since starting the
+    // poller can take longer than any fixed pause on a loaded machine.
+    const ready = join(lab.workDir, 'poll-started');
+    const poll = lab.ctagent('h3', 'exec', 'cl3', '--', 'sh', '-c', `for i in $(seq 150); do dig +short +time=1 +tries=1 tasks.web; echo --; [ "$i" = 1 ] && touch ${ready}; sleep 0.02; done`);
+    await waitUntil(async () => existsSync(ready), 30_000);
     await ok(lab.exec('h1', 'kill', '-9', pid));
     const rounds = (await ok(poll)).split('--\n').map((b) => b.split('\n').map((l) => l.trim()).filter(Boolean));
     const known = new Set(before.tasks.flatMap((t) => t.ips));
