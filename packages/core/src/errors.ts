@@ -14,6 +14,10 @@ export const ErrorCode = {
   Unavailable: 'UNAVAILABLE',
   DeadlineExceeded: 'DEADLINE_EXCEEDED',
   Internal: 'INTERNAL',
+  /** No valid credential: the caller is not known to the cluster. */
+  Unauthenticated: 'UNAUTHENTICATED',
+  /** A known caller asking for what its role may not do. */
+  PermissionDenied: 'PERMISSION_DENIED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -44,5 +48,7 @@ export const resourceExhausted = (message: string): CtnetError => new CtnetError
 export const unavailable = (message: string, cause?: unknown): CtnetError =>
   new CtnetError(ErrorCode.Unavailable, message, { cause });
 
+export const unauthenticated = (message: string): CtnetError => new CtnetError(ErrorCode.Unauthenticated, message);
+export const permissionDenied = (message: string): CtnetError => new CtnetError(ErrorCode.PermissionDenied, message);
 export const isCtnetError = (err: unknown, code?: ErrorCode): err is CtnetError =>
   err instanceof CtnetError && (code === undefined || err.code === code);

@@ -1,0 +1,3 @@
+export * from './certs.js';
+export * from './token.js';
+export * from './files.js';
