@@ -11,15 +11,18 @@
  *   npm run bench:ipam -- [--tmpfs] [--n 5000] [--smoke]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile, mkdir } from 'node:fs/promises';
+import { writeFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { CreateEndpointRequest as CreateReq, CreateNetworkRequest, ManagerServiceClient, type CreateEndpointRequest } from '@ctnet/proto';
+import type { ServiceError } from '@grpc/grpc-js';
+import { CreateEndpointRequest as CreateReq, CreateNetworkRequest, type ManagerServiceClient, type CreateEndpointRequest } from '@ctnet/proto';
 import { createLogger, handlers, startManager } from '@ctnet/manager';
 import { parseManagerConfig } from '@ctnet/core';
 import { freePort, startTestEtcd } from '@ctnet/store';
 import { runBench, type Bench } from './support/run.js';
+import { adminClient, joinNode } from './support/tls.js';
+import type { Credential } from '@ctnet/pki';
 
 const CONCURRENCY = 16;
 const REPO = resolve(import.meta.dirname, '..');
@@ -84,9 +87,14 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
+let benchCred: Credential | undefined;
+
 /** Registers node "bench" through a real agent stream, from a separate process (kept running: the fan-out is part of the cost). */
-async function connectBenchAgent(bench: Bench, addr: string, client: ManagerServiceClient): Promise<() => Promise<void>> {
-  const sink = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'benchmarks/support/agent-sink.ts'), addr, 'bench'], { stdio: 'ignore' });
+async function connectBenchAgent(bench: Bench, addr: string, client: ManagerServiceClient, dataDir: string): Promise<() => Promise<void>> {
+  // Joined once: both managers share the etcd, so the certificate serves both.
+  const cred = (benchCred ??= await joinNode(addr, dataDir, 'bench'));
+  const sink = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'benchmarks/support/agent-sink.ts'), addr, 'bench'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  sink.stdin!.end(JSON.stringify(cred));
   const stop = once(() => stopChild(sink));
   bench.defer(stop);
   for (let i = 0; !(await call<{ nodes: unknown[] }>((cb) => client.listNodes({}, cb))).nodes.length; i++) {
@@ -121,17 +129,19 @@ runBench(async (bench) => {
   const results: Record<string, Stats> = {};
 
   // 1. in-process manager: the createEndpoint handler itself
-  const config = parseManagerConfig({ listen: `127.0.0.1:${await freePort()}`, http: `127.0.0.1:${await freePort()}`, etcdEndpoints: etcd.endpoint });
+  const dataDir = await mkdtemp(join(tmpdir(), 'ctnet-bench-ipam-'));
+  bench.defer(() => rm(dataDir, { recursive: true, force: true }));
+  const config = parseManagerConfig({ listen: `127.0.0.1:${await freePort()}`, http: `127.0.0.1:${await freePort()}`, etcdEndpoints: etcd.endpoint, dataDir: join(dataDir, 'inproc') });
   const inproc = await startManager(config, { log: createLogger(() => undefined, 'bench') });
   const closeInproc = once(() => inproc.close());
   bench.defer(closeInproc);
   await inproc.deps.view.whenLoaded();
   {
     const addr = `127.0.0.1:${inproc.grpcPort}`;
-    const client = new ManagerServiceClient(addr, credentials.createInsecure());
+    const client = adminClient(addr, join(dataDir, 'inproc'));
     const closeClient = once(() => client.close());
     bench.defer(closeClient);
-    const stopAgent = await connectBenchAgent(bench, addr, client);
+    const stopAgent = await connectBenchAgent(bench, addr, client, join(dataDir, 'inproc'));
     await call((cb) => client.createNetwork(netReq('inproc', '10.100.0.0/15'), cb));
     const create = (i: number) => handlers.createEndpoint(inproc.deps, CreateReq.fromPartial({ network: 'inproc', node: 'bench', name: `ep${i}` })).then(() => undefined);
     await timed(WARM, CONCURRENCY, putIfAbsent('warm1'));
@@ -146,7 +156,7 @@ runBench(async (bench) => {
 
   // 2. end-to-end: a client calling a ctmgr process over gRPC
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const mgr = spawn(process.execPath, [join(REPO, 'packages/cli/dist/main.js'), 'serve', `--listen=127.0.0.1:${grpcPort}`, `--http=127.0.0.1:${httpPort}`, `--etcd-endpoints=${etcd.endpoint}`], {
+  const mgr = spawn(process.execPath, [join(REPO, 'packages/cli/dist/main.js'), 'serve', `--listen=127.0.0.1:${grpcPort}`, `--http=127.0.0.1:${httpPort}`, `--etcd-endpoints=${etcd.endpoint}`, `--data-dir=${join(dataDir, 'grpc')}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let mgrErr = '';
@@ -159,9 +169,9 @@ runBench(async (bench) => {
   }
   {
     const addr = `127.0.0.1:${grpcPort}`;
-    const client = new ManagerServiceClient(addr, credentials.createInsecure());
+    const client = adminClient(addr, join(dataDir, 'grpc'));
     bench.defer(() => client.close());
-    await connectBenchAgent(bench, addr, client);
+    await connectBenchAgent(bench, addr, client, join(dataDir, 'grpc'));
     await call((cb) => client.createNetwork(netReq('grpc', '10.102.0.0/15'), cb));
     const create = async (i: number) => {
       const req: CreateEndpointRequest = CreateReq.fromPartial({ network: 'grpc', node: 'bench', name: `ep${i}` });

@@ -208,11 +208,15 @@ cmd_up() {
   }
 
   if [ "$agents" = 1 ]; then
+    # Hosts join as an operator's would: with the worker token, passed in the environment.
+    local token
+    token=$(CTNET_MANAGER=127.0.0.1:4700 CTNET_TLS_DIR="$LAB_WORK/manager/admin" nsrun "$p-m" "$node_bin" "$CTMGR_JS" join-token -q worker) ||
+      die "ctmgr join-token failed (log: $LAB_WORK/manager.log)"
     for ((i = 1; i <= n; i++)); do
       node=h$i
       nsrun_argv "$p-$node"
       # shellcheck disable=SC2086
-      CTNET_NETNS_PREFIX=$p-s$i- setsid "${NSRUN[@]}" \
+      CTNET_JOIN_TOKEN=$token CTNET_NETNS_PREFIX=$p-s$i- setsid "${NSRUN[@]}" \
         "$node_bin" "$AGENT_JS" run --manager "192.168.$octet.254:4700" --advertise-addr "192.168.$octet.$i" \
         --node-name "$node" --data-dir "$LAB_WORK/$node" --http 127.0.0.1:4702 \
         --resync-interval "${LAB_RESYNC:-5s}" ${LAB_AGENT_ARGS:-} \
@@ -245,7 +249,7 @@ cmd_status() {
 
 cmd_ctmgr() {
   load_state
-  CTNET_MANAGER=127.0.0.1:4700 nsrun "$LAB_PREFIX-m" "$(command -v node)" "$CTMGR_JS" "$@"
+  CTNET_MANAGER=127.0.0.1:4700 CTNET_TLS_DIR="$LAB_WORK/manager/admin" nsrun "$LAB_PREFIX-m" "$(command -v node)" "$CTMGR_JS" "$@"
 }
 
 ns_of() { # NODE -> namespace name; only the lab's

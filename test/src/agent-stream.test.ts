@@ -12,7 +12,7 @@ let api: ReturnType<typeof apiClient>;
 beforeAll(async () => {
   etcd = await startTestEtcd();
   mgr = await startManagerProcess({ etcd: etcd.endpoint, args: ['--node-ttl=2s', '--node-grace=3s'] });
-  api = apiClient(mgr.addr);
+  api = apiClient(mgr);
   await api.createNetwork({ name: 'net1', subnet: '10.50.0.0/24' });
 });
 afterAll(async () => {
@@ -28,7 +28,7 @@ const changesOf = (msgs: ManagerMessage[]) =>
 
 describe('agent stream', () => {
   it('sends a snapshot that includes the node itself, then each change, and shows lag until acked', async () => {
-    const a = connectAgent(mgr.addr, { name: 'h1', addr: '192.168.70.1' });
+    const a = connectAgent(mgr, { name: 'h1', addr: '192.168.70.1' });
     await waitUntil(() => a.messages.length >= 1, 10_000);
     const snap = a.messages[0]!.msg;
     expect(snap?.$case).toBe('snapshot');
@@ -48,14 +48,14 @@ describe('agent stream', () => {
   });
 
   it('resumes after a dropped stream with every change exactly once', async () => {
-    const a = connectAgent(mgr.addr, { name: 'h2', addr: '192.168.70.2' });
+    const a = connectAgent(mgr, { name: 'h2', addr: '192.168.70.2' });
     await waitUntil(() => a.messages.length >= 1, 10_000);
     const resumeAt = lastRevision(a);
     a.close();
     await api.createEndpoint({ network: 'net1', node: 'h2', name: 'r1' });
     await api.createEndpoint({ network: 'net1', node: 'h2', name: 'r2' });
     await api.deleteEndpoint({ network: 'net1', name: 'r1' });
-    const b = connectAgent(mgr.addr, { name: 'h2', addr: '192.168.70.2' }, resumeAt);
+    const b = connectAgent(mgr, { name: 'h2', addr: '192.168.70.2' }, resumeAt);
     await waitUntil(() => changesOf(b.messages).includes('-endpoint:r1'), 10_000);
     await new Promise((r) => setTimeout(r, 300)); // nothing further may trickle in
     expect(b.messages.some((m) => m.msg?.$case === 'snapshot')).toBe(false);
@@ -65,7 +65,7 @@ describe('agent stream', () => {
   });
 
   it('after a manager restart, replays from etcd history exactly once; sends a snapshot when etcd compacted it', async () => {
-    const a = connectAgent(mgr.addr, { name: 'h3', addr: '192.168.70.3' });
+    const a = connectAgent(mgr, { name: 'h3', addr: '192.168.70.3' });
     await waitUntil(() => a.messages.length >= 1, 10_000);
     const resumeAt = lastRevision(a);
     a.close();
@@ -75,8 +75,8 @@ describe('agent stream', () => {
     await mgr.stop();
     api.close();
     mgr = await startManagerProcess({ etcd: etcd.endpoint, args: ['--node-ttl=2s', '--node-grace=3s'] });
-    api = apiClient(mgr.addr);
-    const b = connectAgent(mgr.addr, { name: 'h3', addr: '192.168.70.3' }, resumeAt);
+    api = apiClient(mgr);
+    const b = connectAgent(mgr, { name: 'h3', addr: '192.168.70.3' }, resumeAt);
     await waitUntil(() => changesOf(b.messages).includes('-endpoint:k1'), 10_000);
     await new Promise((r) => setTimeout(r, 300));
     expect(b.messages.some((m) => m.msg?.$case === 'snapshot')).toBe(false);
@@ -94,8 +94,8 @@ describe('agent stream', () => {
     await raw.kv.compact({ revision: String(now), physical: true });
     raw.close();
     mgr = await startManagerProcess({ etcd: etcd.endpoint, args: ['--node-ttl=2s', '--node-grace=3s'] });
-    api = apiClient(mgr.addr);
-    const c = connectAgent(mgr.addr, { name: 'h3', addr: '192.168.70.3' }, resumeAgain);
+    api = apiClient(mgr);
+    const c = connectAgent(mgr, { name: 'h3', addr: '192.168.70.3' }, resumeAgain);
     await waitUntil(() => c.messages.some((m) => m.msg?.$case === 'snapshot'), 10_000, () => mgr.output().slice(-2000));
     const snap = c.messages.find((m) => m.msg?.$case === 'snapshot')!.msg;
     expect(snap?.$case === 'snapshot' && snap.value.endpoints.map((e) => e.name).sort()).toEqual(expect.arrayContaining(['k2', 'k3']));
@@ -103,18 +103,18 @@ describe('agent stream', () => {
     c.close();
   });
 
-  it('refuses a second node claiming a ready node name from another address', async () => {
-    const a = connectAgent(mgr.addr, { name: 'h4', addr: '192.168.70.4' });
+  it('refuses a second stream for a node that is connected (same certificate, another address)', async () => {
+    const a = connectAgent(mgr, { name: 'h4', addr: '192.168.70.4' });
     await waitUntil(() => a.messages.length >= 1, 10_000);
-    const b = connectAgent(mgr.addr, { name: 'h4', addr: '192.168.70.99' });
+    const b = connectAgent(mgr, { name: 'h4', addr: '192.168.70.99' });
     await waitUntil(() => b.errors.length > 0, 10_000);
-    expect(b.errors[0]!.details).toContain('in use by a ready node at 192.168.70.4');
+    expect(b.errors[0]!.details).toContain('node h4 already has a live stream to this manager');
     b.close();
     a.close();
   });
 
   it('marks a node down after its lease expires and, after the grace period, removes its endpoints and frees their addresses', async () => {
-    const a = connectAgent(mgr.addr, { name: 'h5', addr: '192.168.70.5' });
+    const a = connectAgent(mgr, { name: 'h5', addr: '192.168.70.5' });
     await waitUntil(() => a.messages.length >= 1, 10_000);
     await api.createEndpoint({ network: 'net1', node: 'h5', name: 'g1' });
     await api.createEndpoint({ network: 'net1', node: 'h5', name: 'g2' });

@@ -10,7 +10,7 @@ let agent: AgentConn;
 
 const ctmgr = (...args: string[]) =>
   new Promise<{ code: number; out: string; err: string }>((resolve) =>
-    execFile(process.execPath, [CTMGR, ...args], { env: { ...process.env, CTNET_MANAGER: mgr.addr } }, (error, out, err) =>
+    execFile(process.execPath, [CTMGR, ...args], { env: { ...process.env, CTNET_MANAGER: mgr.addr, CTNET_TLS_DIR: mgr.adminDir } }, (error, out, err) =>
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out, err }),
     ),
   );
@@ -18,7 +18,7 @@ const ctmgr = (...args: string[]) =>
 beforeAll(async () => {
   etcd = await startTestEtcd();
   mgr = await startManagerProcess({ etcd: etcd.endpoint });
-  agent = connectAgent(mgr.addr, { name: 'h1', addr: '192.168.90.1' });
+  agent = connectAgent(mgr, { name: 'h1', addr: '192.168.90.1' });
 });
 afterAll(async () => {
   agent?.close();
@@ -83,7 +83,7 @@ describe('ctmgr CLI', () => {
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/--subnet/);
     const down = await new Promise<{ code: number; err: string }>((resolve) =>
-      execFile(process.execPath, [CTMGR, '--manager', '127.0.0.1:1', 'network', 'ls'], (error, _out, err) =>
+      execFile(process.execPath, [CTMGR, '--manager', '127.0.0.1:1', '--tls-dir', mgr.adminDir, 'network', 'ls'], (error, _out, err) =>
         resolve({ code: (error as { code?: number } | null)?.code ?? 0, err }),
       ),
     );

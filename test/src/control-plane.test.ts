@@ -11,9 +11,9 @@ let agent: AgentConn;
 beforeAll(async () => {
   etcd = await startTestEtcd();
   mgr = await startManagerProcess({ etcd: etcd.endpoint, args: ['--exclude=10.0.4.0/24'] });
-  api = apiClient(mgr.addr);
+  api = apiClient(mgr);
   // A registered node whose host has 10.0.2.0/24 on it: auto subnets must avoid it.
-  agent = connectAgent(mgr.addr, { name: 'h1', addr: '192.168.50.1', routes: ['10.0.2.0/24', '192.168.50.0/24', 'default'] });
+  agent = connectAgent(mgr, { name: 'h1', addr: '192.168.50.1', routes: ['10.0.2.0/24', '192.168.50.0/24', 'default'] });
   await waitUntil(async () => (await api.listNodes({})).nodes.length === 1, 10_000);
 });
 afterAll(async () => {
@@ -136,8 +136,8 @@ describe('restart', () => {
     api.close();
     agent.close();
     mgr = await startManagerProcess({ etcd: etcd.endpoint, args: ['--exclude=10.0.4.0/24'] });
-    api = apiClient(mgr.addr);
-    agent = connectAgent(mgr.addr, { name: 'h1', addr: '192.168.50.1' });
+    api = apiClient(mgr);
+    agent = connectAgent(mgr, { name: 'h1', addr: '192.168.50.1' });
     const after = await api.listNetworks({});
     expect(after).toEqual(before);
     const ep = (await api.inspectNetwork({ nameOrId: 'auto-a' })).endpoints.map((e) => [e.name, e.ip]);

@@ -18,14 +18,14 @@ it('runs on its own embedded etcd, keeps state across restarts, and stops etcd w
   const etcdPort = await freePort();
   const args = [`--data-dir=${dir.path}`, `--embedded-etcd-port=${etcdPort}`];
   let mgr = await startManagerProcess({ args });
-  let api = apiClient(mgr.addr);
+  let api = apiClient(mgr);
   await api.createNetwork({ name: 'demo', subnet: '10.90.0.0/24' });
   api.close();
   await mgr.stop();
   expect(await portOpen(etcdPort)).toBe(false);
 
   mgr = await startManagerProcess({ args });
-  api = apiClient(mgr.addr);
+  api = apiClient(mgr);
   expect((await api.inspectNetwork({ nameOrId: 'demo' })).network?.subnet).toBe('10.90.0.0/24');
   expect(await portOpen(etcdPort)).toBe(true);
   api.close();

@@ -1,3 +1,4 @@
+import { createRootCa } from '@ctnet/pki';
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { freePort, startEtcdProcess, type EtcdProcess } from '@ctnet/store';
@@ -23,13 +24,19 @@ describe('etcd failures', () => {
     cleanups.push(() => mgr.stop());
     await waitUntil(() => /waiting for etcd at http:\/\/127\.0\.0\.1:\d+; retrying/.test(mgr.output()), 15_000, () => mgr.output());
     expect((await httpGet(`http://${mgr.httpAddr}/healthz`)).status).toBe(503);
-    const api = apiClient(mgr.addr);
-    const err = await api.createNetwork({ name: 'early' }).catch((e: { code: number; details: string }) => e);
-    expect(err).toMatchObject({ code: 14, details: expect.stringMatching(/etcd/) });
+    // The cluster's CA lives in etcd: until it is loaded no TLS handshake completes, so every
+    // call fails UNAVAILABLE (whatever the credential) and no admin credential exists yet.
+    const { certPem: caPem } = await createRootCa('elsewhere', new Date());
+    const early = apiClient(mgr, { caPem });
+    const err = await early.createNetwork({ name: 'early' }).catch((e: { code: number; details: string }) => e);
+    expect(err).toMatchObject({ code: 14 });
+    early.close();
+    expect((await httpGet(`http://${mgr.httpAddr}/healthz`)).body).toMatch(/etcd/);
 
     const etcd = await etcdAt(dir.path, clientPort, peerPort);
     cleanups.push(() => etcd.stop());
     await waitUntil(async () => (await httpGet(`http://${mgr.httpAddr}/healthz`)).status === 200, 30_000, () => mgr.output());
+    const api = apiClient(mgr);
     expect((await api.createNetwork({ name: 'late', subnet: '10.77.0.0/24' })).name).toBe('late');
     api.close();
     // the manager process survived the whole outage: no crash loop
@@ -44,8 +51,8 @@ describe('etcd failures', () => {
     cleanups.push(() => etcd.stop());
     const mgr = await startManagerProcess({ etcd: `127.0.0.1:${clientPort}` });
     cleanups.push(() => mgr.stop());
-    const api = apiClient(mgr.addr);
-    const agent = connectAgent(mgr.addr, { name: 'h1', addr: '192.168.80.1' });
+    const api = apiClient(mgr);
+    const agent = connectAgent(mgr, { name: 'h1', addr: '192.168.80.1' });
     await waitUntil(async () => (await api.listNodes({})).nodes.length === 1, 10_000);
     await api.createNetwork({ name: 'n', subnet: '10.78.0.0/20' });
 

@@ -17,7 +17,7 @@ describe.skipIf(reason !== undefined)(`manager failover${reason ? ` (skipped: ${
     lab = await startLab({ hosts: 2, agents: false, resyncSeconds: 2 });
     second = spawn(
       'ip',
-      ['netns', 'exec', lab.manager.ns, process.execPath, join(REPO, 'packages/cli/dist/main.js'), 'serve', '--listen', '0.0.0.0:4710', '--http', '127.0.0.1:4711', '--etcd-endpoints', 'http://127.0.0.1:23790'],
+      ['netns', 'exec', lab.manager.ns, process.execPath, join(REPO, 'packages/cli/dist/main.js'), 'serve', '--listen', '0.0.0.0:4710', '--http', '127.0.0.1:4711', '--etcd-endpoints', 'http://127.0.0.1:23790', '--data-dir', join(lab.workDir, 'manager2')],
       { stdio: 'ignore' },
     );
     const managers = `${lab.manager.addr}:4700,${lab.manager.addr}:4710`;

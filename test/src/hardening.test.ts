@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { AgentServiceClient, type ManagerMessage } from '@ctnet/proto';
+import type { ServiceError } from '@grpc/grpc-js';
+import { AgentServiceClient, clientCredentials, clientOptions, type ManagerMessage } from '@ctnet/proto';
 import { startTestEtcd, type TestEtcd } from '@ctnet/store';
-import { apiClient, connectAgent, httpGet, startManagerProcess, waitUntil, type AgentConn, type Api, type ManagerProcess } from './harness.js';
+import { apiClient, connectAgent, httpGet, nodeCredential, startManagerProcess, waitUntil, type AgentConn, type Api, type ManagerProcess } from './harness.js';
 
 // Hostile and careless input against real manager processes on one etcd: each test is named
 // after the hole it pins.
@@ -27,9 +27,9 @@ beforeAll(async () => {
   // Two managers on one etcd: each has its own view, so only etcd can keep them honest.
   m1 = await startManagerProcess({ etcd: etcd.endpoint, args: ['--stream-buffer-events', '2000'] });
   m2 = await startManagerProcess({ etcd: etcd.endpoint });
-  a1 = apiClient(m1.addr);
-  a2 = apiClient(m2.addr);
-  agent = connectAgent(m2.addr, { name: 'h1', addr: '192.168.90.1' }, 0, true);
+  a1 = apiClient(m1);
+  a2 = apiClient(m2);
+  agent = connectAgent(m2, { name: 'h1', addr: '192.168.90.1' }, 0, true);
   await waitUntil(async () => (await a1.listNodes({})).nodes.some((n) => n.status === 'ready'), 20_000);
   await a1.createNetwork({ name: 'app', subnet: '10.91.0.0/16' });
   await waitUntil(async () => (await a2.listNetworks({})).networks.some((n) => n.network?.name === 'app'), 10_000);
@@ -129,7 +129,7 @@ describe('hardening', () => {
     // a manager starting now loads it all
     const m3 = await startManagerProcess({ etcd: etcd.endpoint });
     try {
-      const a3 = apiClient(m3.addr);
+      const a3 = apiClient(m3);
       expect((await a3.listContainers({})).containers.filter((c) => c.container?.name.startsWith('big'))).toHaveLength(100);
       a3.close();
     } finally {
@@ -139,7 +139,7 @@ describe('hardening', () => {
   }, 60_000);
 
   it('regression: routes from a Hello could block all subnet choice (0.0.0.0/1 + 128.0.0.0/1); absurd prefixes are ignored', async () => {
-    const bad = connectAgent(m1.addr, { name: 'h9', addr: '192.168.90.9', routes: ['0.0.0.0/1', '128.0.0.0/1', '10.0.0.0/9', '192.168.90.0/24'] });
+    const bad = connectAgent(m1, { name: 'h9', addr: '192.168.90.9', routes: ['0.0.0.0/1', '128.0.0.0/1', '10.0.0.0/9', '192.168.90.0/24'] });
     try {
       await waitUntil(async () => (await a1.listNodes({})).nodes.some((n) => n.node?.name === 'h9'), 10_000);
       const h9 = (await a1.inspectNode({ name: 'h9' })).status!.node!;
@@ -152,7 +152,7 @@ describe('hardening', () => {
   });
 
   it('regression: an ack of any revision (2^40, say) marked a node converged; acks beyond what was sent are refused, and so is a second Hello', async () => {
-    const liar = connectAgent(m1.addr, { name: 'h7', addr: '192.168.90.7' });
+    const liar = connectAgent(m1, { name: 'h7', addr: '192.168.90.7' });
     await waitUntil(() => liar.messages.length > 0, 10_000);
     liar.ack(2 ** 40);
     await waitUntil(() => liar.errors.length > 0, 10_000);
@@ -161,7 +161,7 @@ describe('hardening', () => {
     const lag = (await a1.inspectNode({ name: 'h7' })).status!.ackedRevision;
     expect(lag).toBeLessThan(2 ** 40);
 
-    const twice = new AgentServiceClient(m1.addr, credentials.createInsecure()).connect();
+    const twice = new AgentServiceClient(m1.addr, clientCredentials(await nodeCredential(m1, 'h8')), clientOptions()).connect();
     const errors: ServiceError[] = [];
     twice.on('error', (e: ServiceError) => errors.push(e));
     twice.on('data', () => undefined);
@@ -176,13 +176,14 @@ describe('hardening', () => {
   it('regression: a slow agent grew the manager without bound; it is cut off and the others keep streaming', async () => {
     // m1 runs with --stream-buffer-events 2000; this agent registers and is then stopped, so
     // nothing it is sent leaves the manager's buffers
-    const stuck = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'stuck-agent.mjs'), m1.addr, 'h6', '192.168.90.6'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const stuck = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'stuck-agent.mjs'), m1.addr, 'h6', '192.168.90.6'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    stuck.stdin!.end(JSON.stringify(await nodeCredential(m1, 'h6')));
     let out = '';
     stuck.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     try {
       await waitUntil(() => out.includes('ready'), 15_000, () => out);
       stuck.kill('SIGSTOP');
-      const fine = connectAgent(m1.addr, { name: 'h5', addr: '192.168.90.5' }, 0, true);
+      const fine = connectAgent(m1, { name: 'h5', addr: '192.168.90.5' }, 0, true);
       await a1.createNetwork({ name: 'flood', subnet: '172.30.0.0/16' });
       const aliases = Array.from({ length: 16 }, (_, i) => `alias-${i}`);
       let cut = false;
@@ -218,10 +219,10 @@ async function metricsMax(m: ManagerProcess): Promise<number> {
 describe('nodes that are gone', () => {
   it('regression: pooled bridge subnets were never freed (256 node names exhausted the default pool); a node down past --node-retention is forgotten and its subnets freed', async () => {
     const m = await startManagerProcess({ etcd: etcd.endpoint, args: ['--node-grace', '1s', '--node-retention', '2s', '--node-ttl', '2s'] });
-    const api = apiClient(m.addr);
+    const api = apiClient(m);
     try {
       await api.createNetwork({ name: 'pool', driver: 'bridge', subnet: '172.31.0.0/20' });
-      const gone = connectAgent(m.addr, { name: 'h40', addr: '192.168.90.40' }, 0, true);
+      const gone = connectAgent(m, { name: 'h40', addr: '192.168.90.40' }, 0, true);
       await waitUntil(async () => (await api.listNodes({})).nodes.some((n) => n.node?.name === 'h40' && n.status === 'ready'), 10_000);
       await api.runContainer({ name: 'pc', node: 'h40', network: 'pool', cmd: ['true'] });
       const slices = async () => (await api.inspectNetwork({ nameOrId: 'pool' })).network!.hostSubnets;

@@ -19,8 +19,8 @@ afterAll(async () => {
 });
 
 it('never hands out an address twice, and usage returns to zero after deleting everything', async () => {
-  const apis = managers.map((m) => apiClient(m.addr));
-  const agent = connectAgent(managers[0]!.addr, { name: 'n1', addr: '192.168.60.1' });
+  const apis = managers.map((m) => apiClient(m));
+  const agent = connectAgent(managers[0]!, { name: 'n1', addr: '192.168.60.1' });
   await waitUntil(async () => (await apis[1]!.listNodes({})).nodes.length === 1, 10_000);
   await apis[0]!.createNetwork({ name: 'big', subnet: '10.64.0.0/18' });
 

@@ -22,7 +22,7 @@ describe.skipIf(reason !== undefined)(`scale${reason ? ` (skipped: ${reason})` :
       return r.stdout;
     };
     await ok(lab.ctmgr('network', 'create', '--subnet', '10.40.0.0/22', 'big'));
-    await ok(lab.execIn(lab.manager.ns, process.execPath, join(REPO, 'test/src/lab/fixtures/bulk-run.mjs'), REPO, 'big', String(COUNT), 'h1,h2,h3'));
+    await ok(lab.execIn(lab.manager.ns, process.execPath, join(REPO, 'test/src/lab/fixtures/bulk-run.mjs'), REPO, 'big', String(COUNT), 'h1,h2,h3', lab.adminDir));
     const running = async (host: string) => ((await lab.ctagent(host, 'ps')).stdout.match(/ running /g) ?? []).length;
     await waitUntil(async () => (await running('h1')) + (await running('h2')) + (await running('h3')) === COUNT, 120_000, () => lab.logs(30));
     // every host acknowledged the final state

@@ -15,11 +15,14 @@ import { createDnsServer } from './dns/server.js';
 import { nameservers } from './sandbox/files.js';
 import { readFile } from 'node:fs/promises';
 import { connectToManagers } from './stream.js';
+import { loadNodeTls } from './tls.js';
 
 /** Wires a running agent: host facts, the manager link, the reconciler, resync and HTTP. */
-export async function startAgent(config: AgentConfig, deps: { runner: CommandRunner; log: Logger }): Promise<{ stop(): Promise<void> }> {
+export async function startAgent(config: AgentConfig, deps: { runner: CommandRunner; log: Logger; joinToken?: string }): Promise<{ stop(): Promise<void> }> {
   const { runner, log } = deps;
   const host = await readHostInfo(runner, config.advertiseAddr);
+  // Identity first: nothing runs on this host until it is a member of the cluster.
+  const tls = await loadNodeTls(config, deps.joinToken, log);
   // Who this host is, for `ctagent attach/detach` run later on the same host.
   await mkdir(config.dataDir, { recursive: true });
   await writeFile(join(config.dataDir, 'agent.json'), JSON.stringify({ nodeName: config.nodeName, managers: config.managers.map(formatHostPort) }));
@@ -76,7 +79,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler?.lastError,
   );
   const rec = reconciler;
-  link = connectToManagers({ config, host, state, log, metrics, onState: () => rec.request('change'), readLogs, onConnected: () => (reporter.resendAll(), problems.resend()) });
+  link = connectToManagers({ config, host, state, log, metrics, tls, onState: () => rec.request('change'), readLogs, onConnected: () => (reporter.resendAll(), problems.resend()) });
   const resync = setInterval(() => rec.request('resync'), config.resyncIntervalMs);
   // Processes adopted from an earlier agent run give no exit event: look at them often.
   const poll = setInterval(() => rec.poll(), 250);
@@ -86,6 +89,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
       clearInterval(resync);
       clearInterval(poll);
       link?.stop();
+      tls.stop();
       await rec.idle();
       await dns.close();
       await closeHttp();

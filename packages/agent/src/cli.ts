@@ -5,7 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseKeyValues } from '@ctnet/core';
-import { clientCredentials, clientOptions, ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
+import { clientCredentials, clientOptions, fromServiceError, ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
+import { readCredential } from '@ctnet/pki';
+import { tlsDir } from './tls.js';
 import { startAgent } from './agent.js';
 import { createExecaRunner } from './netlink/runner.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
@@ -36,6 +38,10 @@ run flags (environment variable in brackets):
   --resync-interval DURATION  periodic full reconcile, default 10s [CTNET_RESYNC_INTERVAL]
   --label k=v                 node label, repeatable
   --dns-ttl SECONDS           TTL of embedded DNS answers, default 5 [CTNET_DNS_TTL]
+  --join-token TOKEN          joins the cluster (first run, or after "ctmgr node rm"); print one
+                              on a manager with "ctmgr join-token worker" [CTNET_JOIN_TOKEN].
+                              The node certificate and key are kept in DATA-DIR/tls (0600):
+                              restarts need no token
   (CTNET_NETNS_PREFIX sets the prefix of sandbox namespace names, default "ctns-")
 `;
 
@@ -48,6 +54,7 @@ const runOptions = {
   'resync-interval': { type: 'string' },
   label: { type: 'string', multiple: true },
   'dns-ttl': { type: 'string' },
+  'join-token': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -99,7 +106,7 @@ async function run(argv: readonly string[], env: Env, io: AgentIo): Promise<numb
     dnsTtl: values['dns-ttl'] ?? env.CTNET_DNS_TTL,
     defaultNodeName: hostname(),
   });
-  const agent = await startAgent(config, { runner: createExecaRunner(), log: createLogger(io.err, 'ctagent') });
+  const agent = await startAgent(config, { runner: createExecaRunner(), log: createLogger(io.err, 'ctagent'), joinToken: values['join-token'] ?? env.CTNET_JOIN_TOKEN });
   await new Promise<void>((resolve) => io.onShutdown(resolve));
   // Stopping the agent leaves the data plane as it is: a restarted agent adopts it.
   await agent.stop();
@@ -163,12 +170,14 @@ async function identity(env: Env, dataDir: string): Promise<AgentIdentity> {
   }
 }
 
-function managerCall<T>(addr: string, call: (c: ManagerServiceClient, cb: (e: ServiceError | null, r: T) => void) => void): Promise<T> {
-  const client = new ManagerServiceClient(addr, clientCredentials(), clientOptions());
+/** A call as this node (its certificate in DATA-DIR/tls): what attach and detach may do. */
+async function managerCall<T>(addr: string, dataDir: string, call: (c: ManagerServiceClient, cb: (e: ServiceError | null, r: T) => void) => void): Promise<T> {
+  const cred = await readCredential(tlsDir(dataDir), 'this host has not joined the cluster: start "ctagent run --join-token TOKEN" first (as root)');
+  const client = new ManagerServiceClient(addr, clientCredentials(cred), clientOptions());
   return new Promise<T>((resolve, reject) =>
     call(client, (e, r) => {
       client.close();
-      if (e) reject(new CtnetError(ErrorCode.Unavailable, e.details || e.message));
+      if (e) reject(fromServiceError(e));
       else resolve(r);
     }),
   ).finally(() => client.close());
@@ -186,9 +195,10 @@ async function attach(argv: readonly string[], env: Env, io: AgentIo): Promise<n
   if (!values.network || !values.name) throw invalidArgument('attach needs --network NET and --name NAME');
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
   if (cmdline === undefined) throw new CtnetError(ErrorCode.NotFound, `no process with PID ${pid} on this host; check it with "ps -p ${pid}"`);
-  const me = await identity(env, String(values['data-dir'] ?? env.CTNET_DATA_DIR ?? '/var/lib/ctnet/agent'));
+  const dataDir = String(values['data-dir'] ?? env.CTNET_DATA_DIR ?? '/var/lib/ctnet/agent');
+  const me = await identity(env, dataDir);
   const cmd = cmdline.split('\0').filter(Boolean);
-  const res = await managerCall<ContainerDetail>(me.managers[0]!, (c, cb) =>
+  const res = await managerCall<ContainerDetail>(me.managers[0]!, dataDir, (c, cb) =>
     c.runContainer(
       RunContainerRequest.fromPartial({ name: values.name, network: values.network, node: me.nodeName, ip: values.ip ?? '', cmd: cmd.length ? cmd : [`pid ${pid}`], attachPid: pid }),
       cb,
@@ -205,7 +215,7 @@ async function detach(argv: readonly string[], env: Env, io: AgentIo): Promise<n
   const rt = createSandboxRuntime({ runner: createExecaRunner(), dataDir: String(values['data-dir'] ?? env.CTNET_DATA_DIR ?? '/var/lib/ctnet/agent'), netnsPrefix: env.CTNET_NETNS_PREFIX ?? 'ctns-' });
   const record = (await rt.records()).find((r) => r.name === values.name);
   if (record && !record.attached) throw new CtnetError(ErrorCode.FailedPrecondition, `${values.name} was not attached; remove it with "ctmgr rm -f ${values.name}"`);
-  await managerCall(me.managers[0]!, (c, cb) => c.removeContainer({ name: values.name! }, cb));
+  await managerCall(me.managers[0]!, String(values['data-dir'] ?? env.CTNET_DATA_DIR ?? '/var/lib/ctnet/agent'), (c, cb) => c.removeContainer({ name: values.name! }, cb));
   io.out(`${values.name}\n`);
   return 0;
 }

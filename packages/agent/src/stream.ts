@@ -1,6 +1,8 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { formatHostPort, type AgentConfig, type Logger } from '@ctnet/core';
+import { status } from '@grpc/grpc-js';
 import { AgentServiceClient, clientCredentials, clientOptions, type AgentMessage, type ContainerState, type ManagerMessage } from '@ctnet/proto';
+import type { NodeTls } from './tls.js';
 import type { HostInfo } from './host-info.js';
 import type { LocalState } from './state.js';
 import type { AgentMetrics } from './metrics.js';
@@ -28,6 +30,8 @@ export function connectToManagers(deps: {
   state: LocalState;
   log: Logger;
   metrics: AgentMetrics;
+  /** This node's certificate: each new connection takes the current one (it is renewed). */
+  tls: NodeTls;
   onState(kind: 'snapshot' | 'changes'): void;
   /** Reads the tail of a local container's output (for `ctmgr logs`). */
   readLogs(container: string, tailBytes: number): Promise<Buffer>;
@@ -39,9 +43,10 @@ export function connectToManagers(deps: {
   let current: { write(m: AgentMessage): void } | undefined;
   let cancel: (() => void) | undefined;
 
+  let revoked = false; // the manager refused our certificate
   const session = (addr: string): Promise<string> =>
     new Promise((resolve) => {
-      const client = new AgentServiceClient(addr, clientCredentials(), clientOptions({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 }));
+      const client = new AgentServiceClient(addr, clientCredentials(deps.tls.current()), clientOptions({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000 }));
       const call = client.connect();
       let settled = false;
       const end = (why: string): void => {
@@ -76,7 +81,10 @@ export function connectToManagers(deps: {
           end('bad message');
         }
       });
-      call.on('error', (err: ServiceError) => end(err.details || err.message));
+      call.on('error', (err: ServiceError) => {
+        if (err.code === status.UNAUTHENTICATED) revoked = true;
+        end(err.details || err.message);
+      });
       call.on('end', () => end('stream ended'));
       const hello: AgentMessage = {
         msg: {
@@ -103,6 +111,11 @@ export function connectToManagers(deps: {
       if (stopped) return;
       if (Date.now() - started > 10_000) delay = 200; // it was up for a while: reconnect quickly
       log.warn(`manager stream to ${addr} ended (${why}); next manager in ${delay} ms`);
+      if (revoked) {
+        // Refused as revoked or expired: only a token (and a restart) can bring this host back.
+        await deps.tls.refused(why);
+        return;
+      }
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 5000);
     }

@@ -48,6 +48,12 @@ export interface ManagerApi {
   inspectService(name: string): Promise<ServiceDetail>;
   scaleService(name: string, replicas: number): Promise<ServiceDetail>;
   removeService(name: string): Promise<RemoveServiceResponse>;
+  /** The worker join token (a new one first when `rotate`). */
+  joinToken(rotate: boolean): Promise<string>;
+  /** Signs an admin certificate for `name` over a CSR (the key never leaves the caller). */
+  issueAdminCert(name: string, csrPem: string): Promise<{ certPem: string; caPem: string }>;
+  /** Revokes every admin certificate issued under `name`; how many. */
+  revokeAdminCert(name: string): Promise<number>;
 }
 
 /** Where a command writes; process.stdout and process.stderr fit, and so does a test buffer. */

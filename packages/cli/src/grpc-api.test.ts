@@ -1,10 +1,13 @@
 import { CtnetError, ErrorCode } from '@ctnet/core';
 import { toServiceError } from '@ctnet/manager';
-import { type CreateNetworkRequest, type ManagerServiceServer, ManagerServiceService } from '@ctnet/proto';
+import { type CreateNetworkRequest, MANAGER_SERVER_NAME, type ManagerServiceServer, ManagerServiceService, ServerCertificates, serverCredentials } from '@ctnet/proto';
+import { createCsr, createRootCa, issueCertificate, parseCsr, writeCredential } from '@ctnet/pki';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   Metadata,
   Server,
-  ServerCredentials,
   type ServiceError,
   status,
   type UntypedServiceImplementation,
@@ -84,6 +87,7 @@ describe('GrpcManagerApi against a real gRPC server', () => {
   const server = new Server();
   const seen: CreateNetworkRequest[] = [];
   let address = '';
+  let tlsDir = '';
 
   // Only some handlers: grpc-js answers the others with UNIMPLEMENTED.
   const handlers: Partial<ManagerServiceServer> = {
@@ -110,18 +114,30 @@ describe('GrpcManagerApi against a real gRPC server', () => {
   };
 
   beforeAll(async () => {
+    // A cluster CA of its own: the server gets a manager certificate, the client an admin one.
+    const now = new Date();
+    const ca = await createRootCa('test', now);
+    const server_ = await createCsr('x');
+    const serverCert = await issueCertificate(ca, { role: 'manager', name: 'm', publicKey: (await parseCsr(server_.csrPem)).publicKey, now, ttlMs: 3_600_000, serverName: MANAGER_SERVER_NAME });
+    const certs = new ServerCertificates();
+    certs.set(`${serverCert.certPem.trim()}\n${ca.certPem.trim()}\n`, server_.keyPem, ca.certPem);
+    const admin = await createCsr('admin');
+    const adminCert = await issueCertificate(ca, { role: 'admin', name: 'admin', publicKey: (await parseCsr(admin.csrPem)).publicKey, now, ttlMs: 3_600_000 });
+    tlsDir = await mkdtemp(join(tmpdir(), 'ctnet-cli-tls-'));
+    await writeCredential(tlsDir, { caPem: ca.certPem, certPem: adminCert.certPem, keyPem: admin.keyPem });
     server.addService(ManagerServiceService, handlers as UntypedServiceImplementation);
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      server.bindAsync('127.0.0.1:0', serverCredentials(certs), (err, p) => (err ? reject(err) : resolve(p))),
     );
     address = `127.0.0.1:${port}`;
   });
-  afterAll(() => {
+  afterAll(async () => {
     server.forceShutdown();
+    await rm(tlsDir, { recursive: true, force: true });
   });
 
   it('round-trips a request and a response', async () => {
-    const api = new GrpcManagerApi(address);
+    const api = new GrpcManagerApi(address, undefined, tlsDir);
     try {
       const net = await api.createNetwork({
         name: 'blue', driver: '', subnet: '', gateway: '', ipRange: '', auxAddresses: { r: '10.0.0.9' },
@@ -138,7 +154,7 @@ describe('GrpcManagerApi against a real gRPC server', () => {
   });
 
   it('round-trips the container calls, unwrapping the list', async () => {
-    const api = new GrpcManagerApi(address);
+    const api = new GrpcManagerApi(address, undefined, tlsDir);
     try {
       const run = await api.runContainer({
         name: 'web', network: 'blue', node: '', ip: '', mac: '', aliases: [], cmd: ['sh', '-c', 'echo --name'],
@@ -154,7 +170,7 @@ describe('GrpcManagerApi against a real gRPC server', () => {
   });
 
   it('rejects with the manager message and code', async () => {
-    const api = new GrpcManagerApi(address);
+    const api = new GrpcManagerApi(address, undefined, tlsDir);
     try {
       await expect(api.inspectNetwork('nope')).rejects.toMatchObject({
         code: ErrorCode.NotFound,
@@ -166,7 +182,7 @@ describe('GrpcManagerApi against a real gRPC server', () => {
   });
 
   it('reports an unimplemented method as a version mismatch', async () => {
-    const api = new GrpcManagerApi(address);
+    const api = new GrpcManagerApi(address, undefined, tlsDir);
     try {
       await expect(api.removeNetwork('blue')).rejects.toThrow(/does not implement RemoveNetwork; point --manager/);
     } finally {
@@ -175,7 +191,7 @@ describe('GrpcManagerApi against a real gRPC server', () => {
   });
 
   it('gives up at the deadline instead of hanging', async () => {
-    const api = new GrpcManagerApi(address, 300);
+    const api = new GrpcManagerApi(address, 300, tlsDir);
     const started = Date.now();
     try {
       await expect(api.listNetworks()).rejects.toMatchObject({
@@ -190,7 +206,7 @@ describe('GrpcManagerApi against a real gRPC server', () => {
 
   it('says the manager is unreachable when nothing listens', async () => {
     const port = await freePort();
-    const api = new GrpcManagerApi(`127.0.0.1:${port}`, 5000);
+    const api = new GrpcManagerApi(`127.0.0.1:${port}`, 5000, tlsDir);
     try {
       await expect(api.listNodes()).rejects.toMatchObject({
         code: ErrorCode.Unavailable,
@@ -202,7 +218,7 @@ describe('GrpcManagerApi against a real gRPC server', () => {
   });
 
   it('rejects a malformed address without opening a channel', async () => {
-    const api = new GrpcManagerApi('not an address');
+    const api = new GrpcManagerApi('not an address', undefined, tlsDir);
     await expect(api.listNodes()).rejects.toMatchObject({ code: ErrorCode.InvalidArgument, message: expect.stringMatching(/^--manager "not an address"/) });
   });
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CtnetError, ErrorCode, formatHostPort, parseHostPort } from '@ctnet/core';
 import {
   type ListContainersResponse,
@@ -6,6 +8,8 @@ import {
   type ListServicesResponse,
   clientCredentials,
   clientOptions,
+  CODE_METADATA_KEY,
+  fromServiceError,
   ManagerServiceClient,
 } from '@ctnet/proto';
 import {
@@ -18,6 +22,26 @@ import {
 import type { ManagerApi } from './api.js';
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
+/** Where `ctmgr serve` writes the admin credential with the default --data-dir. */
+export const DEFAULT_TLS_DIR = '/var/lib/ctnet/admin';
+
+/** The admin credential in `dir`, or one clear line naming the fix. */
+export function readAdminCredential(dir: string): { caPem: string; certPem: string; keyPem: string } {
+  const read = (file: string): string => {
+    try {
+      return readFileSync(join(dir, file), 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'is missing' : code === 'EACCES' ? 'is not readable by this user (run as root, or copy the credential)' : `cannot be read (${code})`;
+      throw new CtnetError(
+        ErrorCode.Unauthenticated,
+        `no admin credential: ${join(dir, file)} ${why}; on a manager host run ctmgr as root (it reads ${DEFAULT_TLS_DIR}), or pass --tls-dir DIR (or CTNET_TLS_DIR) with a credential made by "ctmgr admin-cert --name NAME --out DIR"`,
+        { cause: err },
+      );
+    }
+  };
+  return { caPem: read('ca.pem'), certPem: read('cert.pem'), keyPem: read('key.pem') };
+}
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
 type Start<Res> = (
@@ -38,7 +62,16 @@ export class GrpcManagerApi implements ManagerApi {
   constructor(
     private readonly address: string,
     private readonly timeoutMs: number = DEFAULT_TIMEOUT_MS,
+    /** The admin credential: ca.pem, cert.pem, key.pem. */
+    private readonly tlsDir: string = DEFAULT_TLS_DIR,
   ) {}
+
+  joinToken: ManagerApi['joinToken'] = async (rotate) =>
+    (await this.unary<{ token: string }>('JoinToken', (c, m, o, cb) => c.joinToken({ role: 'worker', rotate }, m, o, cb))).token;
+  issueAdminCert: ManagerApi['issueAdminCert'] = (name, csrPem) =>
+    this.unary('IssueAdminCert', (c, m, o, cb) => c.issueAdminCert({ name, csrPem }, m, o, cb));
+  revokeAdminCert: ManagerApi['revokeAdminCert'] = async (name) =>
+    (await this.unary<{ revoked: number }>('RevokeAdminCert', (c, m, o, cb) => c.revokeAdminCert({ name }, m, o, cb))).revoked;
 
   createNetwork: ManagerApi['createNetwork'] = (req) =>
     this.unary('CreateNetwork', (c, m, o, cb) => c.createNetwork(req, m, o, cb));
@@ -90,7 +123,7 @@ export class GrpcManagerApi implements ManagerApi {
   private client(): ManagerServiceClient {
     if (this.raw === undefined) {
       const target = formatHostPort(parseHostPort(this.address, '--manager'));
-      this.raw = new ManagerServiceClient(target, clientCredentials(), clientOptions());
+      this.raw = new ManagerServiceClient(target, clientCredentials(readAdminCredential(this.tlsDir)), clientOptions());
     }
     return this.raw;
   }
@@ -104,25 +137,20 @@ export class GrpcManagerApi implements ManagerApi {
           else resolve(response);
         });
       } catch (err) {
-        reject(CtnetError.from(err));
+        reject(err instanceof CtnetError ? err : CtnetError.from(err));
       }
     });
   }
 }
 
-const CODES: Partial<Record<status, ErrorCode>> = {
-  [status.INVALID_ARGUMENT]: ErrorCode.InvalidArgument,
-  [status.NOT_FOUND]: ErrorCode.NotFound,
-  [status.ALREADY_EXISTS]: ErrorCode.AlreadyExists,
-  [status.FAILED_PRECONDITION]: ErrorCode.FailedPrecondition,
-  [status.RESOURCE_EXHAUSTED]: ErrorCode.ResourceExhausted,
-  [status.ABORTED]: ErrorCode.Aborted,
-  [status.UNAVAILABLE]: ErrorCode.Unavailable,
-  [status.DEADLINE_EXCEEDED]: ErrorCode.DeadlineExceeded,
+/** A status number's name is a ctnet code when ctnet has that code (the transport module's mapping). */
+const codeOf = (error: ServiceError): ErrorCode => {
+  const named = fromServiceError(error).code;
+  return error.code === status.UNKNOWN || error.code === status.INTERNAL || error.code === status.UNIMPLEMENTED || named === ErrorCode.Unavailable && error.code !== status.UNAVAILABLE
+    ? ErrorCode.Internal
+    : named;
 };
 
-/** Set by the manager's grpc adapter (toServiceError) on every error it sends. */
-export const CODE_METADATA_KEY = 'ctnet-code';
 
 /**
  * Without that key (an older manager, or no manager at all), these are the details that
@@ -156,7 +184,7 @@ export function errorFromGrpc(error: ServiceError, site: CallSite): CtnetError {
       { cause: error },
     );
   }
-  const code = CODES[error.code as status] ?? ErrorCode.Internal;
+  const code = codeOf(error);
   const fromTransport = details === '' || TRANSPORT_DETAILS.test(details);
   if (!fromTransport) return new CtnetError(code, details, { cause: error });
 
@@ -187,6 +215,12 @@ export function errorFromGrpc(error: ServiceError, site: CallSite): CtnetError {
 /** "No connection established. Last error: Error: connect ECONNREFUSED …" -> "connection refused". */
 function transportReason(details: string): string {
   if (/ECONNREFUSED/.test(details)) return 'connection refused';
+  if (/certificate|self.signed|unable to verify|CERT_|Hostname\/IP does not match/i.test(details)) {
+    return 'its TLS certificate is not signed by the CA in the admin credential (another cluster\'s manager, or another credential is needed: --tls-dir)';
+  }
+  if (/before secure TLS connection|wrong version number|packet length too long|http\/1|EPROTO/i.test(details)) {
+    return 'no TLS handshake (is it a ctmgr of this version, serving mutual TLS?)';
+  }
   if (/ECONNRESET|Connection dropped/.test(details)) return 'connection reset';
   if (/ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(details)) return 'host unreachable';
   if (/ENOTFOUND|EAI_AGAIN|Name resolution failed/.test(details)) return 'name not resolved';

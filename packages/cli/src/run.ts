@@ -2,7 +2,7 @@ import { CtnetError, ErrorCode } from '@ctnet/core';
 import type { Command, ManagerApi, Writer } from './api.js';
 import { COMMANDS } from './commands/index.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
-import { GrpcManagerApi } from './grpc-api.js';
+import { DEFAULT_TLS_DIR, GrpcManagerApi } from './grpc-api.js';
 import { VERSION } from './version.js';
 
 export const DEFAULT_MANAGER = '127.0.0.1:4700';
@@ -24,8 +24,8 @@ export interface CliIo {
   readonly err: Writer;
   /** Registers what stops `ctmgr serve` (main.ts: SIGINT and SIGTERM). Default: nothing does. */
   readonly onShutdown?: (handler: () => void) => void;
-  /** Builds the client for an address; the default talks gRPC. Tests pass a fake. */
-  readonly connect?: (address: string) => ManagerApi & { close?(): void };
+  /** Builds the client for an address and admin credential dir; the default talks gRPC. Tests pass a fake. */
+  readonly connect?: (address: string, tlsDir: string) => ManagerApi & { close?(): void };
   /** Runs `ctmgr serve`; the default loads @ctnet/manager on first use. */
   readonly serve?: ServeMain;
 }
@@ -45,6 +45,7 @@ export async function runCli(argv: readonly string[], env: Env, io: CliIo): Prom
 
 interface Globals {
   manager?: string;
+  tlsDir?: string;
   help: boolean;
   version: boolean;
   rest: readonly string[];
@@ -73,8 +74,10 @@ async function dispatch(argv: readonly string[], env: Env, io: CliIo): Promise<n
   // A single-word command (`ctmgr ps`) takes the rest as its arguments; a noun
   // (`ctmgr network`) takes a verb first.
   const address = globals.manager ?? (env.CTNET_MANAGER?.trim() || DEFAULT_MANAGER);
+  const tlsDir = globals.tlsDir ?? (env.CTNET_TLS_DIR?.trim() || DEFAULT_TLS_DIR);
+  const target = { address, tlsDir };
   const single = COMMANDS.find((c) => c.path === word);
-  if (single) return runCommand(single, rest, address, io);
+  if (single) return runCommand(single, rest, target, io);
   const verbs = COMMANDS.filter((c) => c.path.startsWith(`${word} `));
   if (verbs.length === 0) throw new UsageError(`unknown command "${word}"`, 'ctmgr');
   const [verb, ...args] = rest;
@@ -89,12 +92,12 @@ async function dispatch(argv: readonly string[], env: Env, io: CliIo): Promise<n
       : `unknown command "ctmgr ${word} ${verb}"`;
     throw new UsageError(problem, `ctmgr ${word}`);
   }
-  return runCommand(command, args, address, io);
+  return runCommand(command, args, target, io);
 }
 
 /** Builds the client for one command and closes it afterwards, also when the command fails. */
-async function runCommand(command: Command, args: readonly string[], address: string, io: CliIo): Promise<number> {
-  const client = io.connect ? io.connect(address) : new GrpcManagerApi(address);
+async function runCommand(command: Command, args: readonly string[], target: { address: string; tlsDir: string }, io: CliIo): Promise<number> {
+  const client = io.connect ? io.connect(target.address, target.tlsDir) : new GrpcManagerApi(target.address, undefined, target.tlsDir);
   try {
     return await command.run(args, { client, out: io.out, err: io.err });
   } finally {
@@ -119,6 +122,10 @@ function parseGlobals(argv: readonly string[]): Globals {
       const value = arg === '--manager' ? argv[++i] : arg.slice('--manager='.length);
       if (value === undefined || value === '') throw new UsageError('--manager needs an address such as 127.0.0.1:4700', 'ctmgr');
       g.manager = value;
+    } else if (arg === '--tls-dir' || arg.startsWith('--tls-dir=')) {
+      const value = arg === '--tls-dir' ? argv[++i] : arg.slice('--tls-dir='.length);
+      if (value === undefined || value === '') throw new UsageError('--tls-dir needs a directory holding ca.pem, cert.pem and key.pem', 'ctmgr');
+      g.tlsDir = value;
     } else throw new UsageError(`unknown global flag ${arg.split('=')[0]}`, 'ctmgr');
   }
   g.rest = argv.slice(i);
@@ -147,7 +154,7 @@ function listing(rows: readonly (readonly [string, string])[]): string[] {
 
 export function topHelp(): string {
   return [
-    'Usage:  ctmgr [--manager ADDR] COMMAND [OPTIONS] [ARGS]',
+    'Usage:  ctmgr [--manager ADDR] [--tls-dir DIR] COMMAND [OPTIONS] [ARGS]',
     '',
     'Manage ctnet overlay networks: run the manager and containers, create networks, watch nodes.',
     '',
@@ -163,6 +170,7 @@ export function topHelp(): string {
     'Global flags (before the command):',
     ...listing([
       ['--manager ADDR', `Manager gRPC address (env CTNET_MANAGER, default ${DEFAULT_MANAGER})`],
+      ['--tls-dir DIR', `Admin credential: ca.pem, cert.pem, key.pem (env CTNET_TLS_DIR, default ${DEFAULT_TLS_DIR})`],
       ['-h, --help', 'Show this help'],
       ['--version', 'Print the version'],
     ]),

@@ -78,7 +78,14 @@ describe('parseManagerConfig', () => {
       nodeTtlSeconds: 10,
       embeddedEtcdPort: 23790,
       streamBufferEvents: 250_000,
+      nodeCertTtlMs: 86_400_000,
     });
+  });
+
+  it('bounds --node-cert-ttl, naming the flag', () => {
+    expect(parseManagerConfig({ nodeCertTtl: '6s' }).nodeCertTtlMs).toBe(6000);
+    expect(() => parseManagerConfig({ nodeCertTtl: '1s' })).toThrow(/--node-cert-ttl "1s" must be from 4s to 365 days/);
+    expect(() => parseManagerConfig({ nodeCertTtl: 'soon' })).toThrow(/--node-cert-ttl "soon" is not a duration/);
   });
 
   it('returns a frozen config', () => {

@@ -70,6 +70,8 @@ export interface ManagerConfig {
   readonly embeddedEtcdPort: number; // client port; the peer port is the next one
   /** State events an agent stream may hold unsent before the agent is cut off (it resumes). */
   readonly streamBufferEvents: number;
+  /** Lifetime of node certificates; agents renew theirs at half of it. */
+  readonly nodeCertTtlMs: number;
 }
 
 export interface RawManagerConfig {
@@ -87,6 +89,7 @@ export interface RawManagerConfig {
   nodeTtl?: string;
   embeddedEtcdPort?: string;
   streamBufferEvents?: string;
+  nodeCertTtl?: string;
 }
 
 export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
@@ -109,6 +112,10 @@ export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
     .map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`));
   const nodeTtlMs = parseDuration(raw.nodeTtl ?? '10s', '--node-ttl');
   if (nodeTtlMs < 2000) throw invalidArgument('--node-ttl must be at least 2s (etcd leases have whole seconds)');
+  const nodeCertTtlMs = parseDuration(raw.nodeCertTtl ?? '24h', '--node-cert-ttl');
+  if (nodeCertTtlMs < 4000 || nodeCertTtlMs > 365 * 86_400_000) {
+    throw invalidArgument(`--node-cert-ttl "${raw.nodeCertTtl}" must be from 4s to 365 days (agents renew at half of it; e.g. 24h)`);
+  }
   return Object.freeze({
     listen: parseHostPort(raw.listen ?? '0.0.0.0:4700', '--listen'),
     http: parseHostPort(raw.http ?? '127.0.0.1:4701', '--http'),
@@ -124,6 +131,7 @@ export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
     nodeTtlSeconds: Math.ceil(nodeTtlMs / 1000),
     embeddedEtcdPort: parsePort(raw.embeddedEtcdPort ?? '23790', '--embedded-etcd-port'),
     streamBufferEvents: parseCount(raw.streamBufferEvents ?? '250000', '--stream-buffer-events', 100),
+    nodeCertTtlMs,
   });
 }
 

@@ -1,5 +1,6 @@
-import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { alreadyExists, CtnetError, ErrorCode, invalidArgument, nameKey, parseNodeRegistration, type Node } from '@ctnet/core';
+import type { sendUnaryData, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
+import { alreadyExists, CtnetError, ErrorCode, invalidArgument, nameKey, parseNodeRegistration, permissionDenied, unauthenticated, type Node } from '@ctnet/core';
+import type { Identity } from '@ctnet/pki';
 import {
   containerToWire,
   endpointToWire,
@@ -12,11 +13,16 @@ import {
   type StateEvent,
   type NodeReport,
   type TaskReport,
+  type JoinRequest,
+  type NodeCertificate,
+  type RenewRequest,
+  peerCertificate,
   taskStatusFromWire,
+  toServiceError,
 } from '@ctnet/proto';
 import { isCompactedError, type ChangeBatch, type ClusterChange, type NodeLiveness, type Watch } from '@ctnet/store';
 import type { AgentSessions, ManagerDeps } from './deps.js';
-import { toServiceError } from './grpc-adapter.js';
+
 
 type Call = ServerDuplexStream<AgentMessage, ManagerMessage>;
 
@@ -25,11 +31,19 @@ const ACK_FLUSH_MS = 200;
 
 
 /** Live sessions of this manager, so handlers can reach a node's agent (e.g. for its logs). */
-export function createSessionRegistry(): AgentSessions & { add(node: string, s: AgentSession): void; remove(node: string, s: AgentSession): void } {
+export function createSessionRegistry(): AgentSessions & {
+  add(node: string, s: AgentSession): void;
+  remove(node: string, s: AgentSession): void;
+  get(node: string): AgentSession | undefined;
+  /** Ends a node's stream now: its certificate was revoked. */
+  revoke(node: string): void;
+} {
   const live = new Map<string, AgentSession>();
   return {
     add: (node, s) => void live.set(node, s),
     remove: (node, s) => void (live.get(node) === s && live.delete(node)),
+    get: (node) => live.get(nameKey(node)),
+    revoke: (node) => live.get(nameKey(node))?.end(unauthenticated(`the certificate of node ${node} was revoked (the node was removed); join again with a token: ctagent run --join-token TOKEN`)),
     requestLogs(node, container, tailBytes) {
       const s = live.get(nameKey(node));
       if (!s) {
@@ -43,7 +57,39 @@ export function createSessionRegistry(): AgentSessions & { add(node: string, s: 
 }
 
 export function createAgentService(deps: ManagerDeps, registry: ReturnType<typeof createSessionRegistry>): AgentServiceServer {
-  return { connect: (call: Call) => void new AgentSession(deps, call, registry).start() };
+  const refused = (what: string, peer: string, err: unknown): CtnetError => {
+    const e = CtnetError.from(err);
+    if (e.code === ErrorCode.Unauthenticated || e.code === ErrorCode.PermissionDenied) deps.log.warn(`${what} refused`, { peer, error: e.message });
+    return e;
+  };
+  const unary =
+    <Req>(what: string, handle: (call: ServerUnaryCall<Req, NodeCertificate>) => Promise<NodeCertificate>) =>
+    (call: ServerUnaryCall<Req, NodeCertificate>, callback: sendUnaryData<NodeCertificate>) =>
+      void handle(call).then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(refused(what, call.getPeer(), err))),
+      );
+  return {
+    connect: (call: Call) => {
+      let caller: Identity;
+      try {
+        caller = deps.authority.identify(peerCertificate(call), ['node']);
+      } catch (err) {
+        call.emit('error', toServiceError(refused('agent stream', call.getPeer(), err)));
+        return;
+      }
+      void new AgentSession(deps, call, registry, caller).start();
+    },
+    join: unary<JoinRequest>('join', async (call) => {
+      const out = await deps.authority.join(call.request.secret, call.request.csrPem, (node) => deps.view.alive.has(nameKey(node)));
+      deps.log.info('node joined', { peer: call.getPeer() });
+      return out;
+    }),
+    renew: unary<RenewRequest>('certificate renewal', async (call) => {
+      const caller = deps.authority.identify(peerCertificate(call), ['node']);
+      return deps.authority.renew(caller, call.request.csrPem);
+    }),
+  };
 }
 
 /** Wire form of one state change; undefined for kinds agents do not see. */
@@ -98,7 +144,14 @@ export class AgentSession {
     private readonly deps: ManagerDeps,
     private readonly call: Call,
     private readonly registry: ReturnType<typeof createSessionRegistry>,
+    /** Who the stream's certificate says it is: the only node it may register as. */
+    private readonly caller: Identity,
   ) {}
+
+  /** Ends the stream with `err` (e.g. its certificate was revoked). */
+  end(err: CtnetError): void {
+    this.fail(err);
+  }
 
   requestLogs(container: string, tailBytes: number): Promise<Buffer> {
     const requestId = String(++this.nextRequest);
@@ -166,6 +219,15 @@ export class AgentSession {
     const now = new Date(deps.clock.now()).toISOString();
     const parsed = parseNodeRegistration(raw, now);
     const key = nameKey(parsed.name);
+    if (key !== this.caller.name) {
+      throw permissionDenied(`this agent's certificate is for node ${this.caller.name}; it cannot register as ${parsed.name} (give it --node-name ${this.caller.name}, or join this host anew under the other name)`);
+    }
+    const other = this.registry.get(key);
+    if (other && other !== this) {
+      throw alreadyExists(`node ${parsed.name} already has a live stream to this manager; a second agent with the same certificate is refused (if the first is gone, the next try succeeds)`);
+    }
+    // Held from here, before the awaits below, so a second stream racing this one is refused.
+    this.registry.add(key, this);
     const existing = deps.view.nodes.get(key) ?? (await deps.store.getNode(parsed.name));
     if (existing && existing.addr !== parsed.addr && deps.view.alive.has(key)) {
       throw alreadyExists(`node name ${parsed.name} is in use by a ready node at ${existing.addr}; give this host another --node-name`);
@@ -187,7 +249,6 @@ export class AgentSession {
     }
     this.node = node;
     deps.metrics.agentSessions.inc();
-    this.registry.add(nameKey(node.name), this);
     deps.log.info('agent connected', { node: node.name, addr: node.addr, resume });
 
     // 1. Resume from the manager's memory window (same tick: no batch can slip in between).
@@ -377,8 +438,8 @@ export class AgentSession {
     this.liveness?.release();
     for (const p of this.logRequests.values()) p.reject(new CtnetError(ErrorCode.Unavailable, 'the agent stream closed'));
     this.logRequests.clear();
+    this.registry.remove(this.caller.name, this);
     if (this.node) {
-      this.registry.remove(nameKey(this.node.name), this);
       this.deps.metrics.agentSessions.dec();
       this.deps.log.info('agent disconnected', { node: this.node.name });
     }

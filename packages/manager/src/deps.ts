@@ -4,6 +4,7 @@ import type { ClusterView } from './view.js';
 import type { Allocator } from './allocator.js';
 import type { ManagerMetrics } from './metrics.js';
 import type { Orchestrator } from './orchestrator.js';
+import type { Authority } from './authority.js';
 
 /** Injected time, so grace periods and timestamps can be driven by tests. */
 export interface Clock {
@@ -31,4 +32,6 @@ export interface ManagerDeps {
   readonly metrics: ManagerMetrics;
   readonly sessions: AgentSessions;
   readonly orchestrator: Pick<Orchestrator, 'kick' | 'expect' | 'pendingReason'>;
+  /** The cluster CA: who is calling, and certificates for nodes and admins. */
+  readonly authority: Authority;
 }

@@ -25,6 +25,13 @@ Flags (environment variable in brackets):
   --stream-buffer-events N        state events an agent may leave unread before it is cut off (it resumes) [CTNET_STREAM_BUFFER_EVENTS] (default 250000)
   --node-retention DURATION       a node down this long is removed, freeing its bridge subnets [CTNET_NODE_RETENTION] (default 24h)
   --node-ttl DURATION             lease TTL: how soon a lost agent turns "down" [CTNET_NODE_TTL] (default 10s)
+  --node-cert-ttl DURATION        lifetime of node certificates; agents renew at half of it
+                                  [CTNET_NODE_CERT_TTL] (default 24h)
+
+Security: the first manager on an empty etcd creates the cluster's CA (kept in etcd) and
+writes an admin credential to <data-dir>/admin (ca.pem, cert.pem, key.pem; mode 0600) for
+the CLI. Every call is authenticated by mutual TLS; agents join with a token
+("ctmgr join-token worker").
   -h, --help                      show this help
 `;
 
@@ -63,6 +70,7 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
         'node-retention': { type: 'string' },
         'stream-buffer-events': { type: 'string' },
         'node-ttl': { type: 'string' },
+        'node-cert-ttl': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -91,6 +99,7 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
       nodeRetention: values['node-retention'] ?? env.CTNET_NODE_RETENTION,
       streamBufferEvents: values['stream-buffer-events'] ?? env.CTNET_STREAM_BUFFER_EVENTS,
       nodeTtl: values['node-ttl'] ?? env.CTNET_NODE_TTL,
+      nodeCertTtl: values['node-cert-ttl'] ?? env.CTNET_NODE_CERT_TTL,
     });
     const manager = await startManager(config, { log });
     await new Promise<void>((resolve) => io.onShutdown(resolve));

@@ -1,6 +1,6 @@
 import { Server } from '@grpc/grpc-js';
 import { formatHostPort, type ManagerConfig } from '@ctnet/core';
-import { AgentServiceService, ManagerServiceService, serverCredentials, serverOptions } from '@ctnet/proto';
+import { AgentServiceService, ManagerServiceService, ServerCertificates, serverCredentials, serverOptions } from '@ctnet/proto';
 import { createEtcdStore, type ClusterConfig, type Store } from '@ctnet/store';
 import { createAllocator } from './allocator.js';
 import { createAgentService, createSessionRegistry } from './agent-stream.js';
@@ -13,6 +13,7 @@ import { startHttpServer } from './http.js';
 import { createManagerMetrics } from './metrics.js';
 import { ensureDefaultBridge } from './handlers/networks.js';
 import { createClusterView } from './view.js';
+import { createAuthority } from './authority.js';
 
 
 const HEALTH_PROBE_MS = 2000;
@@ -21,8 +22,9 @@ const HEALTH_PROBE_MS = 2000;
  * Healthy = the view is loaded and etcd answers now: a view loaded once says nothing about
  * etcd since (it keeps serving reads from memory while writes fail). A probe is one cheap read.
  */
-async function checkHealth(view: { loaded: boolean; revision: number }, store: Store, endpoints: readonly string[]): Promise<{ ok: boolean; detail: string }> {
+async function checkHealth(view: { loaded: boolean; revision: number }, store: Store, endpoints: readonly string[], tlsReady: boolean): Promise<{ ok: boolean; detail: string }> {
   if (!view.loaded) return { ok: false, detail: `waiting for etcd at ${endpoints.join(',')}` };
+  if (!tlsReady) return { ok: false, detail: 'waiting for the cluster CA (TLS not serving yet)' };
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_PROBE_MS} ms`)), HEALTH_PROBE_MS);
@@ -64,7 +66,20 @@ export async function startManager(
   const store = opts.store ?? createEtcdStore({ endpoints });
   const metrics = createManagerMetrics();
   const cluster: { vxlanPort: number } = { vxlanPort: config.vxlanPort };
+  const certs = new ServerCertificates();
+  const sessions = createSessionRegistry();
+  const authority = createAuthority({
+    pki: store.pki,
+    clock: opts.clock ?? systemClock,
+    log,
+    certs,
+    dataDir: config.dataDir,
+    nodeCertTtlMs: config.nodeCertTtlMs,
+    onRevoked: (id) => id.startsWith('node/') && sessions.revoke(id.slice('node/'.length)),
+  });
   const view = createClusterView(store, log, endpoints.join(','), async () => {
+    // TLS serves once the CA is loaded (or created, on an empty etcd): until then handshakes fail.
+    await authority.load();
     const stored: ClusterConfig = await store.initCluster({ vxlanPort: config.vxlanPort });
     if (stored.vxlanPort !== config.vxlanPort) {
       log.warn(`the cluster already uses VXLAN port ${stored.vxlanPort} (stored in etcd); ignoring --vxlan-port ${config.vxlanPort}`);
@@ -78,7 +93,6 @@ export async function startManager(
       log.warn('could not create the default bridge network', { error: err instanceof Error ? err.message : String(err) });
     }
   });
-  const sessions = createSessionRegistry();
   // The orchestrator needs the deps it is part of: it is filled in right below.
   let orchestrator: Orchestrator | undefined;
   const deps: ManagerDeps = {
@@ -96,6 +110,7 @@ export async function startManager(
     log,
     metrics,
     sessions,
+    authority,
   };
   view.onChange(() => {
     metrics.stateRevision.set(view.stateRevision);
@@ -108,6 +123,7 @@ export async function startManager(
   const abandon = async (err: unknown): Promise<never> => {
     server.forceShutdown();
     await view.close();
+    await authority.close();
     store.close();
     await embedded?.stop();
     throw err;
@@ -115,11 +131,11 @@ export async function startManager(
   server.addService(ManagerServiceService, createManagerService(deps));
   server.addService(AgentServiceService, createAgentService(deps, sessions));
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(formatHostPort(config.listen), serverCredentials(), (err, port) =>
+    server.bindAsync(formatHostPort(config.listen), serverCredentials(certs), (err, port) =>
       err ? reject(new Error(`cannot listen on ${formatHostPort(config.listen)} (${err.message}); pick another --listen`)) : resolve(port),
     ),
   ).catch(abandon);
-  const http = await startHttpServer(config.http, metrics.registry, () => checkHealth(view, store, endpoints)).catch((err: Error) => abandon(new Error(`cannot serve --http on ${formatHostPort(config.http)} (${err.message}); pick another --http`)));
+  const http = await startHttpServer(config.http, metrics.registry, () => checkHealth(view, store, endpoints, authority.ready)).catch((err: Error) => abandon(new Error(`cannot serve --http on ${formatHostPort(config.http)} (${err.message}); pick another --http`)));
   const gc = startNodeGc(deps);
   orchestrator = startOrchestrator(deps);
   log.info('manager serving', { grpc: `${config.listen.host}:${grpcPort}`, http: `${config.http.host}:${http.port}`, etcd: endpoints.join(',') });
@@ -144,6 +160,7 @@ export async function startManager(
       });
       await http.close();
       await view.close();
+      await authority.close();
       store.close();
       await embedded?.stop();
     },

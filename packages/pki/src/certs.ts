@@ -18,8 +18,6 @@ type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
 export type Role = 'node' | 'admin' | 'manager';
 const ROLE_OU: Record<Role, string> = { node: 'ctnet-node', admin: 'ctnet-admin', manager: 'ctnet-manager' };
-/** The name every manager certificate carries and every client checks, whatever address it dialled. */
-export const MANAGER_SERVER_NAME = 'ctnet-manager';
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 /** Leaves start a minute back, so a peer whose clock is a little behind accepts them at once. */
 const SKEW_MS = 60_000;
@@ -83,6 +81,8 @@ export interface IssueRequest {
   readonly publicKey: CryptoKey | x509.PublicKey;
   readonly now: Date;
   readonly ttlMs: number;
+  /** For a server certificate: the DNS name clients check (the transport's MANAGER_SERVER_NAME). */
+  readonly serverName?: string;
 }
 
 /** Signs a leaf for `name` in `role`; returns the PEM certificate and the identity it carries. */
@@ -107,7 +107,7 @@ export async function issueCertificate(ca: RootCa, req: IssueRequest): Promise<{
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension(usages),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
-      ...(req.role === 'manager' ? [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: MANAGER_SERVER_NAME }])] : []),
+      ...(req.serverName ? [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: req.serverName }])] : []),
     ],
   });
   const certPem = cert.toString('pem');
@@ -173,8 +173,8 @@ export function verifyPeer(cert: X509Certificate, roots: readonly X509Certificat
 }
 
 /** The CA's fingerprint as join tokens carry it: SHA-256 of the DER certificate, base 36, 50 digits. */
-export function caDigest(caPem: string): string {
-  const der = new X509Certificate(caPem).raw;
+export function caDigest(ca: string | Buffer): string {
+  const der = new X509Certificate(ca).raw;
   return BigInt(`0x${createHash('sha256').update(der).digest('hex')}`).toString(36).padStart(50, '0');
 }
 

@@ -37,11 +37,11 @@ describe('certificates', () => {
     expect(verifyPeer(foreign, [...roots, new X509Certificate(other.certPem)], now)).toMatchObject({ name: 'h1' });
   });
 
-  it('a manager certificate names ctnet-manager for clients; node names must be DNS labels', async () => {
+  it('a server certificate names the server name clients check; node names must be DNS labels', async () => {
     const ca = await createRootCa('c', now);
     const { csrPem } = await createCsr('x');
     const { publicKey } = await parseCsr(csrPem);
-    const m = await issueCertificate(ca, { role: 'manager', name: 'mgr-1', publicKey, now, ttlMs: HOUR });
+    const m = await issueCertificate(ca, { role: 'manager', name: 'mgr-1', publicKey, now, ttlMs: HOUR, serverName: 'ctnet-manager' });
     expect(new X509Certificate(m.certPem).subjectAltName).toBe('DNS:ctnet-manager');
     expect(readIdentity(m.certPem).role).toBe('manager');
     await expect(issueCertificate(ca, { role: 'node', name: 'bad_name', publicKey, now, ttlMs: HOUR })).rejects.toThrow(/not a valid DNS label/);

@@ -3,6 +3,7 @@ import { Etcd3, isRecoverableError, type IKeyValue, type IWatchResponse } from '
 import { CtnetError, ErrorCode, type Container, type Endpoint, type Network, type Node, type Service } from '@ctnet/core';
 import { decodeKey, keys, ROOT, STATE_PREFIX } from './keys.js';
 import { compactedError, etcdError } from './etcd-errors.js';
+import { createPkiStore, type PkiStore } from './pki-store.js';
 import {
   applyGuards,
   containerPortGuards,
@@ -65,10 +66,13 @@ export function createEtcdStore(opts: EtcdStoreOptions): Store {
 }
 
 class EtcdStore implements Store {
+  readonly pki: PkiStore;
   constructor(
     private readonly client: Etcd3,
     private readonly endpoints: readonly string[],
-  ) {}
+  ) {
+    this.pki = createPkiStore(client, (doing, fn) => this.io(doing, fn));
+  }
 
   /** Runs one etcd interaction, turning client failures into UNAVAILABLE CtnetErrors. */
   private async io<T>(doing: string, fn: () => Promise<T>): Promise<T> {
@@ -365,7 +369,8 @@ class EtcdStore implements Store {
     return this.io(`removing node ${name}`, async () => {
       const res = await this.client
         .if(keys.node(name), 'Version', '>', 0)
-        .then(this.client.delete().key(keys.node(name)), this.client.delete().key(keys.ack(name)))
+        // Its certificates go with it: a removed node needs a join token to come back.
+        .then(this.client.delete().key(keys.node(name)), this.client.delete().key(keys.ack(name)), this.client.delete().key(keys.pkiIssued('node', name)))
         .commit();
       return res.succeeded;
     });

@@ -26,6 +26,10 @@ import { nameKey } from '@ctnet/core';
  *                                 requires it absent, so no endpoint slips into a dying network
  *   status/alive/<node>           attached to the node's lease: present = ready
  *   status/acks/<node>            last state revision the node's agent fully applied
+ *   pki/ca                        the cluster's root CA: certificate and key (managers only)
+ *   pki/join/<role>               the join token's secret
+ *   pki/issued/<role>/<name>      serials of the certificates honoured for that identity;
+ *                                 deleted = revoked (a node's goes with its record)
  */
 export const ROOT = '/ctnet/v1/';
 export const STATE_PREFIX = `${ROOT}state/`;
@@ -60,6 +64,10 @@ export const keys = {
   alive: (node: string) => `${ROOT}status/alive/${nameKey(node)}`,
   acksPrefix: `${ROOT}status/acks/`,
   ack: (node: string) => `${ROOT}status/acks/${nameKey(node)}`,
+  pkiCa: `${ROOT}pki/ca`,
+  pkiJoin: (role: string) => `${ROOT}pki/join/${role}`,
+  pkiIssuedPrefix: `${ROOT}pki/issued/`,
+  pkiIssued: (role: string, name: string) => `${ROOT}pki/issued/${role}/${nameKey(name)}`,
 } as const;
 
 /** What a key under ROOT is, for code that watches a whole prefix. */

@@ -1,3 +1,4 @@
+import type { PkiStore } from './pki-store.js';
 import type { Container, Endpoint, Network, Node, Service } from '@ctnet/core';
 
 /**
@@ -78,6 +79,8 @@ export interface Watch {
 }
 
 export interface Store {
+  /** The cluster's CA, join secret and issued-certificate allow-list. */
+  readonly pki: PkiStore;
   initCluster(wanted: ClusterConfig): Promise<ClusterConfig>;
 
   listNetworks(): Promise<{ networks: Network[]; revision: number }>;

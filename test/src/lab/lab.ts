@@ -84,8 +84,12 @@ export interface Lab {
   readonly sandboxPrefix: string;
   /** Logs (manager.log, hN.log) and data dirs (manager/, hN/). */
   readonly workDir: string;
+  /** The worker join token agents start with (CTNET_JOIN_TOKEN); a test may change it. */
+  joinToken: string;
+  /** The admin credential the manager wrote (what ctmgr() runs with). */
+  readonly adminDir: string;
 
-  /** Runs the ctmgr CLI inside the manager's namespace, against 127.0.0.1:4700. */
+  /** Runs the ctmgr CLI inside the manager's namespace, against 127.0.0.1:4700, as admin. */
   ctmgr(...args: string[]): Promise<RunResult>;
   /**
    * Runs a command inside a host's (or the manager's) namespace. On a host it gets that host's
@@ -285,6 +289,20 @@ class LabImpl implements Lab {
       throw new Error(`ctmgr serve exited (${describeExit(outcome.exit)}) before answering /healthz:\n${tail(this.managerLog())}`);
     }
     if (!outcome.ready) throw new Error(`ctmgr serve did not answer /healthz within ${ms} ms:\n${tail(this.managerLog())}`);
+    // Hosts join as an operator's would: with the worker token the manager prints.
+    if (!this.joinToken) {
+      const r = await this.ctmgr('join-token', '-q', 'worker');
+      if (r.code !== 0) throw new Error(`ctmgr join-token failed: ${r.stderr}`);
+      this.joinToken = r.stdout.trim();
+    }
+  }
+
+  /** The worker join token agents start with (set once the manager is up). */
+  joinToken = '';
+
+  /** The admin credential `ctmgr serve` wrote (the CLI's --tls-dir). */
+  get adminDir(): string {
+    return join(this.workDir, 'manager', 'admin');
   }
 
   async stopManager(signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
@@ -323,7 +341,8 @@ class LabImpl implements Lab {
         ...extraArgs,
       ],
       join(this.workDir, `${host.name}.log`),
-      this.hostEnv(host),
+      // The token in the environment, as a secret should be (not on the command line).
+      { ...this.hostEnv(host), CTNET_JOIN_TOKEN: this.joinToken },
     );
     this.agents.set(host.name, proc);
     if (proc.pid > 0) this.started.push(proc.pid);
@@ -342,7 +361,7 @@ class LabImpl implements Lab {
 
   ctmgr(...args: string[]): Promise<RunResult> {
     return run([...this.nsExec(this.manager.ns), process.execPath, CTMGR_JS, ...args], {
-      env: { ...process.env, CTNET_MANAGER: `127.0.0.1:${MANAGER_PORT}` },
+      env: { ...process.env, CTNET_MANAGER: `127.0.0.1:${MANAGER_PORT}`, CTNET_TLS_DIR: this.adminDir },
     });
   }
 

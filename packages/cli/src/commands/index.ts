@@ -16,6 +16,7 @@ import { networkRm } from './network-rm.js';
 import { nodeInspect } from './node-inspect.js';
 import { nodeLs } from './node-ls.js';
 import { nodeRm } from './node-rm.js';
+import { adminCert, joinToken } from './security.js';
 import { serviceCreate, serviceInspect, serviceLs, servicePs, serviceRm, serviceScale } from './service.js';
 
 /**
@@ -47,4 +48,6 @@ export const COMMANDS: readonly Command[] = [
   endpointCreate,
   endpointLs,
   endpointRm,
+  joinToken,
+  adminCert,
 ];

@@ -220,6 +220,18 @@ export class FakeManager implements ManagerApi {
     this.record('removeService', name);
     return { name, tasks: 0 };
   }
+  async joinToken(rotate: boolean): Promise<string> {
+    this.record('joinToken', rotate);
+    return `CTNET-1-${'a'.repeat(50)}-${'b'.repeat(25)}`;
+  }
+  async issueAdminCert(name: string, csrPem: string): Promise<{ certPem: string; caPem: string }> {
+    this.record('issueAdminCert', name, csrPem);
+    return { certPem: 'CERT', caPem: 'CA' };
+  }
+  async revokeAdminCert(name: string): Promise<number> {
+    this.record('revokeAdminCert', name);
+    return 1;
+  }
 }
 
 export class Capture implements Writer {

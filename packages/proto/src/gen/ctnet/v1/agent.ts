@@ -12,12 +12,33 @@ import {
   Client,
   type ClientDuplexStream,
   type ClientOptions,
+  type ClientUnaryCall,
   type handleBidiStreamingCall,
+  type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
+  type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { ClusterConfig, Container, Endpoint, Network, Node, TaskStatus } from "./model.js";
+
+export interface JoinRequest {
+  /** the token's last part */
+  secret: string;
+  /** PKCS#10; its CN is the node name */
+  csrPem: string;
+}
+
+export interface RenewRequest {
+  /** for a new key; its CN must be the caller's node name */
+  csrPem: string;
+}
+
+export interface NodeCertificate {
+  certPem: string;
+  /** every root the cluster trusts now (more than one while the CA rotates) */
+  caPem: string;
+}
 
 export interface AgentMessage {
   msg:
@@ -118,6 +139,261 @@ export interface Changes {
   revision: number;
   events: StateEvent[];
 }
+
+function createBaseJoinRequest(): JoinRequest {
+  return { secret: "", csrPem: "" };
+}
+
+export const JoinRequest: MessageFns<JoinRequest> = {
+  encode(message: JoinRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secret !== "") {
+      writer.uint32(10).string(message.secret);
+    }
+    if (message.csrPem !== "") {
+      writer.uint32(18).string(message.csrPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.csrPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinRequest {
+    return {
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+      csrPem: isSet(object.csrPem)
+        ? globalThis.String(object.csrPem)
+        : isSet(object.csr_pem)
+        ? globalThis.String(object.csr_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: JoinRequest): unknown {
+    const obj: any = {};
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    if (message.csrPem !== "") {
+      obj.csrPem = message.csrPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JoinRequest>, I>>(base?: I): JoinRequest {
+    return JoinRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JoinRequest>, I>>(object: I): JoinRequest {
+    const message = createBaseJoinRequest();
+    message.secret = object.secret ?? "";
+    message.csrPem = object.csrPem ?? "";
+    return message;
+  },
+};
+
+function createBaseRenewRequest(): RenewRequest {
+  return { csrPem: "" };
+}
+
+export const RenewRequest: MessageFns<RenewRequest> = {
+  encode(message: RenewRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.csrPem !== "") {
+      writer.uint32(10).string(message.csrPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.csrPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RenewRequest {
+    return {
+      csrPem: isSet(object.csrPem)
+        ? globalThis.String(object.csrPem)
+        : isSet(object.csr_pem)
+        ? globalThis.String(object.csr_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: RenewRequest): unknown {
+    const obj: any = {};
+    if (message.csrPem !== "") {
+      obj.csrPem = message.csrPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RenewRequest>, I>>(base?: I): RenewRequest {
+    return RenewRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RenewRequest>, I>>(object: I): RenewRequest {
+    const message = createBaseRenewRequest();
+    message.csrPem = object.csrPem ?? "";
+    return message;
+  },
+};
+
+function createBaseNodeCertificate(): NodeCertificate {
+  return { certPem: "", caPem: "" };
+}
+
+export const NodeCertificate: MessageFns<NodeCertificate> = {
+  encode(message: NodeCertificate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certPem !== "") {
+      writer.uint32(10).string(message.certPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(18).string(message.caPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeCertificate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeCertificate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeCertificate {
+    return {
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: NodeCertificate): unknown {
+    const obj: any = {};
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeCertificate>, I>>(base?: I): NodeCertificate {
+    return NodeCertificate.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeCertificate>, I>>(object: I): NodeCertificate {
+    const message = createBaseNodeCertificate();
+    message.certPem = object.certPem ?? "";
+    message.caPem = object.caPem ?? "";
+    return message;
+  },
+};
 
 function createBaseAgentMessage(): AgentMessage {
   return { msg: undefined };
@@ -1585,16 +1861,84 @@ export const AgentServiceService = {
     responseSerialize: (value: ManagerMessage): Buffer => Buffer.from(ManagerMessage.encode(value).finish()),
     responseDeserialize: (value: Buffer): ManagerMessage => ManagerMessage.decode(value),
   },
+  /**
+   * The one call that needs no client certificate: the join token's secret and a CSR for
+   * the node's own key buy a node certificate. The agent has checked the manager's CA
+   * against the token's digest before sending anything.
+   */
+  join: {
+    path: "/ctnet.v1.AgentService/Join" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JoinRequest): Buffer => Buffer.from(JoinRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JoinRequest => JoinRequest.decode(value),
+    responseSerialize: (value: NodeCertificate): Buffer => Buffer.from(NodeCertificate.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NodeCertificate => NodeCertificate.decode(value),
+  },
+  /** A node renews its certificate with the one it holds, before it expires. */
+  renew: {
+    path: "/ctnet.v1.AgentService/Renew" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenewRequest): Buffer => Buffer.from(RenewRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenewRequest => RenewRequest.decode(value),
+    responseSerialize: (value: NodeCertificate): Buffer => Buffer.from(NodeCertificate.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NodeCertificate => NodeCertificate.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
   connect: handleBidiStreamingCall<AgentMessage, ManagerMessage>;
+  /**
+   * The one call that needs no client certificate: the join token's secret and a CSR for
+   * the node's own key buy a node certificate. The agent has checked the manager's CA
+   * against the token's digest before sending anything.
+   */
+  join: handleUnaryCall<JoinRequest, NodeCertificate>;
+  /** A node renews its certificate with the one it holds, before it expires. */
+  renew: handleUnaryCall<RenewRequest, NodeCertificate>;
 }
 
 export interface AgentServiceClient extends Client {
   connect(): ClientDuplexStream<AgentMessage, ManagerMessage>;
   connect(options: Partial<CallOptions>): ClientDuplexStream<AgentMessage, ManagerMessage>;
   connect(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AgentMessage, ManagerMessage>;
+  /**
+   * The one call that needs no client certificate: the join token's secret and a CSR for
+   * the node's own key buy a node certificate. The agent has checked the manager's CA
+   * against the token's digest before sending anything.
+   */
+  join(
+    request: JoinRequest,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  join(
+    request: JoinRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  join(
+    request: JoinRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  /** A node renews its certificate with the one it holds, before it expires. */
+  renew(
+    request: RenewRequest,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  renew(
+    request: RenewRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  renew(
+    request: RenewRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
 }
 
 export const AgentServiceClient = makeGenericClientConstructor(

@@ -20,6 +20,37 @@ import {
 } from "@grpc/grpc-js";
 import { Container, Endpoint, Network, Node, Service } from "./model.js";
 
+export interface JoinTokenRequest {
+  /** "worker" */
+  role: string;
+  /** a new secret: the old token stops working for new joins */
+  rotate: boolean;
+}
+
+export interface JoinTokenResponse {
+  token: string;
+}
+
+export interface IssueAdminCertRequest {
+  name: string;
+  /** the key stays with the caller */
+  csrPem: string;
+}
+
+export interface IssueAdminCertResponse {
+  certPem: string;
+  caPem: string;
+}
+
+export interface RevokeAdminCertRequest {
+  name: string;
+}
+
+export interface RevokeAdminCertResponse {
+  /** certificates revoked (0: none was issued under that name) */
+  revoked: number;
+}
+
 export interface CreateNetworkRequest {
   name: string;
   driver: string;
@@ -313,6 +344,474 @@ export interface RemoveServiceResponse {
   name: string;
   tasks: number;
 }
+
+function createBaseJoinTokenRequest(): JoinTokenRequest {
+  return { role: "", rotate: false };
+}
+
+export const JoinTokenRequest: MessageFns<JoinTokenRequest> = {
+  encode(message: JoinTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    if (message.rotate !== false) {
+      writer.uint32(16).bool(message.rotate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rotate = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinTokenRequest {
+    return {
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      rotate: isSet(object.rotate) ? globalThis.Boolean(object.rotate) : false,
+    };
+  },
+
+  toJSON(message: JoinTokenRequest): unknown {
+    const obj: any = {};
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.rotate !== false) {
+      obj.rotate = message.rotate;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JoinTokenRequest>, I>>(base?: I): JoinTokenRequest {
+    return JoinTokenRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JoinTokenRequest>, I>>(object: I): JoinTokenRequest {
+    const message = createBaseJoinTokenRequest();
+    message.role = object.role ?? "";
+    message.rotate = object.rotate ?? false;
+    return message;
+  },
+};
+
+function createBaseJoinTokenResponse(): JoinTokenResponse {
+  return { token: "" };
+}
+
+export const JoinTokenResponse: MessageFns<JoinTokenResponse> = {
+  encode(message: JoinTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinTokenResponse {
+    return { token: isSet(object.token) ? globalThis.String(object.token) : "" };
+  },
+
+  toJSON(message: JoinTokenResponse): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<JoinTokenResponse>, I>>(base?: I): JoinTokenResponse {
+    return JoinTokenResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<JoinTokenResponse>, I>>(object: I): JoinTokenResponse {
+    const message = createBaseJoinTokenResponse();
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseIssueAdminCertRequest(): IssueAdminCertRequest {
+  return { name: "", csrPem: "" };
+}
+
+export const IssueAdminCertRequest: MessageFns<IssueAdminCertRequest> = {
+  encode(message: IssueAdminCertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.csrPem !== "") {
+      writer.uint32(18).string(message.csrPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IssueAdminCertRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIssueAdminCertRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.csrPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IssueAdminCertRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      csrPem: isSet(object.csrPem)
+        ? globalThis.String(object.csrPem)
+        : isSet(object.csr_pem)
+        ? globalThis.String(object.csr_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: IssueAdminCertRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.csrPem !== "") {
+      obj.csrPem = message.csrPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IssueAdminCertRequest>, I>>(base?: I): IssueAdminCertRequest {
+    return IssueAdminCertRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IssueAdminCertRequest>, I>>(object: I): IssueAdminCertRequest {
+    const message = createBaseIssueAdminCertRequest();
+    message.name = object.name ?? "";
+    message.csrPem = object.csrPem ?? "";
+    return message;
+  },
+};
+
+function createBaseIssueAdminCertResponse(): IssueAdminCertResponse {
+  return { certPem: "", caPem: "" };
+}
+
+export const IssueAdminCertResponse: MessageFns<IssueAdminCertResponse> = {
+  encode(message: IssueAdminCertResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certPem !== "") {
+      writer.uint32(10).string(message.certPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(18).string(message.caPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IssueAdminCertResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIssueAdminCertResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IssueAdminCertResponse {
+    return {
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: IssueAdminCertResponse): unknown {
+    const obj: any = {};
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IssueAdminCertResponse>, I>>(base?: I): IssueAdminCertResponse {
+    return IssueAdminCertResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IssueAdminCertResponse>, I>>(object: I): IssueAdminCertResponse {
+    const message = createBaseIssueAdminCertResponse();
+    message.certPem = object.certPem ?? "";
+    message.caPem = object.caPem ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeAdminCertRequest(): RevokeAdminCertRequest {
+  return { name: "" };
+}
+
+export const RevokeAdminCertRequest: MessageFns<RevokeAdminCertRequest> = {
+  encode(message: RevokeAdminCertRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeAdminCertRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeAdminCertRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeAdminCertRequest {
+    return { name: isSet(object.name) ? globalThis.String(object.name) : "" };
+  },
+
+  toJSON(message: RevokeAdminCertRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeAdminCertRequest>, I>>(base?: I): RevokeAdminCertRequest {
+    return RevokeAdminCertRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeAdminCertRequest>, I>>(object: I): RevokeAdminCertRequest {
+    const message = createBaseRevokeAdminCertRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeAdminCertResponse(): RevokeAdminCertResponse {
+  return { revoked: 0 };
+}
+
+export const RevokeAdminCertResponse: MessageFns<RevokeAdminCertResponse> = {
+  encode(message: RevokeAdminCertResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revoked !== 0) {
+      writer.uint32(8).int32(message.revoked);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeAdminCertResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeAdminCertResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revoked = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeAdminCertResponse {
+    return { revoked: isSet(object.revoked) ? globalThis.Number(object.revoked) : 0 };
+  },
+
+  toJSON(message: RevokeAdminCertResponse): unknown {
+    const obj: any = {};
+    if (message.revoked !== 0) {
+      obj.revoked = Math.round(message.revoked);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeAdminCertResponse>, I>>(base?: I): RevokeAdminCertResponse {
+    return RevokeAdminCertResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeAdminCertResponse>, I>>(object: I): RevokeAdminCertResponse {
+    const message = createBaseRevokeAdminCertResponse();
+    message.revoked = object.revoked ?? 0;
+    return message;
+  },
+};
 
 function createBaseCreateNetworkRequest(): CreateNetworkRequest {
   return {
@@ -5352,6 +5851,37 @@ export const ManagerServiceService = {
       Buffer.from(RemoveServiceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveServiceResponse => RemoveServiceResponse.decode(value),
   },
+  joinToken: {
+    path: "/ctnet.v1.ManagerService/JoinToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JoinTokenRequest): Buffer => Buffer.from(JoinTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JoinTokenRequest => JoinTokenRequest.decode(value),
+    responseSerialize: (value: JoinTokenResponse): Buffer => Buffer.from(JoinTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JoinTokenResponse => JoinTokenResponse.decode(value),
+  },
+  issueAdminCert: {
+    path: "/ctnet.v1.ManagerService/IssueAdminCert" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: IssueAdminCertRequest): Buffer =>
+      Buffer.from(IssueAdminCertRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): IssueAdminCertRequest => IssueAdminCertRequest.decode(value),
+    responseSerialize: (value: IssueAdminCertResponse): Buffer =>
+      Buffer.from(IssueAdminCertResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): IssueAdminCertResponse => IssueAdminCertResponse.decode(value),
+  },
+  revokeAdminCert: {
+    path: "/ctnet.v1.ManagerService/RevokeAdminCert" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeAdminCertRequest): Buffer =>
+      Buffer.from(RevokeAdminCertRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeAdminCertRequest => RevokeAdminCertRequest.decode(value),
+    responseSerialize: (value: RevokeAdminCertResponse): Buffer =>
+      Buffer.from(RevokeAdminCertResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeAdminCertResponse => RevokeAdminCertResponse.decode(value),
+  },
 } as const;
 
 export interface ManagerServiceServer extends UntypedServiceImplementation {
@@ -5377,6 +5907,9 @@ export interface ManagerServiceServer extends UntypedServiceImplementation {
   inspectService: handleUnaryCall<InspectServiceRequest, ServiceDetail>;
   scaleService: handleUnaryCall<ScaleServiceRequest, ServiceDetail>;
   removeService: handleUnaryCall<RemoveServiceRequest, RemoveServiceResponse>;
+  joinToken: handleUnaryCall<JoinTokenRequest, JoinTokenResponse>;
+  issueAdminCert: handleUnaryCall<IssueAdminCertRequest, IssueAdminCertResponse>;
+  revokeAdminCert: handleUnaryCall<RevokeAdminCertRequest, RevokeAdminCertResponse>;
 }
 
 export interface ManagerServiceClient extends Client {
@@ -5709,6 +6242,51 @@ export interface ManagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveServiceResponse) => void,
+  ): ClientUnaryCall;
+  joinToken(
+    request: JoinTokenRequest,
+    callback: (error: ServiceError | null, response: JoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  joinToken(
+    request: JoinTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  joinToken(
+    request: JoinTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  issueAdminCert(
+    request: IssueAdminCertRequest,
+    callback: (error: ServiceError | null, response: IssueAdminCertResponse) => void,
+  ): ClientUnaryCall;
+  issueAdminCert(
+    request: IssueAdminCertRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: IssueAdminCertResponse) => void,
+  ): ClientUnaryCall;
+  issueAdminCert(
+    request: IssueAdminCertRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IssueAdminCertResponse) => void,
+  ): ClientUnaryCall;
+  revokeAdminCert(
+    request: RevokeAdminCertRequest,
+    callback: (error: ServiceError | null, response: RevokeAdminCertResponse) => void,
+  ): ClientUnaryCall;
+  revokeAdminCert(
+    request: RevokeAdminCertRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeAdminCertResponse) => void,
+  ): ClientUnaryCall;
+  revokeAdminCert(
+    request: RevokeAdminCertRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeAdminCertResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,215 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import * as proto from '@ctnet/proto';
+import { AgentServiceClient, clientCredentials, clientOptions, ManagerServiceClient, type NodeCertificate } from '@ctnet/proto';
+import { createCsr, createRootCa, issueCertificate, parseCsr, parseJoinToken } from '@ctnet/pki';
+import { startTestEtcd, type TestEtcd } from '@ctnet/store';
+import {
+  adminCredential,
+  apiClient,
+  connectAgent,
+  CTMGR,
+  forgetNodeCredential,
+  nodeCredential,
+  startManagerProcess,
+  waitUntil,
+  type Api,
+  type ManagerProcess,
+} from './harness.js';
+
+// Mutual TLS on every call: who may call what, join tokens, revocation, renewal, restarts.
+let etcd: TestEtcd;
+let mgr: ManagerProcess;
+let admin: Api & { close(): void };
+
+const codeOf = (p: Promise<unknown>) => p.then(() => 'OK', (e: ServiceError) => `${status[e.code]}: ${e.details}`);
+const join_ = (m: { addr: string }, caPem: string, secret: string, csrPem: string) => {
+  const client = new AgentServiceClient(m.addr, clientCredentials({ caPem }), clientOptions());
+  return new Promise<NodeCertificate>((resolve, reject) =>
+    client.join({ secret, csrPem }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, r) => (client.close(), err ? reject(err) : resolve(r))),
+  );
+};
+const ctmgr = (args: string[], env: Record<string, string> = {}) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CTMGR, '--manager', mgr.addr, ...args], { env: { ...process.env, CTNET_TLS_DIR: '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+
+beforeAll(async () => {
+  etcd = await startTestEtcd();
+  mgr = await startManagerProcess({ etcd: etcd.endpoint, args: ['--node-cert-ttl=6s', '--node-ttl=2s'] });
+  admin = apiClient(mgr);
+}, 60_000);
+afterAll(async () => {
+  admin?.close();
+  await mgr?.stop();
+  await etcd?.stop();
+});
+
+describe('cluster security', () => {
+  it('first start writes the admin credential 0600 in <data-dir>/admin; the CLI works with it and names the fix without it', async () => {
+    for (const f of ['ca.pem', 'cert.pem', 'key.pem']) expect((await stat(join(mgr.adminDir, f))).mode & 0o777).toBe(0o600);
+    const ok = await ctmgr(['network', 'ls'], { CTNET_TLS_DIR: mgr.adminDir });
+    expect(ok.code).toBe(0);
+    const none = await ctmgr(['--tls-dir', join(tmpdir(), 'no-such-ctnet-dir'), 'network', 'ls']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^ctmgr: no admin credential: .*ca\.pem is missing; .*--tls-dir DIR/);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses plaintext, no certificate, a self-signed one and another cluster\'s, for every admin verb', async () => {
+    const { caPem } = adminCredential(mgr);
+    const other = await createRootCa('other-cluster', new Date());
+    const { keyPem, csrPem } = await createCsr('admin');
+    const foreign = await issueCertificate(other, { role: 'admin', name: 'admin', publicKey: (await parseCsr(csrPem)).publicKey, now: new Date(), ttlMs: 3_600_000 });
+    const clients = {
+      plaintext: new ManagerServiceClient(mgr.addr, credentials.createInsecure()),
+      'no certificate': new ManagerServiceClient(mgr.addr, clientCredentials({ caPem }), clientOptions()),
+      "another cluster's": new ManagerServiceClient(mgr.addr, clientCredentials({ caPem, certPem: foreign.certPem, keyPem }), clientOptions()),
+      'self-signed': new ManagerServiceClient(mgr.addr, clientCredentials({ caPem, certPem: other.certPem, keyPem: other.keyPem }), clientOptions()),
+    };
+    for (const [what, client] of Object.entries(clients)) {
+      for (const method of Object.keys(ManagerServiceClient.service)) {
+        const fn = (client as unknown as Record<string, Function>)[method]!;
+        const request = (proto as unknown as Record<string, { fromPartial(o: object): object }>)[`${method[0]!.toUpperCase()}${method.slice(1)}Request`]!.fromPartial({});
+        const got = await codeOf(new Promise((resolve, reject) => fn.call(client, request, new Metadata(), { deadline: Date.now() + 5000 }, (e: ServiceError | null, r: unknown) => (e ? reject(e) : resolve(r)))));
+        expect(got, `${what} calling ${method}`).toMatch(what === 'plaintext' ? /^UNAVAILABLE/ : /^UNAUTHENTICATED: .*(no valid client certificate|not signed by this cluster)/);
+      }
+      client.close();
+    }
+    expect(mgr.output()).toMatch(/listNetworks refused peer="127\.0\.0\.1:\d+"/);
+  });
+
+  it('a node certificate cannot call the admin API, and an admin certificate cannot open an agent stream', async () => {
+    const node = apiClient(mgr, await nodeCredential(mgr, 'n1'));
+    expect(await codeOf(node.listNetworks({}))).toMatch(/^PERMISSION_DENIED: a node certificate \(n1\) cannot call the admin API/);
+    expect(await codeOf(node.runContainer({ name: 'x', node: 'n2', network: 'bridge', cmd: ['sleep', '1'], attachPid: 1 }))).toMatch(/^PERMISSION_DENIED: node n1 may only attach its own processes/);
+    node.close();
+    expect(await codeOf(admin.runContainer({ name: 'x', node: 'n1', network: 'bridge', cmd: ['sleep', '1'], attachPid: 1 }))).toMatch(/^PERMISSION_DENIED: attaching a process is done on its host only/);
+    const a = new AgentServiceClient(mgr.addr, clientCredentials(adminCredential(mgr)), clientOptions());
+    const call = a.connect();
+    const err = await new Promise<ServiceError>((resolve) => call.on('error', resolve));
+    expect(err.code).toBe(status.PERMISSION_DENIED);
+    a.close();
+  });
+
+  it('an agent whose certificate says n2 cannot say Hello as n3', async () => {
+    const liar = connectAgent(mgr, { name: 'n3', addr: '192.168.91.3' }, 0, false, { as: 'n2' });
+    await waitUntil(() => liar.errors.length > 0, 10_000);
+    expect(liar.errors[0]).toMatchObject({ code: status.PERMISSION_DENIED, details: expect.stringMatching(/certificate is for node n2; it cannot register as n3/) });
+    liar.close();
+    expect((await admin.listNodes({})).nodes.map((n) => n.node?.name)).not.toContain('n3');
+  });
+
+  it('join: a wrong or malformed secret, a name that is no DNS label or belongs to a ready node are refused; rotation retires the old token only for new joins', async () => {
+    const { caPem } = adminCredential(mgr);
+    const token = (await admin.joinToken({ role: 'worker' })).token;
+    expect(token).toMatch(/^CTNET-1-[0-9a-z]{50}-[0-9a-z]{25}$/);
+    const { secret } = parseJoinToken(token);
+    const csr = (name: string) => createCsr(name).then((c) => c.csrPem);
+    expect(await codeOf(join_(mgr, caPem, 'x'.repeat(25), await csr('j1')))).toMatch(/^UNAUTHENTICATED: the join token is not valid for this cluster/);
+    expect(await codeOf(join_(mgr, caPem, secret, await csr('bad_name')))).toMatch(/^INVALID_ARGUMENT: node name "bad_name" is not a valid DNS label/);
+    expect(await codeOf(join_(mgr, caPem, secret, 'not a csr'))).toMatch(/^INVALID_ARGUMENT: the certificate signing request is not a PEM/);
+    const ready = connectAgent(mgr, { name: 'j2', addr: '192.168.91.2' }, 0, true);
+    await waitUntil(() => ready.messages.length > 0, 10_000);
+    expect(await codeOf(join_(mgr, caPem, secret, await csr('j2')))).toMatch(/^ALREADY_EXISTS: node j2 is ready with another certificate/);
+
+    const rotated = (await admin.joinToken({ role: 'worker', rotate: true })).token;
+    expect(rotated).not.toBe(token);
+    expect(await codeOf(join_(mgr, caPem, secret, await csr('j3')))).toMatch(/^UNAUTHENTICATED: the join token is not valid/);
+    expect(await codeOf(join_(mgr, caPem, parseJoinToken(rotated).secret, await csr('j3')))).toBe('OK');
+    // the node that joined with the old token is unaffected
+    ready.ack(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(ready.errors).toEqual([]);
+    ready.close();
+  });
+
+  it('node rm revokes the node\'s certificate: its stream ends and it cannot connect again without a token', async () => {
+    const n = connectAgent(mgr, { name: 'r1', addr: '192.168.91.10' }, 0, true);
+    await waitUntil(() => n.messages.length > 0, 10_000);
+    n.close();
+    await waitUntil(async () => (await admin.listNodes({})).nodes.find((x) => x.node?.name === 'r1')?.status === 'down', 15_000);
+    await admin.removeNode({ name: 'r1' });
+    const again = connectAgent(mgr, { name: 'r1', addr: '192.168.91.10' });
+    await waitUntil(() => again.errors.length > 0, 10_000);
+    expect(again.errors[0]).toMatchObject({ code: status.UNAUTHENTICATED, details: expect.stringMatching(/certificate of node r1 was revoked.*join again with a token/) });
+    again.close();
+    forgetNodeCredential(mgr, 'r1');
+    const rejoined = connectAgent(mgr, { name: 'r1', addr: '192.168.91.10' });
+    await waitUntil(() => rejoined.messages.length > 0, 10_000);
+    rejoined.close();
+  });
+
+  it('admin-cert issues a credential that works and admin-cert rm revokes it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ctnet-alice-'));
+    try {
+      const out = join(dir, 'alice');
+      expect((await ctmgr(['admin-cert', '--name', 'alice', '--out', out], { CTNET_TLS_DIR: mgr.adminDir })).code).toBe(0);
+      expect((await stat(join(out, 'key.pem'))).mode & 0o777).toBe(0o600);
+      expect((await ctmgr(['--tls-dir', out, 'node', 'ls'])).code).toBe(0);
+      expect((await ctmgr(['admin-cert', 'rm', 'alice'], { CTNET_TLS_DIR: mgr.adminDir })).stdout).toMatch(/alice: revoked 1 certificate/);
+      const refused = await ctmgr(['--tls-dir', out, 'node', 'ls']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/admin certificate "alice" was revoked/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('renews a node certificate with the one it holds; an expired one is refused', async () => {
+    const cred = await nodeCredential(mgr, 'e1');
+    const client = new AgentServiceClient(mgr.addr, clientCredentials(cred), clientOptions());
+    const { keyPem, csrPem } = await createCsr('e1');
+    const renewed = await new Promise<NodeCertificate>((resolve, reject) => client.renew({ csrPem }, (e, r) => (e ? reject(e) : resolve(r))));
+    client.close();
+    expect(renewed.certPem).not.toBe(cred.certPem);
+    const fresh = connectAgent(mgr, { name: 'e1', addr: '192.168.91.20' });
+    await waitUntil(() => fresh.messages.length > 0, 10_000);
+    fresh.close();
+    const other = await createCsr('e2');
+    const forged = new AgentServiceClient(mgr.addr, clientCredentials({ ...cred, certPem: renewed.certPem, keyPem }), clientOptions());
+    expect(await codeOf(new Promise((resolve, reject) => forged.renew({ csrPem: other.csrPem }, (e, r) => (e ? reject(e) : resolve(r)))))).toMatch(/^INVALID_ARGUMENT: the certificate signing request is for "e2", not "e1"/);
+    forged.close();
+    // --node-cert-ttl=6s: after it, the first certificate is refused
+    await new Promise((r) => setTimeout(r, 6_500));
+    const late = new AgentServiceClient(mgr.addr, clientCredentials(cred), clientOptions());
+    const err = await new Promise<ServiceError>((resolve) => late.renew({ csrPem }, (e) => resolve(e!)));
+    expect(err.code === status.UNAUTHENTICATED || err.code === status.UNAVAILABLE).toBe(true);
+    expect(err.details).toMatch(/expired|certificate/i);
+    late.close();
+  }, 30_000);
+
+  it('a second manager on the same etcd reuses the CA; a manager restart keeps its credential and every identity', async () => {
+    const first = adminCredential(mgr);
+    const dir = await mkdtemp(join(tmpdir(), 'ctnet-mgr2-'));
+    try {
+      const m2 = await startManagerProcess({ etcd: etcd.endpoint, args: [`--data-dir=${dir}`] });
+      const own = adminCredential(m2);
+      expect(own.caPem).toBe(first.caPem);
+      expect(own.certPem).not.toBe(first.certPem);
+      const cred = await nodeCredential(m2, 'k1'); // from m2: mgr's node certificates live 6 s
+      expect(cred.caPem).toBe(first.caPem);
+      await m2.stop();
+      const m3 = await startManagerProcess({ etcd: etcd.endpoint, args: [`--data-dir=${dir}`] });
+      expect(adminCredential(m3)).toEqual(own); // restarted: the same credential, not a new one
+      const api = apiClient(m3, first);
+      expect(await codeOf(api.listNodes({}))).toBe('OK');
+      api.close();
+      const node = connectAgent(m3, { name: 'k1', addr: '192.168.91.30' });
+      await waitUntil(() => node.messages.length > 0, 10_000, () => JSON.stringify(node.errors) + m3.output());
+      node.close();
+      await m3.stop();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
