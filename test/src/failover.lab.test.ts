@@ -15,9 +15,13 @@ describe.skipIf(reason !== undefined)(`manager failover${reason ? ` (skipped: ${
     // agents know both managers; the second is started below, in the manager's namespace, on
     // the first one's embedded etcd (which stands in for an etcd cluster that outlives it)
     lab = await startLab({ hosts: 2, agents: false, resyncSeconds: 2 });
+    // The embedded etcd takes only clients with a certificate from its own CA: the second
+    // manager uses the first one's (as an operator would hand it an etcd client certificate).
+    const tls = join(lab.workDir, 'manager', 'etcd', 'tls', 'client');
+    const etcdTls = ['--etcd-cacert', join(tls, 'ca.pem'), '--etcd-cert', join(tls, 'cert.pem'), '--etcd-key', join(tls, 'key.pem')];
     second = spawn(
       'ip',
-      ['netns', 'exec', lab.manager.ns, process.execPath, join(REPO, 'packages/cli/dist/main.js'), 'serve', '--listen', '0.0.0.0:4710', '--http', '127.0.0.1:4711', '--etcd-endpoints', 'http://127.0.0.1:23790', '--data-dir', join(lab.workDir, 'manager2')],
+      ['netns', 'exec', lab.manager.ns, process.execPath, join(REPO, 'packages/cli/dist/main.js'), 'serve', '--listen', '0.0.0.0:4710', '--http', '127.0.0.1:4711', '--etcd-endpoints', 'https://127.0.0.1:23790', ...etcdTls, '--data-dir', join(lab.workDir, 'manager2')],
       { stdio: 'ignore' },
     );
     const managers = `${lab.manager.addr}:4700,${lab.manager.addr}:4710`;

@@ -82,6 +82,18 @@ describe('parseManagerConfig', () => {
     });
   });
 
+  it('takes https etcd endpoints with a CA and a client certificate, and names what is missing', () => {
+    expect(parseManagerConfig({ etcdEndpoints: 'https://10.0.0.5:2379', etcdCacert: '/ca.pem', etcdCert: '/c.pem', etcdKey: '/k.pem' }).etcdTls).toEqual({
+      caFile: '/ca.pem',
+      certFile: '/c.pem',
+      keyFile: '/k.pem',
+    });
+    expect(() => parseManagerConfig({ etcdEndpoints: 'https://10.0.0.5:2379' })).toThrow(/need --etcd-cacert FILE/);
+    expect(() => parseManagerConfig({ etcdEndpoints: 'https://a:2379,b:2379', etcdCacert: '/ca.pem' })).toThrow(/mixes http:\/\/ and https:\/\//);
+    expect(() => parseManagerConfig({ etcdEndpoints: 'https://a:2379', etcdCacert: '/ca.pem', etcdCert: '/c.pem' })).toThrow(/--etcd-cert and --etcd-key go together/);
+    expect(() => parseManagerConfig({ etcdEndpoints: 'a:2379', etcdCacert: '/ca.pem' })).toThrow(/need https:\/\/ --etcd-endpoints/);
+  });
+
   it('bounds --node-cert-ttl, naming the flag', () => {
     expect(parseManagerConfig({ nodeCertTtl: '6s' }).nodeCertTtlMs).toBe(6000);
     expect(() => parseManagerConfig({ nodeCertTtl: '1s' })).toThrow(/--node-cert-ttl "1s" must be from 4s to 365 days/);
@@ -125,9 +137,9 @@ describe('parseManagerConfig', () => {
   });
 
   it('splits etcd endpoints, drops blanks and adds http:// where no scheme is given', () => {
-    expect(parseManagerConfig({ etcdEndpoints: ' e1:2379, https://e2:2379,,http://e3:2379 ,' }).etcdEndpoints).toEqual([
+    expect(parseManagerConfig({ etcdEndpoints: ' e1:2379, http://e2:2379,,http://e3:2379 ,' }).etcdEndpoints).toEqual([
       'http://e1:2379',
-      'https://e2:2379',
+      'http://e2:2379',
       'http://e3:2379',
     ]);
     expect(parseManagerConfig({ etcdEndpoints: '  ' }).etcdEndpoints).toEqual([]);

@@ -56,6 +56,8 @@ export interface ManagerConfig {
   readonly listen: HostPort;
   readonly http: HostPort;
   readonly etcdEndpoints: readonly string[]; // empty: start the embedded etcd
+  /** For https:// endpoints: PEM files of the CA to trust and, for client-certificate authentication, our certificate and key. */
+  readonly etcdTls?: { readonly caFile: string; readonly certFile?: string; readonly keyFile?: string };
   readonly dataDir: string;
   readonly defaultAddrPools: readonly Cidr[];
   readonly defaultAddrPoolSize: number;
@@ -78,6 +80,9 @@ export interface RawManagerConfig {
   listen?: string;
   http?: string;
   etcdEndpoints?: string;
+  etcdCacert?: string;
+  etcdCert?: string;
+  etcdKey?: string;
   dataDir?: string;
   defaultAddrPool?: readonly string[];
   defaultAddrPoolSize?: string;
@@ -110,6 +115,7 @@ export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
     .map((e) => e.trim())
     .filter((e) => e !== '')
     .map((e) => (/^https?:\/\//.test(e) ? e : `http://${e}`));
+  const etcdTls = parseEtcdTls(endpoints, raw);
   const nodeTtlMs = parseDuration(raw.nodeTtl ?? '10s', '--node-ttl');
   if (nodeTtlMs < 2000) throw invalidArgument('--node-ttl must be at least 2s (etcd leases have whole seconds)');
   const nodeCertTtlMs = parseDuration(raw.nodeCertTtl ?? '24h', '--node-cert-ttl');
@@ -120,6 +126,7 @@ export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
     listen: parseHostPort(raw.listen ?? '0.0.0.0:4700', '--listen'),
     http: parseHostPort(raw.http ?? '127.0.0.1:4701', '--http'),
     etcdEndpoints: Object.freeze(endpoints),
+    ...(etcdTls && { etcdTls: Object.freeze(etcdTls) }),
     dataDir: raw.dataDir?.trim() || '/var/lib/ctnet',
     defaultAddrPools: Object.freeze(pools),
     defaultAddrPoolSize: poolSize,
@@ -133,6 +140,28 @@ export function parseManagerConfig(raw: RawManagerConfig): ManagerConfig {
     streamBufferEvents: parseCount(raw.streamBufferEvents ?? '250000', '--stream-buffer-events', 100),
     nodeCertTtlMs,
   });
+}
+
+/**
+ * https:// endpoints need the CA to trust (--etcd-cacert) and, as etcd's security guide
+ * recommends, a client certificate (--etcd-cert with --etcd-key); plain and TLS endpoints are
+ * not mixed. File contents are read when the manager starts.
+ */
+function parseEtcdTls(endpoints: readonly string[], raw: RawManagerConfig): ManagerConfig['etcdTls'] {
+  const ca = raw.etcdCacert?.trim();
+  const cert = raw.etcdCert?.trim();
+  const key = raw.etcdKey?.trim();
+  const https = endpoints.filter((e) => e.startsWith('https://'));
+  if (https.length > 0 && https.length < endpoints.length) {
+    throw invalidArgument(`--etcd-endpoints mixes http:// and https:// (${endpoints.join(',')}); use https:// for every member`);
+  }
+  if (https.length === 0) {
+    if (ca || cert || key) throw invalidArgument('--etcd-cacert/--etcd-cert/--etcd-key need https:// --etcd-endpoints (e.g. https://10.0.0.5:2379)');
+    return undefined;
+  }
+  if (!ca) throw invalidArgument('https:// --etcd-endpoints need --etcd-cacert FILE (the CA that signed etcd\'s certificate)');
+  if (Boolean(cert) !== Boolean(key)) throw invalidArgument('--etcd-cert and --etcd-key go together (the client certificate and its key)');
+  return { caFile: ca, ...(cert && key && { certFile: cert, keyFile: key }) };
 }
 
 export interface AgentConfig {

@@ -12,6 +12,10 @@ Flags (environment variable in brackets):
   --http HOST:PORT                /metrics and /healthz [CTNET_HTTP] (default 127.0.0.1:4701)
   --etcd-endpoints URL[,URL...]   etcd cluster [CTNET_ETCD_ENDPOINTS]; without it ctmgr runs
                                   an embedded single-member etcd under --data-dir
+  --etcd-cacert FILE              CA of https:// etcd endpoints [CTNET_ETCD_CACERT]
+  --etcd-cert FILE, --etcd-key FILE
+                                  client certificate and key for etcd's client-certificate
+                                  authentication [CTNET_ETCD_CERT, CTNET_ETCD_KEY]
   --data-dir DIR                  [CTNET_DATA_DIR] (default /var/lib/ctnet)
   --embedded-etcd-port PORT       client port of the embedded etcd; peer = PORT+1
                                   [CTNET_EMBEDDED_ETCD_PORT] (default 23790)
@@ -59,6 +63,9 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
         listen: { type: 'string' },
         http: { type: 'string' },
         'etcd-endpoints': { type: 'string' },
+        'etcd-cacert': { type: 'string' },
+        'etcd-cert': { type: 'string' },
+        'etcd-key': { type: 'string' },
         'data-dir': { type: 'string' },
         'embedded-etcd-port': { type: 'string' },
         'default-addr-pool': { type: 'string', multiple: true },
@@ -88,6 +95,9 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
       listen: values.listen ?? env.CTNET_LISTEN,
       http: values.http ?? env.CTNET_HTTP,
       etcdEndpoints: values['etcd-endpoints'] ?? env.CTNET_ETCD_ENDPOINTS,
+      etcdCacert: values['etcd-cacert'] ?? env.CTNET_ETCD_CACERT,
+      etcdCert: values['etcd-cert'] ?? env.CTNET_ETCD_CERT,
+      etcdKey: values['etcd-key'] ?? env.CTNET_ETCD_KEY,
       dataDir: values['data-dir'] ?? env.CTNET_DATA_DIR,
       embeddedEtcdPort: values['embedded-etcd-port'] ?? env.CTNET_EMBEDDED_ETCD_PORT,
       defaultAddrPool: values['default-addr-pool'] ?? list(env.CTNET_DEFAULT_ADDR_POOL),

@@ -1,5 +1,6 @@
 import { Server } from '@grpc/grpc-js';
-import { formatHostPort, type ManagerConfig } from '@ctnet/core';
+import { readFile } from 'node:fs/promises';
+import { formatHostPort, invalidArgument, type ManagerConfig } from '@ctnet/core';
 import { AgentServiceService, ManagerServiceService, ServerCertificates, serverCredentials, serverOptions } from '@ctnet/proto';
 import { createEtcdStore, type ClusterConfig, type Store } from '@ctnet/store';
 import { createAllocator } from './allocator.js';
@@ -17,6 +18,21 @@ import { createAuthority } from './authority.js';
 
 
 const HEALTH_PROBE_MS = 2000;
+
+/** The --etcd-* files, read once at start; a missing one is named with its flag. */
+async function readEtcdTls(files: NonNullable<ManagerConfig['etcdTls']>): Promise<{ caPem: string; certPem?: string; keyPem?: string }> {
+  const read = async (path: string, flag: string) => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      throw invalidArgument(`${flag} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
+  return {
+    caPem: await read(files.caFile, '--etcd-cacert'),
+    ...(files.certFile && files.keyFile && { certPem: await read(files.certFile, '--etcd-cert'), keyPem: await read(files.keyFile, '--etcd-key') }),
+  };
+}
 
 /**
  * Healthy = the view is loaded and etcd answers now: a view loaded once says nothing about
@@ -59,11 +75,15 @@ export async function startManager(
   const { log } = opts;
   let embedded: EmbeddedEtcd | undefined;
   let endpoints = config.etcdEndpoints;
+  let etcdTls: { caPem: string; certPem?: string; keyPem?: string } | undefined;
   if (endpoints.length === 0) {
     embedded = await startEmbeddedEtcd(config.dataDir, config.embeddedEtcdPort, log);
     endpoints = [embedded.endpoint];
+    etcdTls = embedded.tls;
+  } else if (config.etcdTls) {
+    etcdTls = await readEtcdTls(config.etcdTls);
   }
-  const store = opts.store ?? createEtcdStore({ endpoints });
+  const store = opts.store ?? createEtcdStore({ endpoints, ...(etcdTls && { tls: etcdTls }) });
   const metrics = createManagerMetrics();
   const cluster: { vxlanPort: number } = { vxlanPort: config.vxlanPort };
   const certs = new ServerCertificates();

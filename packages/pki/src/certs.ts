@@ -57,11 +57,11 @@ const serial = (): string => {
   return b.toString('hex');
 };
 
-export async function createRootCa(clusterId: string, now: Date): Promise<RootCa> {
+export async function createRootCa(clusterId: string, now: Date, commonName = 'ctnet root CA'): Promise<RootCa> {
   const keys = await generateKeyPair();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: `CN=ctnet root CA, O=${clusterId}`,
+    name: `CN=${commonName}, O=${clusterId}`,
     notBefore: new Date(now.getTime() - SKEW_MS),
     notAfter: new Date(now.getTime() + CA_TTL_MS),
     keys,
@@ -112,6 +112,38 @@ export async function issueCertificate(ca: RootCa, req: IssueRequest): Promise<{
   });
   const certPem = cert.toString('pem');
   return { certPem, identity: readIdentity(certPem) };
+}
+
+/**
+ * A plain TLS pair for a service outside the cluster's identities (the embedded etcd's own
+ * server and client certificates): names and addresses in the SAN, no ctnet role.
+ */
+export async function issueServiceCertificate(
+  ca: RootCa,
+  req: { commonName: string; dnsNames?: readonly string[]; ips?: readonly string[]; server: boolean; client: boolean; now: Date; ttlMs: number },
+): Promise<{ certPem: string; keyPem: string }> {
+  const caCert = new x509.X509Certificate(ca.certPem);
+  const keys = await generateKeyPair();
+  const usages = [...(req.server ? [x509.ExtendedKeyUsage.serverAuth] : []), ...(req.client ? [x509.ExtendedKeyUsage.clientAuth] : [])];
+  const names = [...(req.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })), ...(req.ips ?? []).map((value) => ({ type: 'ip' as const, value }))];
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${req.commonName}`,
+    issuer: caCert.subject,
+    notBefore: new Date(req.now.getTime() - SKEW_MS),
+    notAfter: new Date(Math.min(req.now.getTime() + req.ttlMs, caCert.notAfter.getTime())),
+    publicKey: keys.publicKey,
+    signingKey: await importKeyPem(ca.keyPem),
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension(usages),
+      await x509.AuthorityKeyIdentifierExtension.create(caCert),
+      ...(names.length ? [new x509.SubjectAlternativeNameExtension(names)] : []),
+    ],
+  });
+  return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
 }
 
 /** A new key and a certificate signing request for `name`, as an agent or admin makes them. */

@@ -15,6 +15,11 @@ export interface EtcdProcessOptions {
   readonly name?: string;
   readonly binary?: string; // default: etcd from PATH
   readonly readyTimeoutMs?: number;
+  /**
+   * Serve clients and peers over TLS and accept only clients with a certificate signed by
+   * caFile (etcd's --client-cert-auth, as its security guide recommends). PEM file paths.
+   */
+  readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
 }
 
 export interface EtcdProcess {
@@ -30,8 +35,9 @@ export const MAX_TXN_OPS = 4096;
 
 export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<EtcdProcess> {
   const name = opts.name ?? 'ctnet';
-  const client = `http://127.0.0.1:${opts.clientPort}`;
-  const peer = `http://127.0.0.1:${opts.peerPort}`;
+  const scheme = opts.tls ? 'https' : 'http';
+  const client = `${scheme}://127.0.0.1:${opts.clientPort}`;
+  const peer = `${scheme}://127.0.0.1:${opts.peerPort}`;
   await mkdir(opts.dataDir, { recursive: true });
   const log = await open(join(opts.dataDir, 'etcd.log'), 'a');
   const args = [
@@ -48,6 +54,18 @@ export async function startEtcdProcess(opts: EtcdProcessOptions): Promise<EtcdPr
     // A container publishing LIMITS.ports host ports claims each in its own transaction
     // (up to three comparisons and a write per port); etcd's default allows 128 operations.
     `--max-txn-ops=${MAX_TXN_OPS}`,
+    ...(opts.tls
+      ? [
+          '--client-cert-auth',
+          `--trusted-ca-file=${opts.tls.caFile}`,
+          `--cert-file=${opts.tls.certFile}`,
+          `--key-file=${opts.tls.keyFile}`,
+          '--peer-client-cert-auth',
+          `--peer-trusted-ca-file=${opts.tls.caFile}`,
+          `--peer-cert-file=${opts.tls.certFile}`,
+          `--peer-key-file=${opts.tls.keyFile}`,
+        ]
+      : []),
   ];
   let child: ChildProcess;
   try {

@@ -35,6 +35,8 @@ export interface EtcdStoreOptions {
   readonly endpoints: readonly string[];
   /** Deadline for each unary call, so a lost etcd fails a request instead of hanging it. */
   readonly callTimeoutMs?: number;
+  /** For https:// endpoints: the CA to trust and (client-certificate authentication) our certificate and key, PEM. */
+  readonly tls?: { readonly caPem: string; readonly certPem?: string; readonly keyPem?: string };
 }
 
 const rev = (text: string | undefined | null): number => Number(text ?? 0);
@@ -53,6 +55,12 @@ export function createEtcdStore(opts: EtcdStoreOptions): Store {
   const timeout = opts.callTimeoutMs ?? 5000;
   const client = new Etcd3({
     hosts: [...opts.endpoints],
+    ...(opts.tls && {
+      credentials: {
+        rootCertificate: Buffer.from(opts.tls.caPem),
+        ...(opts.tls.certPem && opts.tls.keyPem && { certChain: Buffer.from(opts.tls.certPem), privateKey: Buffer.from(opts.tls.keyPem) }),
+      },
+    }),
     dialTimeout: timeout,
     grpcOptions: { 'grpc.max_receive_message_length': RECEIVE_LIMIT },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
