@@ -15,9 +15,9 @@ import { writeFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import type { ServiceError } from '@grpc/grpc-js';
-import { CreateEndpointRequest as CreateReq, CreateNetworkRequest, type ManagerServiceClient, type CreateEndpointRequest } from '@ctnet/proto';
-import { createLogger, handlers, startManager } from '@ctnet/manager';
+import { credentials, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
+import { clientOptions, CreateEndpointRequest as CreateReq, CreateNetworkRequest, ManagerServiceClient, ManagerServiceService, serverOptions, type CreateEndpointRequest } from '@ctnet/proto';
+import { createLogger, createManagerService, handlers, startManager } from '@ctnet/manager';
 import { parseManagerConfig } from '@ctnet/core';
 import { freePort, startTestEtcd } from '@ctnet/store';
 import { runBench, type Bench } from './support/run.js';
@@ -148,6 +148,24 @@ runBench(async (bench) => {
     await timed(WARM, CONCURRENCY, (i) => create(900_000 + i));
     ({ a: results.rawSeq1!, b: results.inSeq! } = await interleaved(SEQ_N, 1, putIfAbsent('seq1'), (i) => create(i)));
     ({ a: results.rawPar1!, b: results.inPar! } = await interleaved(N, CONCURRENCY, putIfAbsent('par1'), (i) => create(100_000 + i)));
+
+    // TLS with per-call authentication against plaintext, same manager, same run: a second
+    // gRPC server in this process serves the same handlers over plaintext with the caller
+    // check stubbed (benchmark-only wiring: ctmgr itself has no plaintext listener).
+    const plain = new Server(serverOptions());
+    const benchAdmin = { role: 'admin' as const, name: 'bench', clusterId: '', serial: '', notBefore: new Date(0), notAfter: new Date(8.64e15) };
+    plain.addService(ManagerServiceService, createManagerService({ ...inproc.deps, authority: { ...inproc.deps.authority, identify: () => benchAdmin } }));
+    const plainPort = await new Promise<number>((res, rej) => plain.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    bench.defer(() => plain.forceShutdown());
+    const plainClient = new ManagerServiceClient(`127.0.0.1:${plainPort}`, credentials.createInsecure(), clientOptions());
+    bench.defer(() => plainClient.close());
+    const over = (c: ManagerServiceClient) => (i: number) => call((cb) => c.createEndpoint(CreateReq.fromPartial({ network: 'inproc', node: 'bench', name: `tls${i}` }), cb)).then(() => undefined);
+    await timed(WARM, CONCURRENCY, (i) => over(client)(700_000 + i));
+    await timed(WARM, CONCURRENCY, (i) => over(plainClient)(800_000 + i));
+    ({ a: results.plainPar!, b: results.tlsPar! } = await interleaved(N, CONCURRENCY, (i) => over(plainClient)(300_000 + i), (i) => over(client)(400_000 + i)));
+    plainClient.close();
+    plain.forceShutdown();
+
     // gone before the second part, which must not share the 2 cores with it
     await stopAgent();
     await closeClient();
@@ -198,7 +216,13 @@ runBench(async (bench) => {
     console.log(`| ${r.path} | ${r.mode} | ${r.n} | ${r.raw.rate.toFixed(0)} | ${r.ctnet.rate.toFixed(0)} | ${(ratio * 100).toFixed(0)}% | ${ratio >= 0.75 ? 'met' : 'not met'} |`);
   }
   console.log(`gRPC path latency at ${CONCURRENCY} clients: p50 ${results.grpcLat!.p50.toFixed(2)} ms, p99 ${results.grpcLat!.p99.toFixed(2)} ms`);
-  const json = JSON.stringify({ benchmark: 'ipam-alloc', storage: tmpfs ? 'tmpfs' : 'disk', smoke: bench.smoke, rows });
+  const tlsCost = 1 - results.tlsPar!.rate / results.plainPar!.rate;
+  console.log('\n| gRPC to the in-process manager, 16 clients, interleaved | allocations/s |');
+  console.log('|---|---|');
+  console.log(`| plaintext, caller check stubbed (the peer) | ${results.plainPar!.rate.toFixed(0)} |`);
+  console.log(`| mutual TLS + per-call authentication (ctnet) | ${results.tlsPar!.rate.toFixed(0)} |`);
+  console.log(`TLS cost: ${(tlsCost * 100).toFixed(1)}% of the plaintext rate (goal < 5%: ${tlsCost < 0.05 ? 'met' : 'not met'})`);
+  const json = JSON.stringify({ benchmark: 'ipam-alloc', storage: tmpfs ? 'tmpfs' : 'disk', smoke: bench.smoke, rows, tls: { plaintext: results.plainPar, tls: results.tlsPar } });
   if (bench.smoke) {
     console.log(json); // a smoke run never overwrites the recorded results
   } else {

@@ -377,8 +377,14 @@ class EtcdStore implements Store {
     return this.io(`removing node ${name}`, async () => {
       const res = await this.client
         .if(keys.node(name), 'Version', '>', 0)
-        // Its certificates go with it: a removed node needs a join token to come back.
-        .then(this.client.delete().key(keys.node(name)), this.client.delete().key(keys.ack(name)), this.client.delete().key(keys.pkiIssued('node', name)))
+        // Its certificates go with it (a removed node needs a join token to come back), and
+        // so does its liveness: a forced removal of a ready node leaves no "ready" behind.
+        .then(
+          this.client.delete().key(keys.node(name)),
+          this.client.delete().key(keys.ack(name)),
+          this.client.delete().key(keys.pkiIssued('node', name)),
+          this.client.delete().key(keys.alive(name)),
+        )
         .commit();
       return res.succeeded;
     });
