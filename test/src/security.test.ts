@@ -120,7 +120,7 @@ describe('cluster security', () => {
     expect(await codeOf(join_(mgr, caPem, secret, 'not a csr'))).toMatch(/^INVALID_ARGUMENT: the certificate signing request is not a PEM/);
     const ready = connectAgent(mgr, { name: 'j2', addr: '192.168.91.2' }, 0, true);
     await waitUntil(() => ready.messages.length > 0, 10_000);
-    expect(await codeOf(join_(mgr, caPem, secret, await csr('j2')))).toMatch(/^ALREADY_EXISTS: node j2 is ready with another certificate/);
+    expect(await codeOf(join_(mgr, caPem, secret, await csr('j2')))).toMatch(/^ALREADY_EXISTS: node j2 is already in the cluster; .*ctmgr node rm j2/);
 
     const rotated = (await admin.joinToken({ role: 'worker', rotate: true })).token;
     expect(rotated).not.toBe(token);
@@ -138,6 +138,10 @@ describe('cluster security', () => {
     await waitUntil(() => n.messages.length > 0, 10_000);
     n.close();
     await waitUntil(async () => (await admin.listNodes({})).nodes.find((x) => x.node?.name === 'r1')?.status === 'down', 15_000);
+    // down is not gone: nobody else can join under its name (it would take over its traffic)
+    const { secret } = parseJoinToken((await admin.joinToken({ role: 'worker' })).token);
+    const { csrPem } = await createCsr('r1');
+    expect(await codeOf(join_(mgr, adminCredential(mgr).caPem, secret, csrPem))).toMatch(/^ALREADY_EXISTS: node r1 is already in the cluster/);
     await admin.removeNode({ name: 'r1' });
     const again = connectAgent(mgr, { name: 'r1', addr: '192.168.91.10' });
     await waitUntil(() => again.errors.length > 0, 10_000);
@@ -198,6 +202,10 @@ describe('cluster security', () => {
       expect(own.certPem).not.toBe(first.certPem);
       const cred = await nodeCredential(m2, 'k1'); // from m2: mgr's node certificates live 6 s
       expect(cred.caPem).toBe(first.caPem);
+      // a rotation on one manager holds on every other at once
+      const old = parseJoinToken((await admin.joinToken({ role: 'worker' })).token).secret;
+      await admin.joinToken({ role: 'worker', rotate: true });
+      expect(await codeOf(join_(m2, first.caPem, old, (await createCsr('k9')).csrPem))).toMatch(/^UNAUTHENTICATED: the join token is not valid/);
       await m2.stop();
       const m3 = await startManagerProcess({ etcd: etcd.endpoint, args: [`--data-dir=${dir}`] });
       expect(adminCredential(m3)).toEqual(own); // restarted: the same credential, not a new one

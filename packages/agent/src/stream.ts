@@ -82,7 +82,9 @@ export function connectToManagers(deps: {
         }
       });
       call.on('error', (err: ServiceError) => {
-        if (err.code === status.UNAUTHENTICATED) revoked = true;
+        // Final only when the manager says so (revoked) or the certificate has run out here;
+        // anything else (a manager still loading, say) is retried like any failure.
+        if (err.code === status.UNAUTHENTICATED && (/was revoked/.test(err.details) || deps.tls.expired())) revoked = true;
         end(err.details || err.message);
       });
       call.on('end', () => end('stream ended'));

@@ -16,6 +16,8 @@ import { AgentServiceClient, clientCredentials, clientOptions, fromServiceError,
 export interface NodeTls {
   /** The credential for new connections to a manager. */
   current(): Credential;
+  /** True when the certificate is past its end here: nothing but a new join can help. */
+  expired(): boolean;
   /**
    * The manager refused the credential (revoked by "ctmgr node rm", or expired): it is moved
    * aside, so the next start joins anew, and only with a token. A removed node never comes
@@ -150,7 +152,9 @@ export async function loadNodeTls(config: AgentConfig, joinToken: string | undef
   // Timers cannot span long lifetimes: wake at least daily and look again.
   const arm = (ms: number): void => {
     clearTimeout(timer);
-    timer = setTimeout(() => void renew(), Math.min(Math.max(0, ms), 86_400_000));
+    // At least a second apart: a certificate that arrives already past half its life (clocks
+    // apart by more than the TTL) must not make renewals spin.
+    timer = setTimeout(() => void renew(), Math.min(Math.max(1000, ms), 86_400_000));
     timer.unref();
   };
   const schedule = (): void => arm(life().half - Date.now());
@@ -160,6 +164,7 @@ export async function loadNodeTls(config: AgentConfig, joinToken: string | undef
       try {
         const { keyPem, csrPem } = await createCsr(config.nodeName);
         const res = await unaryCall<NodeCertificate>((cb) => client.renew({ csrPem }, new Metadata(), { deadline: Date.now() + JOIN_TIMEOUT_MS }, cb));
+        if (stopped) return false; // refused meanwhile: never write a credential back
         cred = checkIssued(res, config.nodeName, keyPem);
         received();
         await writeCredential(dir, cred);
@@ -186,6 +191,7 @@ export async function loadNodeTls(config: AgentConfig, joinToken: string | undef
 
   return {
     current: () => cred!,
+    expired: () => readIdentity(cred!.certPem).notAfter.getTime() <= Date.now(),
     async refused(why) {
       stopped = true;
       clearTimeout(timer);

@@ -71,22 +71,23 @@ export function createAgentService(deps: ManagerDeps, registry: ReturnType<typeo
       );
   return {
     connect: (call: Call) => {
-      let caller: Identity;
-      try {
-        caller = deps.authority.identify(peerCertificate(call), ['node']);
-      } catch (err) {
-        call.emit('error', toServiceError(refused('agent stream', call.getPeer(), err)));
-        return;
-      }
-      void new AgentSession(deps, call, registry, caller).start();
+      // Messages that arrive while the caller is checked wait in the stream, unread.
+      call.pause();
+      deps.authority.identify(peerCertificate(call), ['node']).then(
+        (caller) => {
+          new AgentSession(deps, call, registry, caller).start();
+          call.resume();
+        },
+        (err: unknown) => call.emit('error', toServiceError(refused('agent stream', call.getPeer(), err))),
+      );
     },
     join: unary<JoinRequest>('join', async (call) => {
-      const out = await deps.authority.join(call.request.secret, call.request.csrPem, (node) => deps.view.alive.has(nameKey(node)));
+      const out = await deps.authority.join(call.request.secret, call.request.csrPem, (node) => deps.view.nodes.has(nameKey(node)) || deps.view.alive.has(nameKey(node)));
       deps.log.info('node joined', { peer: call.getPeer() });
       return out;
     }),
     renew: unary<RenewRequest>('certificate renewal', async (call) => {
-      const caller = deps.authority.identify(peerCertificate(call), ['node']);
+      const caller = await deps.authority.identify(peerCertificate(call), ['node']);
       return deps.authority.renew(caller, call.request.csrPem);
     }),
   };

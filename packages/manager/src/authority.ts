@@ -36,9 +36,9 @@ export interface Authority {
   /** Loads or creates the CA; idempotent. Throws (UNAVAILABLE) while etcd does not answer. */
   load(): Promise<void>;
   /** The verified identity behind a peer certificate, or UNAUTHENTICATED naming why not. */
-  identify(peer: Buffer | undefined, roles: readonly Role[]): Identity;
-  /** A node certificate for the holder of the join secret. */
-  join(secret: string, csrPem: string, isReady: (node: string) => boolean): Promise<{ certPem: string; caPem: string }>;
+  identify(peer: Buffer | undefined, roles: readonly Role[]): Promise<Identity>;
+  /** A node certificate for the holder of the join secret; `known` says whether a node record has that name. */
+  join(secret: string, csrPem: string, known: (node: string) => boolean): Promise<{ certPem: string; caPem: string }>;
   renew(caller: Identity, csrPem: string): Promise<{ certPem: string; caPem: string }>;
   joinToken(rotate: boolean): Promise<string>;
   issueAdmin(name: string, csrPem: string): Promise<{ certPem: string; caPem: string }>;
@@ -64,7 +64,6 @@ export function createAuthority(deps: {
   const { pki, clock, log } = deps;
   let ca: RootCa | undefined;
   let roots: X509Certificate[] = [];
-  let joinSecret = '';
   let issued = new Map<string, Set<string>>();
   let watch: Watch | undefined;
   let closed = false;
@@ -79,16 +78,32 @@ export function createAuthority(deps: {
     const keys = await generateKeyPair();
     const { certPem, identity } = await issueCertificate(ca!, { role: 'manager', name: `manager-${nameKey(hostname()).replace(/[^a-z0-9-]/g, '-')}`.slice(0, 63), publicKey: keys.publicKey, now: now(), ttlMs: MANAGER_TTL_MS, serverName: MANAGER_SERVER_NAME });
     deps.certs.set(`${certPem.trim()}\n${ca!.certPem.trim()}\n`, await exportKeyPem(keys.privateKey), rootsPem());
-    // Renewed at half its life (checked daily: timers cannot span 90 days).
-    clearTimeout(renewTimer);
-    const due = identity.notBefore.getTime() + (identity.notAfter.getTime() - identity.notBefore.getTime()) / 2;
-    renewTimer = setTimeout(() => void issueServerCert().catch((err: unknown) => log.error('renewing the manager certificate failed', { error: String(err) })), Math.min(Math.max(0, due - clock.now()), 86_400_000));
-    renewTimer.unref();
+    // Renewed at half its life; timers cannot span 90 days, so it wakes daily and looks.
+    const due = clock.now() + (identity.notAfter.getTime() - clock.now()) / 2;
+    const wake = (): void => {
+      clearTimeout(renewTimer);
+      renewTimer = setTimeout(() => {
+        if (closed) return;
+        if (clock.now() < due) return wake();
+        void issueServerCert().catch((err: unknown) => {
+          log.error('renewing the manager certificate failed; trying again in a minute', { error: String(err) });
+          renewTimer = setTimeout(() => void issueServerCert().catch(() => undefined), 60_000);
+          renewTimer.unref();
+        });
+      }, Math.min(Math.max(1000, due - clock.now()), 86_400_000));
+      renewTimer.unref();
+    };
+    wake();
   };
 
+  let rewatching = false;
   const watchIssued = async (): Promise<void> => {
+    await watch?.cancel().catch(() => undefined);
     const listed = await pki.listIssued();
+    const before = issued;
     issued = new Map([...listed.issued].map(([k, v]) => [k, new Set(v)]));
+    // What was revoked while no watch ran still cuts what it has open.
+    for (const id of before.keys()) if (!issued.has(id)) deps.onRevoked?.(id);
     watch = await pki.watchIssued(
       listed.revision,
       (id, serials) => {
@@ -99,12 +114,16 @@ export function createAuthority(deps: {
         }
       },
       (err) => {
-        // A broken watch would leave revocations unseen: list and watch again.
+        // A broken watch would leave revocations unseen: list and watch again (one retry loop).
+        if (rewatching || closed) return;
+        rewatching = true;
         log.warn('watch of issued certificates failed; reloading', { error: String(err) });
-        void watch?.cancel().catch(() => undefined);
         const retry = (): void => {
           if (closed) return;
-          watchIssued().catch(() => setTimeout(retry, 1000).unref());
+          watchIssued().then(
+            () => (rewatching = false),
+            () => setTimeout(retry, 1000).unref(),
+          );
         };
         retry();
       },
@@ -120,12 +139,15 @@ export function createAuthority(deps: {
     log.info('wrote the admin credential', { dir });
   };
 
-  const issue = async (role: 'node' | 'admin', name: string, csrPem: string, ttlMs: number, keep: number) => {
+  /**
+   * Signs a CSR for role/name and records the serial through `record` (an etcd transaction
+   * that may refuse: then nothing is returned and the certificate is never honoured).
+   */
+  const issue = async (role: 'node' | 'admin', name: string, csrPem: string, ttlMs: number, record: (id: Identity) => Promise<void>) => {
     const csr = await parseCsr(csrPem);
     if (nameKey(csr.name) !== nameKey(name)) throw invalidArgument(`the certificate signing request is for "${csr.name}", not "${name}"; make it for the name you ask for`);
     const { certPem, identity } = await issueCertificate(ca!, { role, name, publicKey: csr.publicKey, now: now(), ttlMs });
-    await pki.recordIssued(role, identity.name, identity.serial, keep);
-    issued.set(`${role}/${identity.name}`, new Set([...(keep > 1 ? issued.get(`${role}/${identity.name}`) ?? [] : []), identity.serial]));
+    await record(identity);
     return { certPem, caPem: rootsPem() };
   };
 
@@ -146,15 +168,21 @@ export function createAuthority(deps: {
         stored = await pki.init({ ca: candidate, joinSecret: newJoinSecret() });
         if (stored.ca.certPem === candidate.certPem) log.info('created the cluster CA', { digest: caDigest(candidate.certPem) });
       }
-      ca = stored.ca;
-      joinSecret = stored.joinSecret;
-      roots = [new X509Certificate(ca.certPem)];
+      // `ca` is set last: a step that fails here (etcd went away) is retried by the next load().
+      const loaded = stored.ca;
+      roots = [new X509Certificate(loaded.certPem)];
       await watchIssued();
-      await issueServerCert();
-      await ensureAdminCredential();
+      ca = loaded;
+      try {
+        await issueServerCert();
+        await ensureAdminCredential();
+      } catch (err) {
+        ca = undefined;
+        throw err;
+      }
     },
 
-    identify(peer, allowed) {
+    async identify(peer, allowed) {
       if (!peer) throw unauthenticated(`no valid client certificate of this cluster was presented (none, expired, self-signed, or another cluster's); ${HINT}`);
       requireReady();
       const fp = createHash('sha256').update(peer).digest('hex');
@@ -168,11 +196,17 @@ export function createAuthority(deps: {
       }
       if ('problem' in v) throw unauthenticated(`the client certificate was refused: ${v.problem}; ${HINT}`);
       if (v.role !== 'manager' && !issued.get(`${v.role}/${v.name}`)?.has(v.serial)) {
-        throw unauthenticated(
-          v.role === 'node'
-            ? `the certificate of node ${v.name} was revoked (the node was removed); join again with a token: ctagent run --join-token TOKEN`
-            : `the admin certificate "${v.name}" was revoked (ctmgr admin-cert rm); get a new one from another admin: ctmgr admin-cert --name NAME --out DIR`,
-        );
+        // Not in this manager's copy: it may be newer than the watch (issued a moment ago by
+        // another manager). etcd decides.
+        const current = await pki.getIssued(v.role, v.name);
+        if (current) issued.set(`${v.role}/${v.name}`, new Set(current));
+        if (!current?.includes(v.serial)) {
+          throw unauthenticated(
+            v.role === 'node'
+              ? `the certificate of node ${v.name} was revoked (the node was removed); join again with a token: ctagent run --join-token TOKEN`
+              : `the admin certificate "${v.name}" was revoked (ctmgr admin-cert rm); get a new one from another admin: ctmgr admin-cert --name NAME --out DIR`,
+          );
+        }
       }
       if (!allowed.includes(v.role)) {
         throw permissionDenied(v.role === 'node' ? `a node certificate (${v.name}) cannot call the admin API; use an admin credential (ctmgr --tls-dir DIR)` : `an ${v.role} certificate (${v.name}) cannot do this; it needs a ${allowed.join(' or ')} certificate`);
@@ -180,42 +214,52 @@ export function createAuthority(deps: {
       return v;
     },
 
-    async join(secret, csrPem, isReady) {
+    async join(secret, csrPem, known) {
       requireReady();
-      if (!joinSecret || !secretMatches(secret, hashSecret(joinSecret))) {
+      // From etcd, not memory: another manager may have rotated it.
+      const current = await pki.getJoinSecret();
+      if (!current || !secretMatches(secret, hashSecret(current))) {
         throw unauthenticated('the join token is not valid for this cluster (wrong, or rotated): print the current one on a manager with "ctmgr join-token worker"');
       }
       const { name } = await parseCsr(csrPem);
       parseName(name, 'node');
-      if (isReady(name)) throw alreadyExists(`node ${name} is ready with another certificate; give this host another --node-name, or remove that node first (ctmgr node rm ${name})`);
-      return issue('node', name, csrPem, deps.nodeCertTtlMs, 1);
+      const taken = alreadyExists(`node ${name} is already in the cluster; to join a host under that name, remove the node first (ctmgr node rm ${name}), or give this host another --node-name`);
+      if (known(name)) throw taken;
+      // Create-only: of two joins racing for one name, exactly one gets a certificate honoured.
+      return issue('node', name, csrPem, deps.nodeCertTtlMs, async (id) => {
+        if (!(await pki.recordFirst('node', id.name, id.serial))) throw taken;
+      });
     },
 
     async renew(caller, csrPem) {
       requireReady();
-      return issue('node', caller.name, csrPem, deps.nodeCertTtlMs, 2);
+      return issue('node', caller.name, csrPem, deps.nodeCertTtlMs, async (id) => {
+        if (!(await pki.recordRenewal('node', id.name, caller.serial, id.serial, 2))) {
+          throw unauthenticated(`the certificate of node ${caller.name} was revoked (the node was removed); join again with a token: ctagent run --join-token TOKEN`);
+        }
+      });
     },
 
     async joinToken(rotate) {
       requireReady();
-      if (rotate || !joinSecret) {
-        const secret = newJoinSecret();
+      let secret = await pki.getJoinSecret();
+      if (rotate || !secret) {
+        secret = newJoinSecret();
         await pki.setJoinSecret(secret);
-        joinSecret = secret;
         log.info('rotated the worker join token');
       }
-      return formatJoinToken({ caDigest: caDigest(ca!.certPem), secret: joinSecret });
+      return formatJoinToken({ caDigest: caDigest(ca!.certPem), secret });
     },
 
     async issueAdmin(name, csrPem) {
       requireReady();
-      return issue('admin', parseName(name, 'admin'), csrPem, ADMIN_TTL_MS, ADMIN_KEEP);
+      return issue('admin', parseName(name, 'admin'), csrPem, ADMIN_TTL_MS, (id) => pki.recordIssued('admin', id.name, id.serial, ADMIN_KEEP));
     },
 
     async revokeAdmin(name) {
       requireReady();
       const n = await pki.revoke('admin', parseName(name, 'admin'));
-      issued.delete(`admin/${nameKey(name)}`);
+      issued.delete(`admin/${nameKey(name)}`); // at once here; other managers follow their watch
       return n;
     },
 

@@ -46,7 +46,7 @@ export function createManagerService(deps: ManagerDeps): ManagerServiceServer {
       // Every call proves who it is (mutual TLS, checked against the CA and the revocation
       // list), then what its role may ask: nothing reaches a handler unauthenticated.
       const authorized = (async () => {
-        const caller = deps.authority.identify(peerCertificate(call), NODE_METHODS.has(method) ? ['admin', 'node'] : ['admin']);
+        const caller = await deps.authority.identify(peerCertificate(call), NODE_METHODS.has(method) ? ['admin', 'node'] : ['admin']);
         authorizeRequest(deps, method, caller, call.request);
         return (handler as (d: ManagerDeps, r: unknown) => Promise<unknown>)(deps, call.request);
       })();

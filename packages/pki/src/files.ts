@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CtnetError, ErrorCode } from '@ctnet/core';
 
@@ -18,9 +18,15 @@ export const CREDENTIAL_FILES = { ca: 'ca.pem', cert: 'cert.pem', key: 'key.pem'
 
 export async function writeCredential(dir: string, cred: Credential): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700); // an existing directory keeps its mode otherwise
   const put = async (file: string, text: string) => {
     const tmp = join(dir, `.${file}.tmp`);
-    await writeFile(tmp, text, { mode: 0o600 });
+    // A leftover (or planted) temporary file or symlink is never written through: remove it,
+    // then create exclusively, 0600 from the first byte.
+    await unlink(tmp).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
     await rename(tmp, join(dir, file));
   };
   // The key before the certificate: a certificate on disk always has its key beside it.

@@ -5,7 +5,7 @@ import { invalidArgument } from '@ctnet/core';
  * Join tokens in the form Swarm made familiar: `CTNET-1-<CA digest>-<secret>`. The digest
  * (50 base-36 digits of the CA certificate's SHA-256) lets a joining agent check the manager
  * before it sends anything: no trust on first use. The secret (25 base-36 digits, 128 bits)
- * is what the manager checks; etcd keeps only its SHA-256.
+ * is what the manager checks (in constant time, through hashes of equal length).
  */
 export interface JoinToken {
   readonly caDigest: string;

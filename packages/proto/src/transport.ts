@@ -32,6 +32,12 @@ export const MANAGER_SERVER_NAME = 'ctnet-manager';
 export const serverOptions = (): ChannelOptions => ({
   'grpc.max_receive_message_length': REQUEST_LIMIT,
   'grpc.max_send_message_length': RESPONSE_LIMIT,
+  // A peer that vanished without a word (a host rebooted, a cable pulled) is noticed within
+  // ~30 s, so its stream (one per node) does not lock its agent out when it comes back.
+  'grpc.keepalive_time_ms': 20_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  // Agents ping every 10 s: allow it.
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
 });
 
 export const clientOptions = (extra: ChannelOptions = {}): ChannelOptions => ({

@@ -238,6 +238,25 @@ describe('etcd store', () => {
     expect((await store.createService(svc('api'))).ok).toBe(true); // c2's alias went with it
   });
 
+  it('certificates: one CA for racing managers, first certificate create-only, renewals only while honoured, node removal revokes', async () => {
+    const ca = (n: string) => ({ ca: { certPem: `cert-${n}`, keyPem: `key-${n}` }, joinSecret: `secret-${n}` });
+    const [a, b] = await Promise.all([store.pki.init(ca('a')), store.pki.init(ca('b'))]);
+    expect(a).toEqual(b); // exactly one candidate was stored
+    expect(await store.pki.getJoinSecret()).toBe(a.joinSecret);
+    const first = await Promise.all([store.pki.recordFirst('node', 'P1', 's1'), store.pki.recordFirst('node', 'p1', 's2')]);
+    expect(first.filter(Boolean)).toHaveLength(1); // names are case-insensitive, one wins
+    const honoured = (await store.pki.getIssued('node', 'p1'))![0]!;
+    expect(await store.pki.recordRenewal('node', 'p1', honoured, 's3', 2)).toBe(true);
+    expect(await store.pki.getIssued('node', 'p1')).toEqual([honoured, 's3']);
+    expect(await store.pki.recordRenewal('node', 'p1', 'not-honoured', 's4', 2)).toBe(false);
+    await store.putNode({ name: 'p1', addr: '10.9.0.1', hostname: 'p1', labels: {}, routes: [], registeredAt: 'now' });
+    expect(await store.deleteNode('p1')).toBe(true);
+    expect(await store.pki.getIssued('node', 'p1')).toBeUndefined();
+    // a renewal racing the removal does not bring the node back
+    expect(await store.pki.recordRenewal('node', 'p1', 's3', 's5', 2)).toBe(false);
+    expect(await store.pki.getIssued('node', 'p1')).toBeUndefined();
+  });
+
   it('regression: a prefix larger than one etcd response broke every listing; reads page through it', async () => {
     const big = 'z'.repeat(60_000);
     const many = Array.from({ length: 90 }, (_, i): Container => ({

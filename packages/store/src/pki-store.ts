@@ -25,6 +25,17 @@ export interface PkiStore {
   setJoinSecret(secret: string): Promise<void>;
   /** Honours `serial` for role/name, keeping the newest `keep` serials of that identity. */
   recordIssued(role: string, name: string, serial: string, keep: number): Promise<void>;
+  /** The first certificate of role/name: false (nothing written) if that identity has one already. */
+  recordFirst(role: string, name: string, serial: string): Promise<boolean>;
+  /**
+   * A renewal: honours `serial` beside `current` only while `current` is still honoured (a
+   * renewal racing a revocation must not bring the identity back); false if it is not.
+   */
+  recordRenewal(role: string, name: string, current: string, serial: string, keep: number): Promise<boolean>;
+  /** The serials honoured for role/name now (read from etcd, not a cache). */
+  getIssued(role: string, name: string): Promise<string[] | undefined>;
+  /** The current worker join secret (read from etcd: another manager may have rotated it). */
+  getJoinSecret(): Promise<string>;
   /** Revokes every certificate of role/name; the number revoked. */
   revoke(role: string, name: string): Promise<number>;
   listIssued(): Promise<{ issued: Map<string, string[]>; revision: number }>;
@@ -73,6 +84,31 @@ export function createPkiStore(client: Etcd3, io: <T>(doing: string, fn: () => P
           if (txn.succeeded) return;
         }
       }),
+    recordFirst: (role, name, serial) =>
+      io(`recording the first certificate of ${role} ${name}`, async () => {
+        const res = await client
+          .if(keys.pkiIssued(role, name), 'Create', '==', 0)
+          .then(client.put(keys.pkiIssued(role, name)).value(JSON.stringify({ serials: [serial] })))
+          .commit();
+        return res.succeeded;
+      }),
+    recordRenewal: (role, name, current, serial, keep) =>
+      io(`recording the renewed certificate of ${role} ${name}`, async () => {
+        for (;;) {
+          const kv = (await client.get(keys.pkiIssued(role, name)).exec()).kvs[0];
+          const serials = kv ? parseSerials(kv.value.toString()) : [];
+          if (!kv || !serials.includes(current)) return false; // revoked meanwhile
+          const next = JSON.stringify({ serials: [...serials.filter((s) => s !== serial), serial].slice(-keep) });
+          const txn = await client.if(keys.pkiIssued(role, name), 'Mod', '==', Number(kv.mod_revision)).then(client.put(keys.pkiIssued(role, name)).value(next)).commit();
+          if (txn.succeeded) return true;
+        }
+      }),
+    getIssued: (role, name) =>
+      io(`reading the certificates of ${role} ${name}`, async () => {
+        const v = await client.get(keys.pkiIssued(role, name)).string();
+        return v === null ? undefined : parseSerials(v);
+      }),
+    getJoinSecret: () => io('reading the join token', async () => (await client.get(keys.pkiJoin('worker')).string()) ?? ''),
     revoke: (role, name) =>
       io(`revoking the certificates of ${role} ${name}`, async () => {
         const res = await client.delete().key(keys.pkiIssued(role, name)).getPrevious();

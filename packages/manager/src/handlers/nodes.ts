@@ -66,7 +66,14 @@ export async function removeNode(deps: ManagerDeps, req: RemoveNodeRequest): Pro
   deps.view.requireLoaded();
   const name = parseName(req.name, 'node');
   const node = await deps.store.getNode(name);
-  if (!node) throw notFound(`node ${name} not found; list nodes with "ctmgr node ls"`);
+  if (!node) {
+    // A node that joined but never registered still holds a certificate: revoke it.
+    if ((await deps.store.pki.revoke('node', name)) > 0) {
+      deps.log.info('node removed (it had joined, never registered)', { name });
+      return { name, endpointsRemoved: 0 };
+    }
+    throw notFound(`node ${name} not found; list nodes with "ctmgr node ls"`);
+  }
   if (deps.view.alive.has(nameKey(name)) && !req.force) {
     throw failedPrecondition(`node ${name} is ready (its agent is connected); stop its agent first, or pass --force`);
   }
