@@ -13,7 +13,7 @@ describe('ctmgr join-token', () => {
   it('prints how to join, or only the token with -q; --rotate asks for a new one', async () => {
     const r = await ctmgr(fake, ['join-token', 'worker']);
     expect(r).toMatchObject({ code: 0, err: '' });
-    expect(r.out).toMatch(/ctagent run --join-token CTNET-1-a{50}-b{25} --manager MANAGER:4700/);
+    expect(r.out).toMatch(/CTNET_JOIN_TOKEN=CTNET-1-a{50}-b{25} ctagent run --manager MANAGER:4700/);
     const q = await ctmgr(fake, ['join-token', '--rotate', '-q', 'worker']);
     expect(q.out).toBe(`CTNET-1-${'a'.repeat(50)}-${'b'.repeat(25)}\n`);
     expect(fake.calls.filter((c) => c.method === 'joinToken').map((c) => c.args[0])).toEqual([false, true]);

@@ -19,7 +19,8 @@ export const joinToken = defineCommand(JOIN_TOKEN, async ({ values, positionals 
   const token = await client.joinToken(values.rotate ?? false);
   if (values.quiet) out.write(`${token}\n`);
   else {
-    out.write(`${values.rotate ? 'Rotated the worker join token. ' : ''}To add a host to this cluster, run on it:\n\n    ctagent run --join-token ${token} --manager MANAGER:4700 --advertise-addr IP\n\n`);
+    // In the environment rather than on the command line, where every local user can read it (ps).
+    out.write(`${values.rotate ? 'Rotated the worker join token. ' : ''}To add a host to this cluster, run on it:\n\n    CTNET_JOIN_TOKEN=${token} ctagent run --manager MANAGER:4700 --advertise-addr IP\n\n`);
   }
   return 0;
 });
