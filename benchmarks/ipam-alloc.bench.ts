@@ -154,7 +154,7 @@ runBench(async (bench) => {
     // check stubbed (benchmark-only wiring: ctmgr itself has no plaintext listener).
     const plain = new Server(serverOptions());
     const benchAdmin = { role: 'admin' as const, name: 'bench', clusterId: '', serial: '', notBefore: new Date(0), notAfter: new Date(8.64e15) };
-    plain.addService(ManagerServiceService, createManagerService({ ...inproc.deps, authority: { ...inproc.deps.authority, identify: () => benchAdmin } }));
+    plain.addService(ManagerServiceService, createManagerService({ ...inproc.deps, authority: { ...inproc.deps.authority, identify: async () => benchAdmin } }));
     const plainPort = await new Promise<number>((res, rej) => plain.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
     bench.defer(() => plain.forceShutdown());
     const plainClient = new ManagerServiceClient(`127.0.0.1:${plainPort}`, credentials.createInsecure(), clientOptions());

@@ -145,9 +145,11 @@ export function nodeCredential(mgr: { addr: string; adminDir: string }, name: st
   let cred = nodeCreds.get(key);
   if (!cred) {
     cred = (async () => {
-      const api = apiClient(mgr, admin);
-      const { secret } = parseJoinToken((await api.joinToken({ role: 'worker' })).token);
-      api.close();
+      const api = new ManagerServiceClient(mgr.addr, proto.clientCredentials(admin), proto.clientOptions());
+      const token = await new Promise<string>((resolve, reject) =>
+        api.joinToken({ role: 'worker', rotate: false }, (err, r) => (api.close(), err ? reject(err) : resolve(r.token))),
+      );
+      const { secret } = parseJoinToken(token);
       const { keyPem, csrPem } = await createCsr(name);
       const client = new AgentServiceClient(mgr.addr, proto.clientCredentials({ caPem: admin.caPem }), proto.clientOptions());
       try {
