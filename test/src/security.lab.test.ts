@@ -82,4 +82,23 @@ describe.skipIf(reason !== undefined)(`cluster security in the lab${reason ? ` (
     lab.startAgent('h2');
     await waitUntil(async () => (await ready()) === 4, 30_000, () => lab.agentLog('h2'));
   });
+
+  it('ctmgr ca rotate during a continuous ping: nothing lost, no stream reconnects, every agent renews from the new root', async () => {
+    const target = await ipOf('c3');
+    const connects = () => ['h1', 'h2', 'h3', 'h4'].reduce((n, h) => n + count(lab.agentLog(h), /connected to manager/g), 0);
+    const before = connects();
+    const ping = ok(lab.ctagent('h1', 'exec', 'c1', '--', 'ping', '-q', '-i', '0.2', '-c', '40', '-W', '1', target));
+    await new Promise((r) => setTimeout(r, 1000));
+    const out = await ok(lab.ctmgr('ca', 'rotate'));
+    expect(out).toMatch(/CA rotated: 4 of 4 nodes renewed from the new root/);
+    expect(await ping).toMatch(/40 packets transmitted, 40 received, 0% packet loss/);
+    expect(connects()).toBe(before);
+    for (const h of ['h1', 'h2', 'h3', 'h4']) expect(lab.agentLog(h)).toMatch(/the cluster CA is rotating: renewing the node certificate now/);
+    // after it, an agent restarts on its renewed certificate, and the CLI on the re-issued admin credential
+    const joins = count(lab.agentLog('h3'), /joined the cluster/g);
+    await lab.stopAgent('h3');
+    lab.startAgent('h3');
+    await waitUntil(async () => (await ready()) === 4, 30_000, () => lab.agentLog('h3'));
+    expect(count(lab.agentLog('h3'), /joined the cluster/g)).toBe(joins); // no new join: its renewed certificate served
+  });
 });

@@ -221,3 +221,59 @@ describe('cluster security', () => {
     }
   });
 });
+
+describe('CA rotation', () => {
+  let etcd2: TestEtcd;
+  let m: ManagerProcess;
+  beforeAll(async () => {
+    etcd2 = await startTestEtcd();
+    m = await startManagerProcess({ etcd: etcd2.endpoint });
+  }, 60_000);
+  afterAll(async () => {
+    await m?.stop();
+    await etcd2?.stop();
+  });
+
+  it('rolls the root with a cross-signed overlap: old and new credentials work while it runs, agents are told to renew, then the old root is dropped', async () => {
+    const oldAdmin = adminCredential(m);
+    const oldToken = (await apiClient(m, oldAdmin).joinToken({ role: 'worker' })).token;
+    const agent = connectAgent(m, { name: 'a1', addr: '192.168.92.1' }, 0, true);
+    await waitUntil(() => agent.messages.length > 0, 10_000);
+    const cred = await nodeCredential(m, 'a1');
+
+    const api = apiClient(m, oldAdmin);
+    const rotation = api.rotateCa({});
+    // the connected agent is told to renew; a client that trusts only the old root still gets through
+    await waitUntil(() => agent.messages.some((x) => x.msg?.$case === 'renewNow'), 10_000, () => m.output());
+    expect(await codeOf(apiClient(m, oldAdmin).listNodes({}))).toBe('OK');
+    const { keyPem, csrPem } = await createCsr('a1');
+    const client = new AgentServiceClient(m.addr, clientCredentials(cred), clientOptions());
+    const renewed = await new Promise<NodeCertificate>((resolve, reject) => client.renew({ csrPem }, (e, r) => (e ? reject(e) : resolve(r))));
+    client.close();
+    expect(renewed.caPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(2); // both roots while it runs
+    const done = await rotation;
+    expect(done).toMatchObject({ finished: true, nodesRenewed: 1, nodesTotal: 1, pending: [] });
+    api.close();
+
+    // after: the old root is gone: the old admin certificate is refused, the renewed node
+    // certificate and the manager's re-issued admin credential work, the token changed
+    expect(await codeOf(apiClient(m, oldAdmin).listNodes({}))).toMatch(/^(UNAUTHENTICATED|UNAVAILABLE)/);
+    const newAdmin = adminCredential(m);
+    expect(newAdmin.certPem).not.toBe(oldAdmin.certPem);
+    expect(await codeOf(apiClient(m, newAdmin).listNodes({}))).toBe('OK');
+    const newToken = (await apiClient(m, newAdmin).joinToken({ role: 'worker' })).token;
+    expect(parseJoinToken(newToken).caDigest).not.toBe(parseJoinToken(oldToken).caDigest);
+    agent.close();
+    await waitUntil(async () => (await apiClient(m, newAdmin).listNodes({})).nodes.find((n) => n.node?.name === 'a1')?.status === 'down', 20_000);
+    const again = new AgentServiceClient(m.addr, clientCredentials({ caPem: renewed.caPem, certPem: renewed.certPem, keyPem }), clientOptions());
+    const call = again.connect();
+    const first = await new Promise<string>((resolve) => {
+      call.on('data', (x: { msg?: { $case: string } }) => resolve(x.msg?.$case ?? ''));
+      call.on('error', (e: ServiceError) => resolve(`error ${e.details}`));
+      call.write({ msg: { $case: 'hello', value: { node: { name: 'a1', addr: '192.168.92.1', hostname: 'a1', labels: {}, routes: [], registeredAt: '', problems: {} }, resumeRevision: 0 } } });
+    });
+    expect(first).toBe('snapshot');
+    call.cancel();
+    again.close();
+  }, 60_000);
+});

@@ -68,6 +68,9 @@ export function connectToManagers(deps: {
           } else if (msg.msg?.$case === 'changes') {
             state.applyChanges(msg.msg.value);
             deps.onState('changes');
+          } else if (msg.msg?.$case === 'renewNow') {
+            log.info('the cluster CA is rotating: renewing the node certificate now');
+            deps.tls.renewNow();
           } else if (msg.msg?.$case === 'logsRequest') {
             const { requestId, container, tailBytes } = msg.msg.value;
             deps.readLogs(container, tailBytes).then(

@@ -1,11 +1,10 @@
 import { X509Certificate } from 'node:crypto';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { CtnetError, ErrorCode, formatHostPort, unauthenticated, type AgentConfig, type HostPort, type Logger } from '@ctnet/core';
 import { caDigest, createCsr, credentialExists, parseJoinToken, readCredential, readIdentity, splitPem, writeCredential, type Credential, type JoinToken } from '@ctnet/pki';
-import { AgentServiceClient, clientCredentials, clientOptions, fromServiceError, MANAGER_SERVER_NAME, type NodeCertificate } from '@ctnet/proto';
+import { AgentServiceClient, clientCredentials, clientOptions, fromServiceError, type CaBundle, type NodeCertificate } from '@ctnet/proto';
 
 /**
  * This host's identity in the cluster: a node certificate and key in <data-dir>/tls, got by
@@ -16,6 +15,8 @@ import { AgentServiceClient, clientCredentials, clientOptions, fromServiceError,
 export interface NodeTls {
   /** The credential for new connections to a manager. */
   current(): Credential;
+  /** Renews now (the manager says the CA rotated), whatever the certificate's age. */
+  renewNow(): void;
   /** True when the certificate is past its end here: nothing but a new join can help. */
   expired(): boolean;
   /**
@@ -32,30 +33,23 @@ const JOIN_TIMEOUT_MS = 10_000;
 const NO_TOKEN = 'this host has not joined the cluster; run "ctagent run --join-token TOKEN ..." with a token printed on a manager by "ctmgr join-token worker"';
 
 /**
- * Reads the manager's certificate chain without trusting it yet, and returns the root whose
- * digest the token names. Nothing is sent but a TLS hello, so a wrong manager learns nothing.
+ * Asks the manager for the roots the cluster trusts, over TLS it cannot verify yet, and keeps
+ * them only if one has the digest the token names; from then on the manager is verified
+ * against them. Nothing is sent but the request, so a wrong manager learns nothing.
  */
-export function fetchClusterCa(addr: HostPort, digest: string, timeoutMs = JOIN_TIMEOUT_MS): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: addr.host, port: addr.port, servername: MANAGER_SERVER_NAME, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
-    const timer = setTimeout(() => socket.destroy(new Error(`no TLS answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new CtnetError(ErrorCode.Unavailable, `cannot reach the manager at ${formatHostPort(addr)} (${err.message})`, { cause: err }));
-    });
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      const seen: Buffer[] = [];
-      for (let c = socket.getPeerCertificate(true); c?.raw && !seen.some((s) => s.equals(c.raw)); c = c.issuerCertificate) seen.push(c.raw);
-      socket.destroy();
-      const ca = seen.find((der) => caDigest(der) === digest);
-      if (!ca) {
-        reject(unauthenticated(`the manager at ${formatHostPort(addr)} does not present the CA this join token names (wrong cluster, or something in between); nothing was sent to it. Check the token with "ctmgr join-token worker" on the right manager`));
-        return;
-      }
-      resolve(new X509Certificate(ca).toString());
-    });
-  });
+export async function fetchClusterCa(addr: HostPort, digest: string, timeoutMs = JOIN_TIMEOUT_MS): Promise<string> {
+  const unverified = credentials.createSsl(null, null, null, { rejectUnauthorized: false });
+  const client = new AgentServiceClient(formatHostPort(addr), unverified, clientOptions());
+  try {
+    const bundle = await unaryCall<CaBundle>((cb) => client.getCaBundle({}, new Metadata(), { deadline: Date.now() + timeoutMs }, cb));
+    const roots = splitPem(bundle.caPem);
+    if (!roots.some((r) => caDigest(r) === digest)) {
+      throw unauthenticated(`the manager at ${formatHostPort(addr)} does not hold the CA this join token names (wrong cluster, or something in between); nothing else was sent to it. Check the token with "ctmgr join-token worker" on the right manager`);
+    }
+    return `${roots.map((r) => r.trim()).join('\n')}\n`;
+  } finally {
+    client.close();
+  }
 }
 
 function unaryCall<T>(start: (cb: (err: ServiceError | null, res: T) => void) => void): Promise<T> {
@@ -179,10 +173,12 @@ export async function loadNodeTls(config: AgentConfig, joinToken: string | undef
     return false;
   };
   // Renewal rides on a new call beside the agent's stream: the stream keeps its connection.
-  const renew = async (): Promise<void> => {
-    if (stopped) return;
-    if (Date.now() < life().half) return schedule();
-    const renewed = await tryRenew();
+  let renewing = false;
+  const renew = async (now = false): Promise<void> => {
+    if (stopped || renewing) return;
+    if (!now && Date.now() < life().half) return schedule();
+    renewing = true;
+    const renewed = await tryRenew().finally(() => (renewing = false));
     if (stopped) return;
     if (renewed) schedule();
     else arm(Math.max(1000, (life().notAfter - Date.now()) / 10)); // a tenth of what is left
@@ -191,6 +187,7 @@ export async function loadNodeTls(config: AgentConfig, joinToken: string | undef
 
   return {
     current: () => cred!,
+    renewNow: () => void renew(true),
     expired: () => readIdentity(cred!.certPem).notAfter.getTime() <= Date.now(),
     async refused(why) {
       stopped = true;

@@ -54,6 +54,8 @@ export interface ManagerApi {
   issueAdminCert(name: string, csrPem: string): Promise<{ certPem: string; caPem: string }>;
   /** Revokes every admin certificate issued under `name`; how many. */
   revokeAdminCert(name: string): Promise<number>;
+  /** Rolls the cluster's root CA (see the manager's RotateCa). */
+  rotateCa(force: boolean): Promise<{ digest: string; nodesRenewed: number; nodesTotal: number; pending: string[]; finished: boolean }>;
 }
 
 /** Where a command writes; process.stdout and process.stderr fit, and so does a test buffer. */

@@ -70,6 +70,9 @@ export class GrpcManagerApi implements ManagerApi {
     (await this.unary<{ token: string }>('JoinToken', (c, m, o, cb) => c.joinToken({ role: 'worker', rotate }, m, o, cb))).token;
   issueAdminCert: ManagerApi['issueAdminCert'] = (name, csrPem) =>
     this.unary('IssueAdminCert', (c, m, o, cb) => c.issueAdminCert({ name, csrPem }, m, o, cb));
+  // A rotation waits up to a minute for every node to renew: give it longer than that.
+  rotateCa: ManagerApi['rotateCa'] = (force) =>
+    this.unary('RotateCa', (c, m, o, cb) => c.rotateCa({ force }, m, { ...o, deadline: Date.now() + Math.max(this.timeoutMs, 90_000) }, cb));
   revokeAdminCert: ManagerApi['revokeAdminCert'] = async (name) =>
     (await this.unary<{ revoked: number }>('RevokeAdminCert', (c, m, o, cb) => c.revokeAdminCert({ name }, m, o, cb))).revoked;
 

@@ -14,6 +14,7 @@ import {
   type NodeReport,
   type TaskReport,
   type JoinRequest,
+  type CaBundle,
   type NodeCertificate,
   type RenewRequest,
   peerCertificate,
@@ -37,12 +38,17 @@ export function createSessionRegistry(): AgentSessions & {
   get(node: string): AgentSession | undefined;
   /** Ends a node's stream now: its certificate was revoked. */
   revoke(node: string): void;
+  /** Asks every connected agent to renew its certificate now (the CA rotated). */
+  renewAll(): void;
 } {
   const live = new Map<string, AgentSession>();
   return {
     add: (node, s) => void live.set(node, s),
     remove: (node, s) => void (live.get(node) === s && live.delete(node)),
     get: (node) => live.get(nameKey(node)),
+    renewAll: () => {
+      for (const s of live.values()) s.renewNow();
+    },
     revoke: (node) => live.get(nameKey(node))?.end(unauthenticated(`the certificate of node ${node} was revoked (the node was removed); join again with a token: ctagent run --join-token TOKEN`)),
     requestLogs(node, container, tailBytes) {
       const s = live.get(nameKey(node));
@@ -86,6 +92,13 @@ export function createAgentService(deps: ManagerDeps, registry: ReturnType<typeo
       deps.log.info('node joined', { peer: call.getPeer() });
       return out;
     }),
+    getCaBundle: (_call: ServerUnaryCall<unknown, CaBundle>, callback: sendUnaryData<CaBundle>) => {
+      try {
+        callback(null, { caPem: deps.authority.rootsPem() });
+      } catch (err) {
+        callback(toServiceError(err));
+      }
+    },
     renew: unary<RenewRequest>('certificate renewal', async (call) => {
       const caller = await deps.authority.identify(peerCertificate(call), ['node']);
       return deps.authority.renew(caller, call.request.csrPem);
@@ -148,6 +161,10 @@ export class AgentSession {
     /** Who the stream's certificate says it is: the only node it may register as. */
     private readonly caller: Identity,
   ) {}
+
+  renewNow(): void {
+    if (!this.closed) this.call.write({ msg: { $case: 'renewNow', value: {} } });
+  }
 
   /** Ends the stream with `err` (e.g. its certificate was revoked). */
   end(err: CtnetError): void {

@@ -7,6 +7,7 @@ import {
   createCsr,
   createRootCa,
   credentialExists,
+  crossSign,
   formatJoinToken,
   generateKeyPair,
   exportKeyPem,
@@ -22,7 +23,7 @@ import {
   type RootCa,
 } from '@ctnet/pki';
 import { MANAGER_SERVER_NAME, type ServerCertificates } from '@ctnet/proto';
-import type { PkiStore, Watch } from '@ctnet/store';
+import type { PkiStore, StoredCa, Watch } from '@ctnet/store';
 import type { Clock } from './deps.js';
 
 /**
@@ -33,6 +34,8 @@ import type { Clock } from './deps.js';
  */
 export interface Authority {
   readonly ready: boolean;
+  /** Every root trusted now, PEM (public: joining agents check it against their token). */
+  rootsPem(): string;
   /** Loads or creates the CA; idempotent. Throws (UNAVAILABLE) while etcd does not answer. */
   load(): Promise<void>;
   /** The verified identity behind a peer certificate, or UNAUTHENTICATED naming why not. */
@@ -43,6 +46,12 @@ export interface Authority {
   joinToken(rotate: boolean): Promise<string>;
   issueAdmin(name: string, csrPem: string): Promise<{ certPem: string; caPem: string }>;
   revokeAdmin(name: string): Promise<number>;
+  /**
+   * Rolls the root CA: a new root, cross-signed by the old one, signs from now on while both
+   * are trusted; agents are told to renew at once; when every node has (or `force`, or after
+   * `waitMs`), the old root is dropped. Called again while one runs, it waits for that one.
+   */
+  rotateCa(force: boolean, waitMs?: number): Promise<{ digest: string; renewed: number; total: number; pending: string[]; finished: boolean }>;
   close(): Promise<void>;
 }
 
@@ -60,9 +69,12 @@ export function createAuthority(deps: {
   nodeCertTtlMs: number;
   /** An identity (`role/name`) lost all its certificates: end what it has open. */
   onRevoked?(identity: string): void;
+  /** The CA rotated: ask the connected agents to renew now. */
+  onCaRotated?(): void;
 }): Authority {
   const { pki, clock, log } = deps;
-  let ca: RootCa | undefined;
+  let ca: StoredCa | undefined;
+  let caWatch: Watch | undefined;
   let roots: X509Certificate[] = [];
   let issued = new Map<string, Set<string>>();
   let watch: Watch | undefined;
@@ -72,12 +84,21 @@ export function createAuthority(deps: {
   const verified = new Map<string, Identity | { problem: string }>();
 
   const now = () => new Date(clock.now());
-  const rootsPem = () => ca!.certPem;
+  /** Every root trusted now: the current one, and the previous one while a rotation runs. */
+  const rootsPem = () => `${[ca!.certPem, ca!.previousPem ?? ''].map((p) => p.trim()).filter(Boolean).join('\n')}\n`;
+  const setRoots = (): void => {
+    roots = [ca!.certPem, ca!.previousPem].filter((p): p is string => Boolean(p)).map((p) => new X509Certificate(p));
+    verified.clear();
+  };
 
   const issueServerCert = async (): Promise<void> => {
     const keys = await generateKeyPair();
     const { certPem, identity } = await issueCertificate(ca!, { role: 'manager', name: `manager-${nameKey(hostname()).replace(/[^a-z0-9-]/g, '-')}`.slice(0, 63), publicKey: keys.publicKey, now: now(), ttlMs: MANAGER_TTL_MS, serverName: MANAGER_SERVER_NAME });
-    deps.certs.set(`${certPem.trim()}\n${ca!.certPem.trim()}\n`, await exportKeyPem(keys.privateKey), rootsPem());
+    // The chain: the leaf and its root; while a rotation runs, the new root cross-signed by the
+    // old one instead, so peers that trust only the old root get through it (a self-signed new
+    // root in the chain would stop them).
+    const chain = [certPem, ca!.crossPem ?? ca!.certPem].map((p) => p.trim()).join('\n');
+    deps.certs.set(`${chain}\n`, await exportKeyPem(keys.privateKey), rootsPem());
     // Renewed at half its life; timers cannot span 90 days, so it wakes daily and looks.
     const due = clock.now() + (identity.notAfter.getTime() - clock.now()) / 2;
     const wake = (): void => {
@@ -130,9 +151,9 @@ export function createAuthority(deps: {
     );
   };
 
-  const ensureAdminCredential = async (): Promise<void> => {
+  const ensureAdminCredential = async (renew = false): Promise<void> => {
     const dir = join(deps.dataDir, 'admin');
-    if (await credentialExists(dir)) return; // revoked or not, an operator's choice stands
+    if (!renew && (await credentialExists(dir))) return; // revoked or not, an operator's choice stands
     const { keyPem, csrPem } = await createCsr('admin');
     const { certPem } = await authority.issueAdmin('admin', csrPem);
     await writeCredential(dir, { caPem: rootsPem(), certPem, keyPem });
@@ -160,6 +181,11 @@ export function createAuthority(deps: {
       return ca !== undefined && deps.certs.ready;
     },
 
+    rootsPem() {
+      requireReady();
+      return rootsPem();
+    },
+
     async load() {
       if (ca) return;
       let stored = await pki.get();
@@ -169,13 +195,13 @@ export function createAuthority(deps: {
         if (stored.ca.certPem === candidate.certPem) log.info('created the cluster CA', { digest: caDigest(candidate.certPem) });
       }
       // `ca` is set last: a step that fails here (etcd went away) is retried by the next load().
-      const loaded = stored.ca;
-      roots = [new X509Certificate(loaded.certPem)];
       await watchIssued();
-      ca = loaded;
+      ca = stored.ca;
+      setRoots();
       try {
         await issueServerCert();
         await ensureAdminCredential();
+        await watchCa();
       } catch (err) {
         ca = undefined;
         throw err;
@@ -228,6 +254,7 @@ export function createAuthority(deps: {
       // Create-only: of two joins racing for one name, exactly one gets a certificate honoured.
       return issue('node', name, csrPem, deps.nodeCertTtlMs, async (id) => {
         if (!(await pki.recordFirst('node', id.name, id.serial))) throw taken;
+        if (ca!.previousPem) await pki.markRotated(id.name);
       });
     },
 
@@ -237,6 +264,7 @@ export function createAuthority(deps: {
         if (!(await pki.recordRenewal('node', id.name, caller.serial, id.serial, 2))) {
           throw unauthenticated(`the certificate of node ${caller.name} was revoked (the node was removed); join again with a token: ctagent run --join-token TOKEN`);
         }
+        if (ca!.previousPem) await pki.markRotated(id.name);
       });
     },
 
@@ -267,7 +295,72 @@ export function createAuthority(deps: {
       closed = true;
       clearTimeout(renewTimer);
       await watch?.cancel().catch(() => undefined);
+      await caWatch?.cancel().catch(() => undefined);
+    },
+
+    async rotateCa(force, waitMs = 60_000) {
+      requireReady();
+      if (!ca!.previousPem) {
+        const old = ca!;
+        const clusterId = /O=([^,\n]+)/.exec(new X509Certificate(old.certPem).subject)?.[1] ?? 'ctnet';
+        const fresh = await createRootCa(clusterId, now(), `ctnet root CA ${now().toISOString()}`);
+        const next: StoredCa = { ...fresh, previousPem: old.certPem, crossPem: await crossSign(old, fresh.certPem, now()) };
+        await pki.clearRotated();
+        if (!(await pki.replaceCa(old.certPem, next))) throw alreadyExists('the CA changed meanwhile (another rotation); run "ctmgr ca rotate" again to follow it');
+        log.info('rotating the cluster CA', { from: caDigest(old.certPem), to: caDigest(next.certPem) });
+        await adopt(next);
+      }
+      // Until every node renewed from the new root (nodes are what hold certificates of it).
+      const nodes = () => [...issued.keys()].filter((k) => k.startsWith('node/')).map((k) => k.slice('node/'.length)).sort();
+      const end = clock.now() + (force ? 0 : waitMs);
+      let pending: string[] = [];
+      for (;;) {
+        const renewed = new Set(await pki.listRotated());
+        pending = nodes().filter((n) => !renewed.has(n));
+        if (pending.length === 0 || clock.now() >= end) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const total = nodes().length;
+      if (pending.length > 0 && !force) {
+        return { digest: caDigest(ca!.certPem), renewed: total - pending.length, total, pending, finished: false };
+      }
+      const current = ca!;
+      const finished: StoredCa = { certPem: current.certPem, keyPem: current.keyPem };
+      if (!(await pki.replaceCa(current.certPem, finished))) throw alreadyExists('the CA changed meanwhile; run "ctmgr ca rotate" again');
+      await pki.clearRotated();
+      await adopt(finished);
+      log.info('CA rotation finished: the old root is no longer trusted', { digest: caDigest(finished.certPem), pending: pending.join(',') });
+      return { digest: caDigest(finished.certPem), renewed: total - pending.length, total, pending, finished: true };
     },
   };
+
+  /** Takes a CA record written by this or another manager. */
+  async function adopt(next: StoredCa): Promise<void> {
+    if (!ca || (next.certPem === ca.certPem && next.previousPem === ca.previousPem)) return;
+    const rotated = next.certPem !== ca.certPem;
+    ca = next;
+    setRoots();
+    await issueServerCert();
+    if (rotated) {
+      await ensureAdminCredential(true); // this host's admin credential, from the new root
+      deps.onCaRotated?.();
+    }
+  }
+
+  async function watchCa(): Promise<void> {
+    await caWatch?.cancel().catch(() => undefined);
+    caWatch = await pki.watchCa(
+      (next) => void adopt(next).catch((err: unknown) => log.error('taking the rotated CA failed', { error: String(err) })),
+      (err) => {
+        if (closed) return;
+        log.warn('watch of the CA failed; watching again', { error: String(err) });
+        setTimeout(() => void watchCa().catch(() => undefined), 1000).unref();
+      },
+    );
+    // What changed before the watch began.
+    const stored = await pki.get();
+    if (stored) await adopt(stored.ca);
+  }
+
   return authority;
 }

@@ -7,7 +7,7 @@ import { createEndpoint, deleteEndpoint, listEndpoints } from './handlers/endpoi
 import { inspectNode, listNodes, removeNode } from './handlers/nodes.js';
 import { createService, inspectService, listServices, removeService, scaleService } from './handlers/services.js';
 import { connectNetwork, containerLogs, disconnectNetwork, inspectContainer, listContainers, removeContainer, runContainer } from './handlers/containers.js';
-import { authorizeRequest, issueAdminCert, joinToken, NODE_METHODS, revokeAdminCert } from './handlers/security.js';
+import { authorizeRequest, issueAdminCert, joinToken, NODE_METHODS, revokeAdminCert, rotateCa } from './handlers/security.js';
 
 /** The handler table: plain async functions of (deps, request). */
 export const handlers = {
@@ -36,6 +36,7 @@ export const handlers = {
   joinToken,
   issueAdminCert,
   revokeAdminCert,
+  rotateCa,
 } satisfies Record<keyof ManagerServiceServer, (deps: ManagerDeps, req: never) => Promise<unknown>>;
 
 export function createManagerService(deps: ManagerDeps): ManagerServiceServer {

@@ -96,6 +96,7 @@ export async function startManager(
     dataDir: config.dataDir,
     nodeCertTtlMs: config.nodeCertTtlMs,
     onRevoked: (id) => id.startsWith('node/') && sessions.revoke(id.slice('node/'.length)),
+    onCaRotated: () => sessions.renewAll(),
   });
   const view = createClusterView(store, log, endpoints.join(','), async () => {
     // TLS serves once the CA is loaded (or created, on an empty etcd): until then handshakes fail.

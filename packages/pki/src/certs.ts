@@ -67,12 +67,39 @@ export async function createRootCa(clusterId: string, now: Date, commonName = 'c
     keys,
     signingAlgorithm: ALG,
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
+      // Path length 1: a CA rotation puts the next root under this one, cross-signed.
+      new x509.BasicConstraintsExtension(true, 1, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
   return { certPem: cert.toString('pem'), keyPem: await exportKeyPem(keys.privateKey) };
+}
+
+/**
+ * The new root's key certified by the old root (a cross-signed intermediate): a peer that
+ * trusts only the old root still accepts certificates the new one signs, through this.
+ */
+export async function crossSign(oldCa: RootCa, newCaPem: string, now: Date): Promise<string> {
+  const oldCert = new x509.X509Certificate(oldCa.certPem);
+  const next = new x509.X509Certificate(newCaPem);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: next.subject,
+    issuer: oldCert.subject,
+    notBefore: new Date(now.getTime() - SKEW_MS),
+    notAfter: new Date(Math.min(next.notAfter.getTime(), oldCert.notAfter.getTime())),
+    publicKey: next.publicKey,
+    signingKey: await importKeyPem(oldCa.keyPem),
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(next.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(oldCert),
+    ],
+  });
+  return cert.toString('pem');
 }
 
 export interface IssueRequest {

@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { caDigest, createCsr, createRootCa, issueCertificate, parseCsr, readIdentity, splitPem, verifyPeer } from './certs.js';
+import { caDigest, createCsr, createRootCa, crossSign, issueCertificate, parseCsr, readIdentity, splitPem, verifyPeer } from './certs.js';
 import { formatJoinToken, hashSecret, newJoinSecret, parseJoinToken, secretMatches } from './token.js';
 import { readCredential, writeCredential } from './files.js';
 
@@ -57,6 +57,19 @@ describe('certificates', () => {
     der[at + 1] = '2'.charCodeAt(0);
     const forged = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
     await expect(parseCsr(forged)).rejects.toThrow(/not signed by its own key/);
+  });
+
+  it('cross-signs a new root so a leaf it signs chains to the old root too', async () => {
+    const old = await createRootCa('c', now);
+    const next = await createRootCa('c', now, 'ctnet root CA 2');
+    const cross = new X509Certificate(await crossSign(old, next.certPem, now));
+    const { csrPem } = await createCsr('h1');
+    const leaf = new X509Certificate((await issueCertificate(next, { role: 'node', name: 'h1', publicKey: (await parseCsr(csrPem)).publicKey, now, ttlMs: HOUR })).certPem);
+    const oldRoot = new X509Certificate(old.certPem);
+    expect(leaf.checkIssued(cross) && leaf.verify(cross.publicKey)).toBe(true); // same subject and key as the new root
+    expect(cross.checkIssued(oldRoot) && cross.verify(oldRoot.publicKey)).toBe(true);
+    expect(cross.ca).toBe(true);
+    expect(verifyPeer(leaf, [new X509Certificate(next.certPem), oldRoot], now)).toMatchObject({ name: 'h1' });
   });
 
   it('digests the CA the same way every time, and splits bundles', async () => {

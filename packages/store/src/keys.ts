@@ -30,6 +30,7 @@ import { nameKey } from '@ctnet/core';
  *   pki/join/<role>               the join token's secret
  *   pki/issued/<role>/<name>      serials of the certificates honoured for that identity;
  *                                 deleted = revoked (a node's goes with its record)
+ *   pki/rotated/<node>            during a CA rotation: the node renewed from the new CA
  */
 export const ROOT = '/ctnet/v1/';
 export const STATE_PREFIX = `${ROOT}state/`;
@@ -68,6 +69,8 @@ export const keys = {
   pkiJoin: (role: string) => `${ROOT}pki/join/${role}`,
   pkiIssuedPrefix: `${ROOT}pki/issued/`,
   pkiIssued: (role: string, name: string) => `${ROOT}pki/issued/${role}/${nameKey(name)}`,
+  pkiRotatedPrefix: `${ROOT}pki/rotated/`,
+  pkiRotated: (node: string) => `${ROOT}pki/rotated/${nameKey(node)}`,
 } as const;
 
 /** What a key under ROOT is, for code that watches a whole prefix. */

@@ -10,8 +10,16 @@ import type { Watch } from './store.js';
  * per identity (`<role>/<name>` -> serials still honoured): revoking is deleting the entry,
  * and a node's entry goes in the same transaction as its record (node rm).
  */
+export interface StoredCa {
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** While a rotation runs: the old root (still trusted) and the new root cross-signed by it. */
+  readonly previousPem?: string;
+  readonly crossPem?: string;
+}
+
 export interface StoredPki {
-  readonly ca: { readonly certPem: string; readonly keyPem: string };
+  readonly ca: StoredCa;
   /** The worker join token's secret. */
   readonly joinSecret: string;
 }
@@ -39,6 +47,14 @@ export interface PkiStore {
   /** Revokes every certificate of role/name; the number revoked. */
   revoke(role: string, name: string): Promise<number>;
   listIssued(): Promise<{ issued: Map<string, string[]>; revision: number }>;
+  /** Replaces the CA if it is still the one whose certificate is `expected`; false otherwise. */
+  replaceCa(expected: string, next: StoredCa): Promise<boolean>;
+  /** Each change of the CA record. */
+  watchCa(onChange: (ca: StoredCa) => void, onError: (err: unknown) => void): Promise<Watch>;
+  /** During a rotation: nodes that renewed from the new CA. */
+  markRotated(node: string): Promise<void>;
+  listRotated(): Promise<string[]>;
+  clearRotated(): Promise<void>;
   /** Each change of the allow-list after `fromRevision`: identity `role/name` and its serials (undefined = revoked). */
   watchIssued(fromRevision: number, onChange: (identity: string, serials: string[] | undefined) => void, onError: (err: unknown) => void): Promise<Watch>;
 }
@@ -109,6 +125,22 @@ export function createPkiStore(client: Etcd3, io: <T>(doing: string, fn: () => P
         return v === null ? undefined : parseSerials(v);
       }),
     getJoinSecret: () => io('reading the join token', async () => (await client.get(keys.pkiJoin('worker')).string()) ?? ''),
+    replaceCa: (expected, next) =>
+      io('rotating the cluster CA', async () => {
+        const kv = (await client.get(keys.pkiCa).exec()).kvs[0];
+        if (!kv || (JSON.parse(kv.value.toString()) as StoredCa).certPem !== expected) return false;
+        const txn = await client.if(keys.pkiCa, 'Mod', '==', Number(kv.mod_revision)).then(client.put(keys.pkiCa).value(JSON.stringify(next))).commit();
+        return txn.succeeded;
+      }),
+    watchCa: async (onChange, onError) => {
+      const watcher = await client.watch().key(keys.pkiCa).create();
+      watcher.on('put', (kv) => onChange(JSON.parse(kv.value.toString()) as StoredCa));
+      watcher.on('error', onError);
+      return { cancel: () => watcher.cancel() };
+    },
+    markRotated: (node) => io('recording a renewal during a CA rotation', async () => void (await client.put(keys.pkiRotated(node)).value('1'))),
+    listRotated: () => io('listing renewals during a CA rotation', async () => Object.keys(await client.getAll().prefix(keys.pkiRotatedPrefix).strings()).map((k) => k.slice(keys.pkiRotatedPrefix.length))),
+    clearRotated: () => io('ending a CA rotation', async () => void (await client.delete().prefix(keys.pkiRotatedPrefix))),
     revoke: (role, name) =>
       io(`revoking the certificates of ${role} ${name}`, async () => {
         const res = await client.delete().key(keys.pkiIssued(role, name)).getPrevious();

@@ -16,7 +16,7 @@ import { networkRm } from './network-rm.js';
 import { nodeInspect } from './node-inspect.js';
 import { nodeLs } from './node-ls.js';
 import { nodeRm } from './node-rm.js';
-import { adminCert, joinToken } from './security.js';
+import { adminCert, caRotate, joinToken } from './security.js';
 import { serviceCreate, serviceInspect, serviceLs, servicePs, serviceRm, serviceScale } from './service.js';
 
 /**
@@ -50,4 +50,5 @@ export const COMMANDS: readonly Command[] = [
   endpointRm,
   joinToken,
   adminCert,
+  caRotate,
 ];

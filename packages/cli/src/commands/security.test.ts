@@ -52,3 +52,15 @@ describe('ctmgr admin-cert', () => {
     expect(bad.err).toMatch(/admin-cert needs --name NAME and --out DIR/);
   });
 });
+
+describe('ctmgr ca rotate', () => {
+  it('says what finished, and what still waits with the way on', async () => {
+    const waiting = await ctmgr(fake, ['ca', 'rotate']);
+    expect(waiting.code).toBe(1);
+    expect(waiting.err).toMatch(/^ctmgr: CA rotation under way: 2 of 3 nodes renewed; waiting for h3 \(down\?\).*ctmgr ca rotate --force/);
+    const done = await ctmgr(fake, ['ca', 'rotate', '--force']);
+    expect(done).toMatchObject({ code: 0, err: '' });
+    expect(done.out).toMatch(/CA rotated: 2 of 3 nodes renewed from the new root; the old root is no longer trusted/);
+    expect(done.out).toMatch(/digest d{50}/);
+  });
+});

@@ -54,3 +54,26 @@ export const adminCert = defineCommand(ADMIN_CERT, async ({ values, positionals 
   out.write(`${values.out}\n`);
   return 0;
 });
+
+const CA_ROTATE = {
+  path: 'ca rotate',
+  summary: 'Roll the cluster root CA: every node renews from a new root, then the old one is dropped',
+  operands: '',
+  min: 0,
+  max: 0,
+  options: {
+    force: { type: 'boolean', help: 'Finish now, even if some nodes have not renewed (they must join again with a token)' },
+  },
+} as const satisfies VerbSpec<OptionSpecs>;
+
+export const caRotate = defineCommand(CA_ROTATE, async ({ values }, { client, out, err }) => {
+  const r = await client.rotateCa(values.force ?? false);
+  if (r.finished) {
+    out.write(`CA rotated: ${r.nodesRenewed} of ${r.nodesTotal} nodes renewed from the new root; the old root is no longer trusted.\n`);
+    if (r.pending.length) out.write(`Not renewed (they must join again with a token): ${r.pending.join(', ')}\n`);
+    out.write(`Join tokens now carry digest ${r.digest}: print one with "ctmgr join-token worker". Admin credentials made with "ctmgr admin-cert" before the rotation must be made again.\n`);
+    return 0;
+  }
+  err.write(`ctmgr: CA rotation under way: ${r.nodesRenewed} of ${r.nodesTotal} nodes renewed; waiting for ${r.pending.join(', ')} (down?). Run "ctmgr ca rotate" again to wait more, or "ctmgr ca rotate --force" to finish without them\n`);
+  return 1;
+});

@@ -228,6 +228,10 @@ export class FakeManager implements ManagerApi {
     this.record('issueAdminCert', name, csrPem);
     return { certPem: 'CERT', caPem: 'CA' };
   }
+  async rotateCa(force: boolean): Promise<{ digest: string; nodesRenewed: number; nodesTotal: number; pending: string[]; finished: boolean }> {
+    this.record('rotateCa', force);
+    return { digest: 'd'.repeat(50), nodesRenewed: 2, nodesTotal: 3, pending: force ? [] : ['h3'], finished: force };
+  }
   async revokeAdminCert(name: string): Promise<number> {
     this.record('revokeAdminCert', name);
     return 1;

@@ -8,6 +8,8 @@ import type {
   RemoveContainerRequest,
   RevokeAdminCertRequest,
   RevokeAdminCertResponse,
+  RotateCaRequest,
+  RotateCaResponse,
   RunContainerRequest,
 } from '@ctnet/proto';
 import type { ManagerDeps } from '../deps.js';
@@ -30,6 +32,11 @@ export async function revokeAdminCert(deps: ManagerDeps, req: RevokeAdminCertReq
   const revoked = await deps.authority.revokeAdmin(req.name);
   deps.log.info('revoked admin certificates', { name: req.name, revoked });
   return { revoked };
+}
+
+export async function rotateCa(deps: ManagerDeps, req: RotateCaRequest): Promise<RotateCaResponse> {
+  const r = await deps.authority.rotateCa(req.force);
+  return { digest: r.digest, nodesRenewed: r.renewed, nodesTotal: r.total, pending: r.pending, finished: r.finished };
 }
 
 /** The methods a node certificate may call (its own attachments); every other one is admin-only. */

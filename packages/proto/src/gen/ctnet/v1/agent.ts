@@ -22,6 +22,13 @@ import {
 } from "@grpc/grpc-js";
 import { ClusterConfig, Container, Endpoint, Network, Node, TaskStatus } from "./model.js";
 
+export interface GetCaBundleRequest {
+}
+
+export interface CaBundle {
+  caPem: string;
+}
+
 export interface JoinRequest {
   /** the token's last part */
   secret: string;
@@ -106,10 +113,19 @@ export interface Ack {
 }
 
 export interface ManagerMessage {
-  msg: { $case: "snapshot"; value: Snapshot } | { $case: "changes"; value: Changes } | {
-    $case: "logsRequest";
-    value: LogsRequest;
-  } | undefined;
+  msg:
+    | { $case: "snapshot"; value: Snapshot }
+    | { $case: "changes"; value: Changes }
+    | { $case: "logsRequest"; value: LogsRequest }
+    | { $case: "renewNow"; value: RenewNow }
+    | undefined;
+}
+
+/**
+ * The cluster's CA is rotating: renew the node certificate now (from the new CA) and take
+ * the roots the renewal returns. The stream stays as it is.
+ */
+export interface RenewNow {
 }
 
 export interface Snapshot {
@@ -139,6 +155,131 @@ export interface Changes {
   revision: number;
   events: StateEvent[];
 }
+
+function createBaseGetCaBundleRequest(): GetCaBundleRequest {
+  return {};
+}
+
+export const GetCaBundleRequest: MessageFns<GetCaBundleRequest> = {
+  encode(_: GetCaBundleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCaBundleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCaBundleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetCaBundleRequest {
+    return {};
+  },
+
+  toJSON(_: GetCaBundleRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCaBundleRequest>, I>>(base?: I): GetCaBundleRequest {
+    return GetCaBundleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCaBundleRequest>, I>>(_: I): GetCaBundleRequest {
+    const message = createBaseGetCaBundleRequest();
+    return message;
+  },
+};
+
+function createBaseCaBundle(): CaBundle {
+  return { caPem: "" };
+}
+
+export const CaBundle: MessageFns<CaBundle> = {
+  encode(message: CaBundle, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.caPem !== "") {
+      writer.uint32(10).string(message.caPem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CaBundle {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaBundle();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CaBundle {
+    return {
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+    };
+  },
+
+  toJSON(message: CaBundle): unknown {
+    const obj: any = {};
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CaBundle>, I>>(base?: I): CaBundle {
+    return CaBundle.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CaBundle>, I>>(object: I): CaBundle {
+    const message = createBaseCaBundle();
+    message.caPem = object.caPem ?? "";
+    return message;
+  },
+};
 
 function createBaseJoinRequest(): JoinRequest {
   return { secret: "", csrPem: "" };
@@ -1311,6 +1452,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       case "logsRequest":
         LogsRequest.encode(message.msg.value, writer.uint32(26).fork()).join();
         break;
+      case "renewNow":
+        RenewNow.encode(message.msg.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1352,6 +1496,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.msg = { $case: "logsRequest", value: LogsRequest.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.msg = { $case: "renewNow", value: RenewNow.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1374,6 +1526,10 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
         ? { $case: "logsRequest", value: LogsRequest.fromJSON(object.logsRequest) }
         : isSet(object.logs_request)
         ? { $case: "logsRequest", value: LogsRequest.fromJSON(object.logs_request) }
+        : isSet(object.renewNow)
+        ? { $case: "renewNow", value: RenewNow.fromJSON(object.renewNow) }
+        : isSet(object.renew_now)
+        ? { $case: "renewNow", value: RenewNow.fromJSON(object.renew_now) }
         : undefined,
     };
   },
@@ -1386,6 +1542,8 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       obj.changes = Changes.toJSON(message.msg.value);
     } else if (message.msg?.$case === "logsRequest") {
       obj.logsRequest = LogsRequest.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "renewNow") {
+      obj.renewNow = RenewNow.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -1414,7 +1572,65 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
         }
         break;
       }
+      case "renewNow": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "renewNow", value: RenewNow.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseRenewNow(): RenewNow {
+  return {};
+}
+
+export const RenewNow: MessageFns<RenewNow> = {
+  encode(_: RenewNow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewNow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewNow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RenewNow {
+    return {};
+  },
+
+  toJSON(_: RenewNow): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RenewNow>, I>>(base?: I): RenewNow {
+    return RenewNow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RenewNow>, I>>(_: I): RenewNow {
+    const message = createBaseRenewNow();
     return message;
   },
 };
@@ -1885,6 +2101,19 @@ export const AgentServiceService = {
     responseSerialize: (value: NodeCertificate): Buffer => Buffer.from(NodeCertificate.encode(value).finish()),
     responseDeserialize: (value: Buffer): NodeCertificate => NodeCertificate.decode(value),
   },
+  /**
+   * The roots the cluster trusts now (public): a joining agent keeps them only if one has the
+   * digest its token names, and verifies the manager against them from then on.
+   */
+  getCaBundle: {
+    path: "/ctnet.v1.AgentService/GetCaBundle" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCaBundleRequest): Buffer => Buffer.from(GetCaBundleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCaBundleRequest => GetCaBundleRequest.decode(value),
+    responseSerialize: (value: CaBundle): Buffer => Buffer.from(CaBundle.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CaBundle => CaBundle.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -1897,6 +2126,11 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   join: handleUnaryCall<JoinRequest, NodeCertificate>;
   /** A node renews its certificate with the one it holds, before it expires. */
   renew: handleUnaryCall<RenewRequest, NodeCertificate>;
+  /**
+   * The roots the cluster trusts now (public): a joining agent keeps them only if one has the
+   * digest its token names, and verifies the manager against them from then on.
+   */
+  getCaBundle: handleUnaryCall<GetCaBundleRequest, CaBundle>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -1938,6 +2172,25 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  /**
+   * The roots the cluster trusts now (public): a joining agent keeps them only if one has the
+   * digest its token names, and verifies the manager against them from then on.
+   */
+  getCaBundle(
+    request: GetCaBundleRequest,
+    callback: (error: ServiceError | null, response: CaBundle) => void,
+  ): ClientUnaryCall;
+  getCaBundle(
+    request: GetCaBundleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CaBundle) => void,
+  ): ClientUnaryCall;
+  getCaBundle(
+    request: GetCaBundleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CaBundle) => void,
   ): ClientUnaryCall;
 }
 

@@ -345,6 +345,22 @@ export interface RemoveServiceResponse {
   tasks: number;
 }
 
+export interface RotateCaRequest {
+  /** Finish now even if some nodes have not renewed (they must join again with a token). */
+  force: boolean;
+}
+
+export interface RotateCaResponse {
+  /** the new CA's, as join tokens carry it */
+  digest: string;
+  nodesRenewed: number;
+  nodesTotal: number;
+  /** nodes that had not renewed when it finished or gave up */
+  pending: string[];
+  /** the old root is no longer trusted */
+  finished: boolean;
+}
+
 function createBaseJoinTokenRequest(): JoinTokenRequest {
   return { role: "", rotate: false };
 }
@@ -5632,6 +5648,214 @@ export const RemoveServiceResponse: MessageFns<RemoveServiceResponse> = {
   },
 };
 
+function createBaseRotateCaRequest(): RotateCaRequest {
+  return { force: false };
+}
+
+export const RotateCaRequest: MessageFns<RotateCaRequest> = {
+  encode(message: RotateCaRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.force !== false) {
+      writer.uint32(8).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateCaRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateCaRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateCaRequest {
+    return { force: isSet(object.force) ? globalThis.Boolean(object.force) : false };
+  },
+
+  toJSON(message: RotateCaRequest): unknown {
+    const obj: any = {};
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateCaRequest>, I>>(base?: I): RotateCaRequest {
+    return RotateCaRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateCaRequest>, I>>(object: I): RotateCaRequest {
+    const message = createBaseRotateCaRequest();
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseRotateCaResponse(): RotateCaResponse {
+  return { digest: "", nodesRenewed: 0, nodesTotal: 0, pending: [], finished: false };
+}
+
+export const RotateCaResponse: MessageFns<RotateCaResponse> = {
+  encode(message: RotateCaResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.digest !== "") {
+      writer.uint32(10).string(message.digest);
+    }
+    if (message.nodesRenewed !== 0) {
+      writer.uint32(16).int32(message.nodesRenewed);
+    }
+    if (message.nodesTotal !== 0) {
+      writer.uint32(24).int32(message.nodesTotal);
+    }
+    for (const v of message.pending) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.finished !== false) {
+      writer.uint32(40).bool(message.finished);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateCaResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateCaResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.digest = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.nodesRenewed = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nodesTotal = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pending.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.finished = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateCaResponse {
+    return {
+      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
+      nodesRenewed: isSet(object.nodesRenewed)
+        ? globalThis.Number(object.nodesRenewed)
+        : isSet(object.nodes_renewed)
+        ? globalThis.Number(object.nodes_renewed)
+        : 0,
+      nodesTotal: isSet(object.nodesTotal)
+        ? globalThis.Number(object.nodesTotal)
+        : isSet(object.nodes_total)
+        ? globalThis.Number(object.nodes_total)
+        : 0,
+      pending: globalThis.Array.isArray(object?.pending) ? object.pending.map((e: any) => globalThis.String(e)) : [],
+      finished: isSet(object.finished) ? globalThis.Boolean(object.finished) : false,
+    };
+  },
+
+  toJSON(message: RotateCaResponse): unknown {
+    const obj: any = {};
+    if (message.digest !== "") {
+      obj.digest = message.digest;
+    }
+    if (message.nodesRenewed !== 0) {
+      obj.nodesRenewed = Math.round(message.nodesRenewed);
+    }
+    if (message.nodesTotal !== 0) {
+      obj.nodesTotal = Math.round(message.nodesTotal);
+    }
+    if (message.pending?.length) {
+      obj.pending = message.pending;
+    }
+    if (message.finished !== false) {
+      obj.finished = message.finished;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateCaResponse>, I>>(base?: I): RotateCaResponse {
+    return RotateCaResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateCaResponse>, I>>(object: I): RotateCaResponse {
+    const message = createBaseRotateCaResponse();
+    message.digest = object.digest ?? "";
+    message.nodesRenewed = object.nodesRenewed ?? 0;
+    message.nodesTotal = object.nodesTotal ?? 0;
+    message.pending = object.pending?.map((e) => e) || [];
+    message.finished = object.finished ?? false;
+    return message;
+  },
+};
+
 export type ManagerServiceService = typeof ManagerServiceService;
 export const ManagerServiceService = {
   createNetwork: {
@@ -5882,6 +6106,15 @@ export const ManagerServiceService = {
       Buffer.from(RevokeAdminCertResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeAdminCertResponse => RevokeAdminCertResponse.decode(value),
   },
+  rotateCa: {
+    path: "/ctnet.v1.ManagerService/RotateCa" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateCaRequest): Buffer => Buffer.from(RotateCaRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateCaRequest => RotateCaRequest.decode(value),
+    responseSerialize: (value: RotateCaResponse): Buffer => Buffer.from(RotateCaResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RotateCaResponse => RotateCaResponse.decode(value),
+  },
 } as const;
 
 export interface ManagerServiceServer extends UntypedServiceImplementation {
@@ -5910,6 +6143,7 @@ export interface ManagerServiceServer extends UntypedServiceImplementation {
   joinToken: handleUnaryCall<JoinTokenRequest, JoinTokenResponse>;
   issueAdminCert: handleUnaryCall<IssueAdminCertRequest, IssueAdminCertResponse>;
   revokeAdminCert: handleUnaryCall<RevokeAdminCertRequest, RevokeAdminCertResponse>;
+  rotateCa: handleUnaryCall<RotateCaRequest, RotateCaResponse>;
 }
 
 export interface ManagerServiceClient extends Client {
@@ -6287,6 +6521,21 @@ export interface ManagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeAdminCertResponse) => void,
+  ): ClientUnaryCall;
+  rotateCa(
+    request: RotateCaRequest,
+    callback: (error: ServiceError | null, response: RotateCaResponse) => void,
+  ): ClientUnaryCall;
+  rotateCa(
+    request: RotateCaRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RotateCaResponse) => void,
+  ): ClientUnaryCall;
+  rotateCa(
+    request: RotateCaRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RotateCaResponse) => void,
   ): ClientUnaryCall;
 }
 
