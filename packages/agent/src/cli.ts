@@ -6,9 +6,6 @@ import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
 import { CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseKeyValues } from '@ctnet/core';
 import { clientCredentials, clientOptions, fromServiceError, ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
-import { readCredential } from '@ctnet/pki';
-import { tlsDir } from './tls.js';
-import { startAgent } from './agent.js';
 import { createExecaRunner } from './netlink/runner.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
 
@@ -106,6 +103,8 @@ async function run(argv: readonly string[], env: Env, io: AgentIo): Promise<numb
     dnsTtl: values['dns-ttl'] ?? env.CTNET_DNS_TTL,
     defaultNodeName: hostname(),
   });
+  // Loaded for `run` only: the other verbs start faster without the agent's machinery.
+  const { startAgent } = await import('./agent.js');
   const agent = await startAgent(config, { runner: createExecaRunner(), log: createLogger(io.err, 'ctagent'), joinToken: values['join-token'] ?? env.CTNET_JOIN_TOKEN });
   await new Promise<void>((resolve) => io.onShutdown(resolve));
   // Stopping the agent leaves the data plane as it is: a restarted agent adopts it.
@@ -172,6 +171,7 @@ async function identity(env: Env, dataDir: string): Promise<AgentIdentity> {
 
 /** A call as this node (its certificate in DATA-DIR/tls): what attach and detach may do. */
 async function managerCall<T>(addr: string, dataDir: string, call: (c: ManagerServiceClient, cb: (e: ServiceError | null, r: T) => void) => void): Promise<T> {
+  const [{ readCredential }, { tlsDir }] = await Promise.all([import('@ctnet/pki'), import('./tls.js')]);
   const cred = await readCredential(tlsDir(dataDir), 'this host has not joined the cluster: start "ctagent run --join-token TOKEN" first (as root)');
   const client = new ManagerServiceClient(addr, clientCredentials(cred), clientOptions());
   return new Promise<T>((resolve, reject) =>

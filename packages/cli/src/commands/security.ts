@@ -1,4 +1,3 @@
-import { createCsr, writeCredential } from '@ctnet/pki';
 import { UsageError } from '../errors.js';
 import { defineCommand, type OptionSpecs, type VerbSpec } from '../args.js';
 
@@ -47,7 +46,9 @@ export const adminCert = defineCommand(ADMIN_CERT, async ({ values, positionals 
   }
   if (positionals.length > 0) throw new UsageError(`unexpected "${positionals[0]}"; issue with --name NAME --out DIR, or revoke with "admin-cert rm NAME"`, 'ctmgr admin-cert');
   if (!values.name || !values.out) throw new UsageError('admin-cert needs --name NAME and --out DIR', 'ctmgr admin-cert');
-  // The key is made here and never sent: the manager signs a request for it.
+  // The key is made here and never sent: the manager signs a request for it. (The PKI code is
+  // loaded here only: it costs every other verb a quarter of a second at start-up.)
+  const { createCsr, writeCredential } = await import('@ctnet/pki');
   const { keyPem, csrPem } = await createCsr(values.name);
   const { certPem, caPem } = await client.issueAdminCert(values.name, csrPem);
   await writeCredential(values.out, { caPem, certPem, keyPem });
