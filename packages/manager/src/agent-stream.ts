@@ -1,5 +1,5 @@
-import type { sendUnaryData, ServerDuplexStream, ServerUnaryCall } from '@grpc/grpc-js';
-import { alreadyExists, CtnetError, ErrorCode, invalidArgument, nameKey, parseNodeRegistration, permissionDenied, unauthenticated, type Node } from '@ctnet/core';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { alreadyExists, CtnetError, ErrorCode, invalidArgument, nameKey, parseNodeRegistration, permissionDenied, type Node } from '@ctnet/core';
 import type { Identity } from '@ctnet/pki';
 import {
   containerToWire,
@@ -7,22 +7,17 @@ import {
   networkToWire,
   nodeToWire,
   type AgentMessage,
-  type AgentServiceServer,
   type ManagerMessage,
   type Node as WireNode,
   type StateEvent,
   type NodeReport,
   type TaskReport,
-  type JoinRequest,
-  type CaBundle,
-  type NodeCertificate,
-  type RenewRequest,
-  peerCertificate,
   taskStatusFromWire,
   toServiceError,
 } from '@ctnet/proto';
 import { isCompactedError, type ChangeBatch, type ClusterChange, type NodeLiveness, type Watch } from '@ctnet/store';
-import type { AgentSessions, ManagerDeps } from './deps.js';
+import type { ManagerDeps } from './deps.js';
+import type { SessionRegistry } from './agent-service.js';
 
 
 type Call = ServerDuplexStream<AgentMessage, ManagerMessage>;
@@ -30,81 +25,6 @@ type Call = ServerDuplexStream<AgentMessage, ManagerMessage>;
 const HELLO_TIMEOUT_MS = 10_000;
 const ACK_FLUSH_MS = 200;
 
-
-/** Live sessions of this manager, so handlers can reach a node's agent (e.g. for its logs). */
-export function createSessionRegistry(): AgentSessions & {
-  add(node: string, s: AgentSession): void;
-  remove(node: string, s: AgentSession): void;
-  get(node: string): AgentSession | undefined;
-  /** Ends a node's stream now: its certificate was revoked. */
-  revoke(node: string): void;
-  /** Asks every connected agent to renew its certificate now (the CA rotated). */
-  renewAll(): void;
-} {
-  const live = new Map<string, AgentSession>();
-  return {
-    add: (node, s) => void live.set(node, s),
-    remove: (node, s) => void (live.get(node) === s && live.delete(node)),
-    get: (node) => live.get(nameKey(node)),
-    renewAll: () => {
-      for (const s of live.values()) s.renewNow();
-    },
-    revoke: (node) => live.get(nameKey(node))?.end(unauthenticated(`the certificate of node ${node} was revoked (the node was removed); join again with a token: ctagent run --join-token TOKEN`)),
-    requestLogs(node, container, tailBytes) {
-      const s = live.get(nameKey(node));
-      if (!s) {
-        return Promise.reject(
-          new CtnetError(ErrorCode.Unavailable, `the agent of node ${node} is not connected to this manager (it is down, or streams from another manager: ask that one)`),
-        );
-      }
-      return s.requestLogs(container, tailBytes);
-    },
-  };
-}
-
-export function createAgentService(deps: ManagerDeps, registry: ReturnType<typeof createSessionRegistry>): AgentServiceServer {
-  const refused = (what: string, peer: string, err: unknown): CtnetError => {
-    const e = CtnetError.from(err);
-    if (e.code === ErrorCode.Unauthenticated || e.code === ErrorCode.PermissionDenied) deps.log.warn(`${what} refused`, { peer, error: e.message });
-    return e;
-  };
-  const unary =
-    <Req>(what: string, handle: (call: ServerUnaryCall<Req, NodeCertificate>) => Promise<NodeCertificate>) =>
-    (call: ServerUnaryCall<Req, NodeCertificate>, callback: sendUnaryData<NodeCertificate>) =>
-      void handle(call).then(
-        (res) => callback(null, res),
-        (err: unknown) => callback(toServiceError(refused(what, call.getPeer(), err))),
-      );
-  return {
-    connect: (call: Call) => {
-      // Messages that arrive while the caller is checked wait in the stream, unread.
-      call.pause();
-      deps.authority.identify(peerCertificate(call), ['node']).then(
-        (caller) => {
-          new AgentSession(deps, call, registry, caller).start();
-          call.resume();
-        },
-        (err: unknown) => call.emit('error', toServiceError(refused('agent stream', call.getPeer(), err))),
-      );
-    },
-    join: unary<JoinRequest>('join', async (call) => {
-      const out = await deps.authority.join(call.request.secret, call.request.csrPem, (node) => deps.view.nodes.has(nameKey(node)) || deps.view.alive.has(nameKey(node)));
-      deps.log.info('node joined', { peer: call.getPeer() });
-      return out;
-    }),
-    getCaBundle: (_call: ServerUnaryCall<unknown, CaBundle>, callback: sendUnaryData<CaBundle>) => {
-      try {
-        callback(null, { caPem: deps.authority.rootsPem() });
-      } catch (err) {
-        callback(toServiceError(err));
-      }
-    },
-    renew: unary<RenewRequest>('certificate renewal', async (call) => {
-      const caller = await deps.authority.identify(peerCertificate(call), ['node']);
-      return deps.authority.renew(caller, call.request.csrPem);
-    }),
-  };
-}
 
 /** Wire form of one state change; undefined for kinds agents do not see. */
 export function toStateEvent(c: ClusterChange): StateEvent | undefined {
@@ -157,7 +77,7 @@ export class AgentSession {
   constructor(
     private readonly deps: ManagerDeps,
     private readonly call: Call,
-    private readonly registry: ReturnType<typeof createSessionRegistry>,
+    private readonly registry: SessionRegistry,
     /** Who the stream's certificate says it is: the only node it may register as. */
     private readonly caller: Identity,
   ) {}

@@ -4,7 +4,7 @@ import { formatHostPort, invalidArgument, type ManagerConfig } from '@ctnet/core
 import { AgentServiceService, ManagerServiceService, ServerCertificates, serverCredentials, serverOptions } from '@ctnet/proto';
 import { createEtcdStore, type ClusterConfig, type Store } from '@ctnet/store';
 import { createAllocator } from './allocator.js';
-import { createAgentService, createSessionRegistry } from './agent-stream.js';
+import { createAgentService, createSessionRegistry } from './agent-service.js';
 import { systemClock, type Clock, type Logger, type ManagerDeps } from './deps.js';
 import { startEmbeddedEtcd, type EmbeddedEtcd } from './embedded-etcd.js';
 import { startNodeGc } from './gc.js';
