@@ -15,13 +15,14 @@ import { writeFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { credentials, Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
-import { clientOptions, CreateEndpointRequest as CreateReq, CreateNetworkRequest, ManagerServiceClient, ManagerServiceService, serverOptions, type CreateEndpointRequest } from '@ctnet/proto';
+import { Server, ServerCredentials, type ServiceError } from '@grpc/grpc-js';
+import { CreateEndpointRequest as CreateReq, CreateNetworkRequest, ManagerServiceService, serverOptions, type CreateEndpointRequest, type ManagerServiceClient } from '@ctnet/proto';
 import { createLogger, createManagerService, handlers, startManager } from '@ctnet/manager';
 import { parseManagerConfig } from '@ctnet/core';
 import { freePort, startTestEtcd } from '@ctnet/store';
 import { runBench, type Bench } from './support/run.js';
 import { adminClient, joinNode } from './support/tls.js';
+import { adminCredential } from '../test/src/harness.js';
 import type { Credential } from '@ctnet/pki';
 
 const CONCURRENCY = 16;
@@ -151,19 +152,32 @@ runBench(async (bench) => {
 
     // TLS with per-call authentication against plaintext, same manager, same run: a second
     // gRPC server in this process serves the same handlers over plaintext with the caller
-    // check stubbed (benchmark-only wiring: ctmgr itself has no plaintext listener).
+    // check stubbed (benchmark-only wiring: ctmgr itself has no plaintext listener). The
+    // client runs as a process of its own, as the CLI and agents do, alternating in rounds.
     const plain = new Server(serverOptions());
     const benchAdmin = { role: 'admin' as const, name: 'bench', clusterId: '', serial: '', notBefore: new Date(0), notAfter: new Date(8.64e15) };
     plain.addService(ManagerServiceService, createManagerService({ ...inproc.deps, authority: { ...inproc.deps.authority, identify: async () => benchAdmin } }));
     const plainPort = await new Promise<number>((res, rej) => plain.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
     bench.defer(() => plain.forceShutdown());
-    const plainClient = new ManagerServiceClient(`127.0.0.1:${plainPort}`, credentials.createInsecure(), clientOptions());
-    bench.defer(() => plainClient.close());
-    const over = (c: ManagerServiceClient) => (i: number) => call((cb) => c.createEndpoint(CreateReq.fromPartial({ network: 'inproc', node: 'bench', name: `tls${i}` }), cb)).then(() => undefined);
-    await timed(WARM, CONCURRENCY, (i) => over(client)(700_000 + i));
-    await timed(WARM, CONCURRENCY, (i) => over(plainClient)(800_000 + i));
-    ({ a: results.plainPar!, b: results.tlsPar! } = await interleaved(N, CONCURRENCY, (i) => over(plainClient)(300_000 + i), (i) => over(client)(400_000 + i)));
-    plainClient.close();
+    const admin = JSON.stringify(adminCredential({ adminDir: join(dataDir, 'inproc', 'admin') }));
+    const runClient = (target: string, credential: string, n: number, first: number) =>
+      new Promise<number>((resolve, reject) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'benchmarks/support/ipam-client.ts'), target, 'inproc', String(n), String(CONCURRENCY), String(first)], { stdio: ['pipe', 'pipe', 'inherit'] });
+        let out = '';
+        p.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+        p.stdin!.end(credential);
+        p.once('exit', (code) => (code === 0 ? resolve((JSON.parse(out) as { rate: number }).rate) : reject(new Error(`ipam-client exited ${code}`))));
+      });
+    const per = Math.ceil(N / ROUNDS);
+    const acc = { plain: 0, tls: 0 };
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const which of r % 2 === 0 ? (['plain', 'tls'] as const) : (['tls', 'plain'] as const)) {
+        const rate = which === 'plain' ? await runClient(`127.0.0.1:${plainPort}`, 'plaintext', per, 300_000 + r * 2 * per) : await runClient(addr, admin, per, 300_000 + (r * 2 + 1) * per);
+        acc[which] += per / rate;
+      }
+    }
+    results.plainPar = { rate: (per * ROUNDS) / acc.plain, p50: NaN, p99: NaN };
+    results.tlsPar = { rate: (per * ROUNDS) / acc.tls, p50: NaN, p99: NaN };
     plain.forceShutdown();
 
     // gone before the second part, which must not share the 2 cores with it
@@ -217,7 +231,7 @@ runBench(async (bench) => {
   }
   console.log(`gRPC path latency at ${CONCURRENCY} clients: p50 ${results.grpcLat!.p50.toFixed(2)} ms, p99 ${results.grpcLat!.p99.toFixed(2)} ms`);
   const tlsCost = 1 - results.tlsPar!.rate / results.plainPar!.rate;
-  console.log('\n| gRPC to the in-process manager, 16 clients, interleaved | allocations/s |');
+  console.log('\n| gRPC from a client process to the in-process manager, 16 calls in flight, alternating rounds | allocations/s |');
   console.log('|---|---|');
   console.log(`| plaintext, caller check stubbed (the peer) | ${results.plainPar!.rate.toFixed(0)} |`);
   console.log(`| mutual TLS + per-call authentication (ctnet) | ${results.tlsPar!.rate.toFixed(0)} |`);

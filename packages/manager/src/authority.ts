@@ -82,6 +82,7 @@ export function createAuthority(deps: {
   let renewTimer: NodeJS.Timeout | undefined;
   /** Verified certificates by SHA-256 of their DER: signature checks are done once. */
   const verified = new Map<string, Identity | { problem: string }>();
+  let bySameBuffer = new WeakMap<Buffer, Identity>();
 
   const now = () => new Date(clock.now());
   /** Every root trusted now: the current one, and the previous one while a rotation runs. */
@@ -89,6 +90,7 @@ export function createAuthority(deps: {
   const setRoots = (): void => {
     roots = [ca!.certPem, ca!.previousPem].filter((p): p is string => Boolean(p)).map((p) => new X509Certificate(p));
     verified.clear();
+    bySameBuffer = new WeakMap();
   };
 
   const issueServerCert = async (): Promise<void> => {
@@ -211,12 +213,18 @@ export function createAuthority(deps: {
     async identify(peer, allowed) {
       if (!peer) throw unauthenticated(`no valid client certificate of this cluster was presented (none, expired, self-signed, or another cluster's); ${HINT}`);
       requireReady();
-      const fp = createHash('sha256').update(peer).digest('hex');
-      let v = verified.get(fp);
+      // The same Buffer for every call on one connection (transport's peerCertificate): no hash.
+      let v: Identity | { problem: string } | undefined = bySameBuffer.get(peer);
+      const fp = v ? '' : createHash('sha256').update(peer).digest('hex');
+      v ??= verified.get(fp);
+      if (v && !('problem' in v)) bySameBuffer.set(peer, v);
       if (!v) {
         v = verifyPeer(new X509Certificate(peer), roots, now());
         if (verified.size > 10_000) verified.clear();
-        if (!('problem' in v)) verified.set(fp, v);
+        if (!('problem' in v)) {
+          verified.set(fp, v);
+          bySameBuffer.set(peer, v);
+        }
       } else if (!('problem' in v) && v.notAfter.getTime() < clock.now()) {
         v = { problem: `its certificate expired at ${v.notAfter.toISOString()}` };
       }
