@@ -20,7 +20,6 @@ import {
   writeCredential,
   type Identity,
   type Role,
-  type RootCa,
 } from '@ctnet/pki';
 import { MANAGER_SERVER_NAME, type ServerCertificates } from '@ctnet/proto';
 import type { PkiStore, StoredCa, Watch } from '@ctnet/store';
