@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import { labUnavailableReason, startLab, type Lab } from '../test/src/lab/lab.js';
 import { ok } from './support/lab.js';
 import { BenchSkipped, runBench } from './support/run.js';
+import { pct } from './support/stats.js';
 
-const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : NaN);
 const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : '-');
 
 interface Result {

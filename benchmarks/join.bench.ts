@@ -17,9 +17,8 @@ import { join } from 'node:path';
 import { labUnavailableReason, startLab, type Lab } from '../test/src/lab/lab.js';
 import { ok } from './support/lab.js';
 import { BenchSkipped, runBench } from './support/run.js';
+import { pct, fmtMs } from './support/stats.js';
 
-const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : NaN);
-const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const AGENT_JS = join(import.meta.dirname, '..', 'packages', 'agent', 'dist', 'main.js');
 
 /** The stamp of the first log line after `from` (a byte offset) that matches `re`. */
@@ -78,7 +77,7 @@ runBench(async (bench) => {
   console.log(`\nctagent run --join-token -> certificate -> ready, ${RUNS} first joins in a 2-host lab${bench.smoke ? ' (smoke: figures mean nothing)' : ''}`);
   console.log('| measure | p50 ms | p99 ms | max ms | floor: Node.js + agent load (same run) |');
   console.log('|---|---|---|---|---|');
-  console.log(`| holds its node certificate | ${fmt(pct(joined, 0.5))} | ${fmt(pct(joined, 0.99))} | ${fmt(Math.max(...joined))} | ${fmt(floor)} |`);
-  console.log(`| ready (registered, first snapshot) | ${fmt(pct(ready, 0.5))} | ${fmt(pct(ready, 0.99))} | ${fmt(Math.max(...ready))} | ${fmt(floor)} |`);
+  console.log(`| holds its node certificate | ${fmtMs(pct(joined, 0.5))} | ${fmtMs(pct(joined, 0.99))} | ${fmtMs(Math.max(...joined))} | ${fmtMs(floor)} |`);
+  console.log(`| ready (registered, first snapshot) | ${fmtMs(pct(ready, 0.5))} | ${fmtMs(pct(ready, 0.99))} | ${fmtMs(Math.max(...ready))} | ${fmtMs(floor)} |`);
   console.log(JSON.stringify({ benchmark: 'join', smoke: bench.smoke, runs: RUNS, joined, ready, floor }));
 });

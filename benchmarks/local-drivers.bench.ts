@@ -13,8 +13,8 @@
 import { labUnavailableReason, startLab, type Lab } from '../test/src/lab/lab.js';
 import { ok, waitNodesReady, firstReply } from './support/lab.js';
 import { BenchSkipped, runBench } from './support/run.js';
+import { pct } from './support/stats.js';
 
-const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : NaN);
 
 runBench(async (bench) => {
   const why = labUnavailableReason();

@@ -12,9 +12,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { labUnavailableReason, startLab, type Lab } from '../test/src/lab/lab.js';
 import { ok, waitNodesReady, firstReply } from './support/lab.js';
 import { BenchSkipped, runBench } from './support/run.js';
+import { pct, fmtMs } from './support/stats.js';
 
-const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : NaN);
-const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const stamp = (line: string) => {
   const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)\]/.exec(line);
   return m ? Date.parse(`${m[1]!.slice(0, 23)}Z`) + Number(`0.${m[1]!.slice(20)}`) * 1000 - Number(`0.${m[1]!.slice(20, 23)}`) * 1000 : NaN;
@@ -70,8 +69,8 @@ runBench(async (bench) => {
   console.log(`\nctmgr run -d -> ready across hosts, ${RUNS} runs in a 3-host lab (times from invoking the CLI)${bench.smoke ? ' (smoke: figures mean nothing)' : ''}`);
   console.log('| measure | p50 ms | p99 ms | max ms | Docker Swarm (same machine) | goal |');
   console.log('|---|---|---|---|---|---|');
-  console.log(`| pingable from a sandbox on another host | ${fmt(pct(pingable, 0.5))} | ${fmt(pct(pingable, 0.99))} | ${fmt(Math.max(...pingable))} | 646 median | p50 <= 50, p99 <= 150 |`);
-  console.log(`| neighbour entry on every other host (seen in ${programmed.length} of ${RUNS} runs) | ${fmt(pct(programmed, 0.5))} | ${fmt(pct(programmed, 0.99))} | ${fmt(Math.max(...programmed))} | - | - |`);
+  console.log(`| pingable from a sandbox on another host | ${fmtMs(pct(pingable, 0.5))} | ${fmtMs(pct(pingable, 0.99))} | ${fmtMs(Math.max(...pingable))} | 646 median | p50 <= 50, p99 <= 150 |`);
+  console.log(`| neighbour entry on every other host (seen in ${programmed.length} of ${RUNS} runs) | ${fmtMs(pct(programmed, 0.5))} | ${fmtMs(pct(programmed, 0.99))} | ${fmtMs(Math.max(...programmed))} | - | - |`);
   const cli = await timeCli(lab, bench.smoke ? 2 : 5);
   console.log(`(the CLI alone, ctmgr node ls: ${cli.toFixed(0)} ms per invocation — Node.js start-up included in every figure above)`);
   console.log(JSON.stringify({ benchmark: 'overlay-converge', smoke: bench.smoke, runs: RUNS, pingable, programmed }));

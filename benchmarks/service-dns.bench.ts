@@ -14,8 +14,8 @@ import { rmSync } from 'node:fs';
 import { labUnavailableReason, startLab, type Lab } from '../test/src/lab/lab.js';
 import { ok, waitNodesReady } from './support/lab.js';
 import { BenchSkipped, runBench } from './support/run.js';
+import { pct } from './support/stats.js';
 
-const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]! : NaN);
 
 /** Runs a shell loop in a namespace and resolves with its stdout (the loop prints a timestamp in ns). */
 const inNs = (ns: string, script: string, ...args: string[]) =>

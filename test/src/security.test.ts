@@ -13,6 +13,7 @@ import {
   apiClient,
   connectAgent,
   CTMGR,
+  REPO,
   forgetNodeCredential,
   nodeCredential,
   startManagerProcess,
@@ -131,6 +132,28 @@ describe('cluster security', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(ready.errors).toEqual([]);
     ready.close();
+  });
+
+  it('a real agent given a token whose CA digest is not this cluster\'s sends nothing and exits with the problem named', async () => {
+    const { secret } = parseJoinToken((await admin.joinToken({ role: 'worker' })).token);
+    const dir = await mkdtemp(join(tmpdir(), 'ctnet-wrongca-'));
+    const logFrom = mgr.output().length;
+    try {
+      const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
+        const child = spawn(process.execPath, [join(REPO, 'packages/agent/dist/main.js'), 'run', '--manager', mgr.addr, '--advertise-addr', '127.0.0.1', '--node-name', 'w1', '--data-dir', dir], {
+          env: { ...process.env, CTNET_JOIN_TOKEN: `CTNET-1-${'0'.repeat(50)}-${secret}` },
+        });
+        let err = '';
+        child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        child.on('exit', (code) => (clearTimeout(timer), resolve({ code, err })));
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(/does not hold the CA this join token names .*nothing else was sent/);
+      expect(mgr.output().slice(logFrom)).not.toMatch(/join refused|node joined/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('node rm revokes the node\'s certificate: its stream ends and it cannot connect again without a token', async () => {

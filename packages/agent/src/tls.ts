@@ -3,7 +3,7 @@ import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { CtnetError, ErrorCode, formatHostPort, unauthenticated, type AgentConfig, type HostPort, type Logger } from '@ctnet/core';
-import { caDigest, createCsr, credentialExists, parseJoinToken, readCredential, readIdentity, splitPem, writeCredential, type Credential, type JoinToken } from '@ctnet/pki';
+import { caDigest, createCsr, credentialExists, parseJoinToken, readCredential, readIdentity, splitPem, verifyPeer, writeCredential, type Credential, type JoinToken } from '@ctnet/pki';
 import { AgentServiceClient, clientCredentials, clientOptions, fromServiceError, type CaBundle, type NodeCertificate } from '@ctnet/proto';
 
 /**
@@ -89,13 +89,11 @@ function checkIssued(res: NodeCertificate, nodeName: string, keyPem: string): Cr
   return { caPem: res.caPem, certPem: res.certPem, keyPem };
 }
 
-/** Usable now: signed by a root it ships with, and not expired. */
+/** Usable now: signed by a root it ships with and valid (the check the manager makes, pki's verifyPeer). */
 function usable(cred: Credential, now: number): string | undefined {
   try {
-    const cert = new X509Certificate(cred.certPem);
-    if (new Date(cert.validTo).getTime() <= now) return `the node certificate expired at ${cert.validTo}`;
-    if (!splitPem(cred.caPem).some((r) => cert.checkIssued(new X509Certificate(r)))) return 'the node certificate does not match its stored CA';
-    return undefined;
+    const v = verifyPeer(new X509Certificate(cred.certPem), splitPem(cred.caPem).map((r) => new X509Certificate(r)), new Date(now));
+    return 'problem' in v ? `the node certificate: ${v.problem}` : undefined;
   } catch (err) {
     return `the stored credential is unreadable (${(err as Error).message})`;
   }
