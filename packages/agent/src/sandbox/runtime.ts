@@ -2,17 +2,10 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { macvlanTempName, replaceTableScript, type DesiredInterface, type DesiredSandbox, type NftTable } from '@ctnet/core';
+import type { DesiredSandbox, NftTable } from '@ctnet/core';
 import type { CommandRunner } from '../netlink/runner.js';
+import { createAttacher, namespaceSource, planInterfaces, type NamespaceSource } from './attachment.js';
 import { hostsFile, resolvConf } from './files.js';
-
-/** A macvlan network's parent interface is not on this host: the sandbox cannot be plumbed here. */
-export class ParentMissingError extends Error {
-  override readonly name = 'ParentMissingError';
-  constructor(readonly itf: DesiredInterface) {
-    super(`parent interface ${itf.parent} of its macvlan network does not exist on this host`);
-  }
-}
 
 /** What the agent records about a local sandbox, so a restarted agent adopts it (and `ctagent ps` can list it). */
 export interface SandboxRecord {
@@ -20,8 +13,10 @@ export interface SandboxRecord {
   readonly containerId: string;
   readonly netns: string; // '' for --network host
   readonly ownsNetns: boolean;
-  readonly attached: boolean; // a process plugged in by `ctagent attach`: never killed by us
-  readonly pid: number;
+  readonly attached: boolean; // a namespace someone else brought (ctagent attach, CNI): never killed by us
+  /** Where the namespace came from; absent in records of older agents: 'pid' when attached, else 'own'. */
+  readonly source?: NamespaceSource['kind'];
+  readonly pid: number; // 0: no process (a runtime's namespace, CNI)
   /** The process's start time (/proc/<pid>/stat), so a PID reused after a reboot is never taken for ours. */
   readonly pidStart?: string;
   readonly log: string;
@@ -62,7 +57,7 @@ export interface SandboxRuntime {
 /** Everything of a sandbox that ensure() acts on (not the task's status, which changes often). */
 const fingerprint = (sb: DesiredSandbox): string => {
   const c = sb.container;
-  return JSON.stringify([c.id, sb.netns, sb.ownsNetns, sb.interfaces, c.hostname, c.dns, c.dnsSearch, c.attachPid]);
+  return JSON.stringify([c.id, sb.netns, sb.ownsNetns, sb.interfaces, c.hostname, c.dns, c.dnsSearch, c.attachPid, c.attachNetns]);
 };
 
 const recordedInterfaces = (sb: DesiredSandbox): SandboxRecord['interfaces'] =>
@@ -78,6 +73,7 @@ export function createSandboxRuntime(opts: {
   onExit?: (name: string, code: number | null, signal: string | null) => void;
 }): SandboxRuntime {
   const { runner } = opts;
+  const attacher = createAttacher(runner);
   const recordsDir = join(opts.dataDir, 'sandboxes');
   const logsDir = join(opts.dataDir, 'logs');
   const etcNetns = opts.etcNetns ?? '/etc/netns';
@@ -111,122 +107,14 @@ export function createSandboxRuntime(opts: {
     }
   };
 
-  /**
-   * One veth per interface, host end on the bridge; or, on a macvlan network, a sub-interface
-   * of the host's parent (bridge mode). Made on the host, moved in and renamed: two batches,
-   * not a process per step.
-   */
-  const plumb = async (sb: DesiredSandbox, itf: DesiredInterface, first: boolean, rules: NftTable | undefined): Promise<void> => {
-    const tmp = itf.kind === 'macvlan' ? macvlanTempName(itf.endpointId) : `ctvp-${itf.endpointId.slice(0, 8)}`;
-    const outside =
-      itf.kind === 'macvlan'
-        ? [`link add ${tmp} link ${itf.parent} mtu ${itf.mtu} type macvlan mode bridge`, `link set ${tmp} netns ${sb.netns}`]
-        : [
-            `link add ${itf.hostVeth} mtu ${itf.mtu} type veth peer name ${tmp} mtu ${itf.mtu}`,
-            `link set ${tmp} netns ${sb.netns}`,
-            `link set ${itf.hostVeth} master ${itf.bridge} up`,
-          ];
-    try {
-      await ip(['-batch', '-'], outside.join('\n') + '\n');
-    } catch (err) {
-      await ip(['link', 'del', tmp]).catch(() => undefined); // never leave a half-made device on the host
-      throw err;
-    }
-    const inside = ['link set lo up', `link set ${tmp} name ${itf.ifname}`];
-    if (itf.kind === 'veth') {
-      inside.push(
-        `link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu} up`,
-        `addr replace ${itf.cidr} dev ${itf.ifname}`,
-        // ARP on the overlay is answered by the local VXLAN proxy and never crosses the network,
-        // so retrying every 100 ms instead of every second costs nothing and lets a client reach
-        // a peer that appeared a moment after its first attempt without waiting out a second.
-        `ntable change name arp_cache dev ${itf.ifname} retrans 100`,
-      );
-    } else {
-      // On the real segment neighbours learn of us by ARP: with arp_notify the interface
-      // announces its address (gratuitous ARP) as it comes up, so a peer already trying to
-      // reach it gets through at once instead of at its next ARP retry (up to a second later).
-      // The address goes on before the link comes up, for the announcement to carry it.
-      inside.push(`link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu}`, `addr replace ${itf.cidr} dev ${itf.ifname}`, `link set ${itf.ifname} up`);
-    }
-    // The default route goes last: before the address exists the gateway would be unreachable.
-    if (first) inside.push(`route replace default via ${itf.gateway} dev ${itf.ifname}`);
-    const batch = inside.join('\n') + '\n';
-    if (itf.kind === 'veth') await ip(['-n', sb.netns, '-batch', '-'], batch);
-    else {
-      const res = await runner.run(
-        'ip',
-        ['netns', 'exec', sb.netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/arp_notify && exec ip -batch -'],
-        { input: batch },
-      );
-      if (res.exitCode !== 0) throw new Error(`plumbing ${itf.ifname} in ${sb.netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
-    }
-    if (first) await firstRules(sb.netns, rules);
-  };
-
-  /**
-   * The sandbox's nftables table goes in with its first interface, before its process starts:
-   * Docker-style configurations name 127.0.0.11 as their resolver (handed to the embedded one
-   * at the gateway), and a service VIP must balance from the first connection. The DNS packet
-   * leaves with a loopback source, so the interface must accept that (route_localnet) until
-   * postrouting gives it the endpoint's own address.
-   */
-  const firstRules = async (netns: string, rules: NftTable | undefined): Promise<void> => {
-    // route_localnet is or-ed over "all" and the device: "all" covers the resolver's interface whichever it is.
-    const res = await runner.run(
-      'ip',
-      ['netns', 'exec', netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec nft -f -'],
-      { input: rules ? replaceTableScript(rules) : '' },
-    );
-    if (res.exitCode !== 0) throw new Error(`nftables in ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
-  };
-
-  /** Plumbs what is missing; says whether it plumbed anything, and whether eth0 (and so the rules) was among it. */
+  /** Plumbs what is missing (plan, then apply); says whether it plumbed anything, and whether eth0 (and so the rules) was among it. */
   const plumbAll = async (sb: DesiredSandbox, hostLinks: ReadonlySet<string>, fresh: boolean, rules: NftTable | undefined): Promise<{ plumbed: boolean; first: boolean }> => {
-    let plumbed = false;
-    let first = false;
     // A namespace made a moment ago holds nothing yet: no need to look inside.
-    const inside = fresh ? { stdout: '' } : await runner.run('ip', ['-n', sb.netns, '-d', '-j', 'addr', 'show']);
-    const ifaces = new Map<string, { addrs: string[]; mac: string; kind: string }>();
-    for (const l of (inside.stdout.trim() ? JSON.parse(inside.stdout) : []) as {
-      ifname: string;
-      address?: string;
-      linkinfo?: { info_kind?: string };
-      addr_info?: { family: string; local: string; prefixlen: number }[];
-    }[]) {
-      ifaces.set(l.ifname, {
-        mac: l.address ?? '',
-        kind: l.linkinfo?.info_kind ?? '',
-        addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
-      });
-    }
-    for (const [i, itf] of sb.interfaces.entries()) {
-      if (itf.kind === 'macvlan' && !hostLinks.has(itf.parent)) throw new ParentMissingError(itf);
-      const have = ifaces.get(itf.ifname);
-      const whole = itf.kind === 'macvlan' ? have?.kind === 'macvlan' : have !== undefined && hostLinks.has(itf.hostVeth);
-      if (!have || !whole) {
-        // Half-plumbed (either end gone), or another kind of device in its place: start that interface over.
-        if (have) await ip(['-n', sb.netns, 'link', 'del', itf.ifname]).catch(() => undefined);
-        if (itf.hostVeth !== '' && hostLinks.has(itf.hostVeth)) await ip(['link', 'del', itf.hostVeth]).catch(() => undefined);
-        await plumb(sb, itf, i === 0, rules);
-        plumbed = true;
-        if (i === 0) first = true;
-      } else if (!have.addrs.includes(itf.cidr) || have.mac !== itf.mac) {
-        await ip(['-n', sb.netns, '-batch', '-'], `link set ${itf.ifname} address ${itf.mac} up\naddr replace ${itf.cidr} dev ${itf.ifname}\n`);
-      }
-    }
-    // A macvlan interface has no host end whose removal takes it along: one whose endpoint is
-    // gone (network disconnect) is deleted here. Not in a namespace a process brought along.
-    if (sb.container.attachPid === 0) {
-      const wanted = new Set(sb.interfaces.map((i) => i.ifname));
-      for (const [name, have] of ifaces) {
-        if (have.kind === 'macvlan' && !wanted.has(name)) {
-          await ip(['-n', sb.netns, 'link', 'del', name]).catch(() => undefined);
-          plumbed = true;
-        }
-      }
-    }
-    return { plumbed, first };
+    const actual = fresh ? new Map() : await attacher.readInterfaces(sb.netns);
+    const steps = planInterfaces(sb, actual, hostLinks);
+    if (steps.length === 0) return { plumbed: false, first: false };
+    const { first } = await attacher.apply(sb.netns, steps, rules);
+    return { plumbed: steps.some((s) => s.step !== 'readdress'), first };
   };
 
   const writeIfChanged = async (path: string, content: string): Promise<void> => {
@@ -293,12 +181,10 @@ export function createSandboxRuntime(opts: {
         return { started: false, plumbed: false, record: seen.record };
       }
       await mkdir(recordsDir, { recursive: true });
-      const fresh = sb.ownsNetns && !existing.has(sb.netns) && c.attachPid === 0;
+      const source = namespaceSource(sb);
+      const fresh = sb.ownsNetns && !existing.has(sb.netns) && source.kind === 'own';
       if (sb.ownsNetns && !existing.has(sb.netns)) {
-        if (c.attachPid > 0) {
-          // pipework-style: name the process's own namespace instead of making a new one
-          await ip(['netns', 'attach', sb.netns, String(c.attachPid)]);
-        } else await ip(['netns', 'add', sb.netns]);
+        await attacher.ensureNamespace(sb.netns, source);
         // lo comes up with the first interface's batch, or on its own when there is none
         if (sb.interfaces.length === 0) await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
       }
@@ -306,7 +192,8 @@ export function createSandboxRuntime(opts: {
       if (sb.netns !== '') {
         const dir = join(etcNetns, sb.netns);
         await mkdir(dir, { recursive: true });
-        if (sb.ownsNetns) {
+        // A runtime's namespace has the runtime's files (the CNI result's dns is its to write).
+        if (sb.ownsNetns && source.kind !== 'path') {
           const hostResolv = await readFile(opts.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
           await writeIfChanged(join(dir, 'resolv.conf'), resolvConf(sb, hostResolv));
           await writeIfChanged(join(dir, 'hosts'), hostsFile(sb));
@@ -317,10 +204,13 @@ export function createSandboxRuntime(opts: {
         ensured.set(c.name, { print, record });
         return { started: false, plumbed, rulesApplied, record };
       }
+      const base = { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, source: source.kind, log: '', startedAt: new Date().toISOString(), interfaces: recordedInterfaces(sb) };
       const started: SandboxRecord =
-        c.attachPid > 0
-          ? { name: c.name, containerId: c.id, netns: sb.netns, ownsNetns: true, attached: true, pid: c.attachPid, pidStart: procStart(c.attachPid), log: '', startedAt: new Date().toISOString(), interfaces: recordedInterfaces(sb) }
-          : await start(sb);
+        source.kind === 'pid'
+          ? { ...base, pid: c.attachPid, pidStart: procStart(c.attachPid) }
+          : source.kind === 'path'
+            ? { ...base, pid: 0 } // an attachment without a workload
+            : await start(sb);
       await writeFile(recordPath(c.name), JSON.stringify(started, null, 2));
       ensured.set(c.name, { print, record: started });
       return { started: true, plumbed, rulesApplied, record: started };
@@ -345,9 +235,8 @@ export function createSandboxRuntime(opts: {
         if (ours(record)) process.kill(-record.pid, 'SIGKILL');
       }
       if (record.ownsNetns && record.netns !== '') {
-        // An attached process keeps its namespace (and its lo); its veths go with our name.
-        if (record.attached) for (const i of record.interfaces) await ip(['-n', record.netns, 'link', 'del', i.ifname]).catch(() => undefined);
-        await ip(['netns', 'del', record.netns]).catch(() => undefined);
+        const source = record.source ?? (record.attached ? 'pid' : 'own');
+        await attacher.detach(record.netns, source, source === 'own' ? [] : record.interfaces.map((i) => i.ifname));
         await rm(join(etcNetns, record.netns), { recursive: true, force: true });
       }
       await rm(recordPath(record.name), { force: true });
@@ -372,6 +261,7 @@ export function createSandboxRuntime(opts: {
       return out.sort((a, b) => a.name.localeCompare(b.name));
     },
 
-    running: (record) => ours(record),
+    // An attachment without a workload is up for as long as it is recorded.
+    running: (record) => (record.pid === 0 && record.source === 'path') || ours(record),
   };
 }

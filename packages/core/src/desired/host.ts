@@ -157,7 +157,8 @@ export function desiredHost(
         parent: macvlan ? net.parent : '',
         bridge: macvlan ? '' : bridgeName(net.id),
         hostVeth: macvlan ? '' : hostVethName(ep.id),
-        ifname: `eth${interfaces.length}`,
+        // A CNI runtime names the first interface (CNI_IFNAME); Docker-style ones count from eth0.
+        ifname: interfaces.length === 0 && c.cni ? c.cni.ifname : `eth${interfaces.length}`,
         mac: ep.mac,
         cidr: `${ep.ip}/${parseCidr(net.subnet).prefix}`,
         gateway: net.gateway,

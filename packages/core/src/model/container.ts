@@ -22,6 +22,10 @@ export interface Container {
   readonly mode: ContainerMode;
   readonly sharedWith: string; // mode container: the id of the container whose sandbox it joins
   readonly attachPid: number; // > 0: an existing process plugged in by `ctagent attach`
+  /** A namespace a runtime handed over (CNI_NETNS, a path on the node): attached, nothing started. */
+  readonly attachNetns?: string;
+  /** Set for an attachment the CNI plugin made: the runtime's key for it. */
+  readonly cni?: CniRef;
   /** Set for a service's task: the manager created it and restarts, replaces and removes it. */
   readonly task?: TaskInfo;
   /** What the node's agent last reported; absent until it has. */
@@ -32,6 +36,37 @@ export interface Container {
   readonly expose?: readonly ExposedPort[];
   /** `--link`: /etc/hosts entries (their environment is already in `env`). */
   readonly links?: readonly Link[];
+}
+
+/** A CNI runtime's key for an attachment: one (container id, interface name) is one attachment. */
+export interface CniRef {
+  readonly containerId: string;
+  readonly ifname: string;
+}
+
+/** A container whose namespace is not ours to run a process in: `ctagent attach` or a CNI runtime's. */
+export const isAttached = (c: Pick<Container, 'attachPid' | 'attachNetns'>): boolean => c.attachPid > 0 || (c.attachNetns ?? '') !== '';
+
+/** Linux interface names: 1-15 characters, no '/', ':' or whitespace, not "." or "..". */
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+export function parseCniRef(ref: { containerId: string; ifname: string }): CniRef {
+  const containerId = ref.containerId.trim();
+  if (!containerId || containerId.length > 256 || /[\s/]/.test(containerId)) {
+    throw invalidArgument(`CNI container id "${ref.containerId}" is not valid: 1-256 characters, no "/" or whitespace`);
+  }
+  if (!IFNAME.test(ref.ifname) || ref.ifname === '.' || ref.ifname === '..') {
+    throw invalidArgument(`interface name "${ref.ifname}" is not valid: 1-15 of letters, digits, "_", "." and "-" (e.g. eth0)`);
+  }
+  return { containerId, ifname: ref.ifname };
+}
+
+/** A namespace path handed over by a runtime: absolute, one line, no "..". */
+export function parseNetnsPath(path: string): string {
+  if (!path.startsWith('/') || path.length > 4096 || /[\n\0]/.test(path) || path.split('/').includes('..')) {
+    throw invalidArgument(`network namespace path "${path}" is not valid: an absolute path such as /var/run/netns/NAME or /proc/PID/ns/net`);
+  }
+  return path;
 }
 
 export type ContainerMode = 'network' | 'none' | 'host' | 'container';

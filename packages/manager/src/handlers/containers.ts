@@ -1,4 +1,4 @@
-import { DEFAULT_BRIDGE, linkEnv, nameKey, notFound, parseContainerRequest, parseEndpointRequest, parseNetworkMode, type Container, type Endpoint, type Link, type Network } from '@ctnet/core';
+import { DEFAULT_BRIDGE, isAttached, linkEnv, parseCniRef, parseNetnsPath, nameKey, notFound, parseContainerRequest, parseEndpointRequest, parseNetworkMode, type Container, type Endpoint, type Link, type Network } from '@ctnet/core';
 import {
   containerToWire,
   endpointToWire,
@@ -89,10 +89,12 @@ export async function runContainer(deps: ManagerDeps, req: RunContainerRequest):
     mode: how.mode,
     sharedWith,
     attachPid: Math.max(0, req.attachPid),
+    ...(req.attachNetns !== '' && { attachNetns: parseNetnsPath(req.attachNetns) }),
+    ...(req.cni && { cni: parseCniRef(req.cni) }),
     ...(expose.length > 0 && { expose }),
   };
   if (how.mode !== 'network') {
-    if (container.attachPid > 0) throw failedPrecondition('attach plugs a process into a network; give a network name');
+    if (isAttached(container)) throw failedPrecondition('attach plugs a process into a network; give a network name');
     const outcome = await deps.store.createContainer(container);
     if (!outcome.ok && outcome.reason === 'container-taken') {
       throw alreadyExists(`a container named ${container.name} already exists (on node ${outcome.existing.node}); choose another name or remove it with "ctmgr rm -f ${container.name}"`);

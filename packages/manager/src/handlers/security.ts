@@ -1,4 +1,4 @@
-import { invalidArgument, nameKey, permissionDenied } from '@ctnet/core';
+import { invalidArgument, isAttached, nameKey, permissionDenied } from '@ctnet/core';
 import type { Identity } from '@ctnet/pki';
 import type {
   IssueAdminCertRequest,
@@ -50,16 +50,17 @@ export const NODE_METHODS: ReadonlySet<string> = new Set(['runContainer', 'remov
 export function authorizeRequest(deps: ManagerDeps, method: string, caller: Identity, req: unknown): void {
   if (method === 'runContainer') {
     const r = req as RunContainerRequest;
-    if (caller.role === 'admin' && r.attachPid > 0) {
-      throw permissionDenied('attaching a process is done on its host only: run "ctagent attach --pid PID ..." there');
+    const attaching = isAttached(r);
+    if (caller.role === 'admin' && (attaching || r.cni)) {
+      throw permissionDenied('attaching a process or a namespace is done on its host only: "ctagent attach --pid PID ..." or the CNI plugin there');
     }
-    if (caller.role === 'node' && (r.attachPid <= 0 || nameKey(r.node) !== caller.name)) {
-      throw permissionDenied(`node ${caller.name} may only attach its own processes (ctagent attach), on itself`);
+    if (caller.role === 'node' && (!attaching || nameKey(r.node) !== caller.name)) {
+      throw permissionDenied(`node ${caller.name} may only attach its own processes and namespaces (ctagent attach, CNI), on itself`);
     }
   }
   if (method === 'removeContainer' && caller.role === 'node') {
     const c = deps.view.containers.get(nameKey((req as RemoveContainerRequest).name));
-    if (!c || nameKey(c.node) !== caller.name || c.attachPid <= 0) {
+    if (!c || nameKey(c.node) !== caller.name || !isAttached(c)) {
       throw permissionDenied(`node ${caller.name} may only detach what it attached on itself (ctagent detach)`);
     }
   }

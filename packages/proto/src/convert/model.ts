@@ -85,9 +85,11 @@ export function nodeFromWire(w: Node): DomainNode {
 }
 
 export function containerToWire(c: DomainContainer): Container {
-  const { task, status, ports, expose, links, ...rest } = c;
+  const { task, status, ports, expose, links, attachNetns, cni, ...rest } = c;
   return {
     ...rest,
+    attachNetns: attachNetns ?? '',
+    cni: cni && { ...cni },
     cmd: [...c.cmd],
     env: { ...c.env },
     dns: [...c.dns],
@@ -135,9 +137,11 @@ export function containerFromWire(w: Container): DomainContainer {
   if (w.cmd.length === 0) throw invalidArgument(`container ${w.name} has no command`);
   const mode = (w.mode || 'network') as DomainContainer['mode'];
   if (!MODES.includes(mode)) throw invalidArgument(`container ${w.name}: unknown network mode "${w.mode}"`);
-  const { task, status, ports: _p, expose: _e, links: _l, ...rest } = w;
+  const { task, status, ports: _p, expose: _e, links: _l, attachNetns, cni, ...rest } = w;
   return {
     ...rest,
+    ...(attachNetns && { attachNetns }),
+    ...(cni && { cni: { containerId: cni.containerId, ifname: cni.ifname } }),
     ...portsFromWire(w),
     mode,
     cmd: [...w.cmd],

@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Container, Endpoint, Network, Node, Service } from "./model.js";
+import { CniAttachment, Container, Endpoint, Network, Node, Service } from "./model.js";
 
 export interface JoinTokenRequest {
   /** "worker" */
@@ -220,6 +220,10 @@ export interface RunContainerRequest {
   expose: string[];
   /** --link NAME[:ALIAS] */
   links: string[];
+  /** the CNI plugin: plug this namespace (a path on the node) in; nothing is started */
+  attachNetns: string;
+  /** the CNI plugin: the runtime's key for the attachment */
+  cni: CniAttachment | undefined;
 }
 
 export interface RunContainerRequest_EnvEntry {
@@ -3309,6 +3313,8 @@ function createBaseRunContainerRequest(): RunContainerRequest {
     publishAll: false,
     expose: [],
     links: [],
+    attachNetns: "",
+    cni: undefined,
   };
 }
 
@@ -3361,6 +3367,12 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     }
     for (const v of message.links) {
       writer.uint32(130).string(v!);
+    }
+    if (message.attachNetns !== "") {
+      writer.uint32(138).string(message.attachNetns);
+    }
+    if (message.cni !== undefined) {
+      CniAttachment.encode(message.cni, writer.uint32(146).fork()).join();
     }
     return writer;
   },
@@ -3509,6 +3521,22 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
             message.links.push(reader.string());
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.attachNetns = reader.string();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.cni = CniAttachment.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3564,6 +3592,12 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
         : false,
       expose: globalThis.Array.isArray(object?.expose) ? object.expose.map((e: any) => globalThis.String(e)) : [],
       links: globalThis.Array.isArray(object?.links) ? object.links.map((e: any) => globalThis.String(e)) : [],
+      attachNetns: isSet(object.attachNetns)
+        ? globalThis.String(object.attachNetns)
+        : isSet(object.attach_netns)
+        ? globalThis.String(object.attach_netns)
+        : "",
+      cni: isSet(object.cni) ? CniAttachment.fromJSON(object.cni) : undefined,
     };
   },
 
@@ -3623,6 +3657,12 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     if (message.links?.length) {
       obj.links = message.links;
     }
+    if (message.attachNetns !== "") {
+      obj.attachNetns = message.attachNetns;
+    }
+    if (message.cni !== undefined) {
+      obj.cni = CniAttachment.toJSON(message.cni);
+    }
     return obj;
   },
 
@@ -3655,6 +3695,8 @@ export const RunContainerRequest: MessageFns<RunContainerRequest> = {
     message.publishAll = object.publishAll ?? false;
     message.expose = object.expose?.map((e) => e) || [];
     message.links = object.links?.map((e) => e) || [];
+    message.attachNetns = object.attachNetns ?? "";
+    message.cni = (object.cni !== undefined && object.cni !== null) ? CniAttachment.fromPartial(object.cni) : undefined;
     return message;
   },
 };

@@ -104,11 +104,21 @@ export interface Container {
   expose: ExposedPort[];
   /** --link: /etc/hosts entries (the variables are in env) */
   links: Link[];
+  /** a namespace a runtime handed over (CNI_NETNS path on the node); nothing is started */
+  attachNetns: string;
+  /** set for an attachment made by the CNI plugin: the runtime's key for it */
+  cni: CniAttachment | undefined;
 }
 
 export interface Container_EnvEntry {
   key: string;
   value: string;
+}
+
+/** The CNI runtime's key for an attachment: one (container id, interface name) is one attachment. */
+export interface CniAttachment {
+  containerId: string;
+  ifname: string;
 }
 
 /** One -p: a container port published on its node. host_ip empty = every address of the node. */
@@ -1278,6 +1288,8 @@ function createBaseContainer(): Container {
     ports: [],
     expose: [],
     links: [],
+    attachNetns: "",
+    cni: undefined,
   };
 }
 
@@ -1333,6 +1345,12 @@ export const Container: MessageFns<Container> = {
     }
     for (const v of message.links) {
       Link.encode(v!, writer.uint32(138).fork()).join();
+    }
+    if (message.attachNetns !== "") {
+      writer.uint32(146).string(message.attachNetns);
+    }
+    if (message.cni !== undefined) {
+      CniAttachment.encode(message.cni, writer.uint32(154).fork()).join();
     }
     return writer;
   },
@@ -1489,6 +1507,22 @@ export const Container: MessageFns<Container> = {
             message.links.push(Link.decode(reader, reader.uint32()));
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.attachNetns = reader.string();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.cni = CniAttachment.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1555,6 +1589,12 @@ export const Container: MessageFns<Container> = {
       links: globalThis.Array.isArray(object?.links)
         ? object.links.map((e: any) => Link.fromJSON(e))
         : [],
+      attachNetns: isSet(object.attachNetns)
+        ? globalThis.String(object.attachNetns)
+        : isSet(object.attach_netns)
+        ? globalThis.String(object.attach_netns)
+        : "",
+      cni: isSet(object.cni) ? CniAttachment.fromJSON(object.cni) : undefined,
     };
   },
 
@@ -1617,6 +1657,12 @@ export const Container: MessageFns<Container> = {
     if (message.links?.length) {
       obj.links = message.links.map((e) => Link.toJSON(e));
     }
+    if (message.attachNetns !== "") {
+      obj.attachNetns = message.attachNetns;
+    }
+    if (message.cni !== undefined) {
+      obj.cni = CniAttachment.toJSON(message.cni);
+    }
     return obj;
   },
 
@@ -1652,6 +1698,8 @@ export const Container: MessageFns<Container> = {
     message.ports = object.ports?.map((e) => PortMapping.fromPartial(e)) || [];
     message.expose = object.expose?.map((e) => ExposedPort.fromPartial(e)) || [];
     message.links = object.links?.map((e) => Link.fromPartial(e)) || [];
+    message.attachNetns = object.attachNetns ?? "";
+    message.cni = (object.cni !== undefined && object.cni !== null) ? CniAttachment.fromPartial(object.cni) : undefined;
     return message;
   },
 };
@@ -1737,6 +1785,95 @@ export const Container_EnvEntry: MessageFns<Container_EnvEntry> = {
     const message = createBaseContainer_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCniAttachment(): CniAttachment {
+  return { containerId: "", ifname: "" };
+}
+
+export const CniAttachment: MessageFns<CniAttachment> = {
+  encode(message: CniAttachment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.containerId !== "") {
+      writer.uint32(10).string(message.containerId);
+    }
+    if (message.ifname !== "") {
+      writer.uint32(18).string(message.ifname);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CniAttachment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCniAttachment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.containerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ifname = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CniAttachment {
+    return {
+      containerId: isSet(object.containerId)
+        ? globalThis.String(object.containerId)
+        : isSet(object.container_id)
+        ? globalThis.String(object.container_id)
+        : "",
+      ifname: isSet(object.ifname) ? globalThis.String(object.ifname) : "",
+    };
+  },
+
+  toJSON(message: CniAttachment): unknown {
+    const obj: any = {};
+    if (message.containerId !== "") {
+      obj.containerId = message.containerId;
+    }
+    if (message.ifname !== "") {
+      obj.ifname = message.ifname;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CniAttachment>, I>>(base?: I): CniAttachment {
+    return CniAttachment.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CniAttachment>, I>>(object: I): CniAttachment {
+    const message = createBaseCniAttachment();
+    message.containerId = object.containerId ?? "";
+    message.ifname = object.ifname ?? "";
     return message;
   },
 };
