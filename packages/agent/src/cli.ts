@@ -35,6 +35,10 @@ run flags (environment variable in brackets):
   --resync-interval DURATION  periodic full reconcile, default 10s [CTNET_RESYNC_INTERVAL]
   --label k=v                 node label, repeatable
   --dns-ttl SECONDS           TTL of embedded DNS answers, default 5 [CTNET_DNS_TTL]
+  --cni-socket PATH           where the CNI plugin (packages/cni/dist/ctnet) reaches this agent,
+                              default /run/ctnet/cni.sock; "none" turns it off [CTNET_CNI_SOCKET].
+                              Root only (0600 in a 0700 directory); a conflist names another
+                              path with "agentSocket"
   --join-token TOKEN          joins the cluster (first run, or after "ctmgr node rm"); print one
                               on a manager with "ctmgr join-token worker" [CTNET_JOIN_TOKEN].
                               The node certificate and key are kept in DATA-DIR/tls (0600):
@@ -51,6 +55,7 @@ const runOptions = {
   'resync-interval': { type: 'string' },
   label: { type: 'string', multiple: true },
   'dns-ttl': { type: 'string' },
+  'cni-socket': { type: 'string' },
   'join-token': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -101,6 +106,7 @@ async function run(argv: readonly string[], env: Env, io: AgentIo): Promise<numb
     netnsPrefix: env.CTNET_NETNS_PREFIX,
     labels: parseKeyValues(values.label ?? [], '--label'),
     dnsTtl: values['dns-ttl'] ?? env.CTNET_DNS_TTL,
+    cniSocket: values['cni-socket'] ?? env.CTNET_CNI_SOCKET,
     defaultNodeName: hostname(),
   });
   // Loaded for `run` only: the other verbs start faster without the agent's machinery.

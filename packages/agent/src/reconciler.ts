@@ -58,6 +58,8 @@ export function createReconciler(deps: {
   onProblems?(problems: ReadonlyMap<string, string>): void;
   /** Every local container's state after each run (the caller sends what changed). */
   onStates(states: readonly ObservedState[]): void;
+  /** A run ended (clean or not): the revision it planned from, and the sandboxes it could not make (name -> why). */
+  onRunDone?(revision: number, failed: ReadonlyMap<string, string>): void;
 }): Reconciler {
   let running: Promise<void> | undefined;
   let pending: 'change' | 'resync' | 'start' | undefined;
@@ -220,6 +222,7 @@ export function createReconciler(deps: {
       errors.push(err instanceof Error ? err.message : String(err));
     }
     stop();
+    deps.onRunDone?.(revision, failedBy);
     metrics.reconciles.inc({ reason, result: errors.length ? 'error' : 'ok' });
     if (errors.length) {
       lastError = errors.join('; ');

@@ -21,6 +21,8 @@ export interface ManagerLink {
   report(states: readonly ContainerState[]): boolean;
   /** Sends the host's network problems (network id -> message); false when no stream is up. */
   reportProblems(problems: Readonly<Record<string, string>>): boolean;
+  /** The manager the stream is up to now, if any (local calls such as the CNI plugin's go there). */
+  manager(): string | undefined;
   stop(): void;
 }
 
@@ -40,7 +42,7 @@ export function connectToManagers(deps: {
 }): ManagerLink {
   const { config, state, log, metrics } = deps;
   let stopped = false;
-  let current: { write(m: AgentMessage): void } | undefined;
+  let current: { addr: string; write(m: AgentMessage): void } | undefined;
   let cancel: (() => void) | undefined;
 
   let revoked = false; // the manager refused our certificate
@@ -101,7 +103,7 @@ export function connectToManagers(deps: {
         },
       };
       call.write(hello);
-      current = { write: (m) => void call.write(m) };
+      current = { addr, write: (m) => void call.write(m) };
       metrics.connected.set(1);
       deps.onConnected?.();
       log.info('connected to manager', { manager: addr, resume: hello.msg?.$case === 'hello' ? hello.msg.value.resumeRevision : 0 });
@@ -140,6 +142,7 @@ export function connectToManagers(deps: {
       current.write({ msg: { $case: 'nodeReport', value: { problems: { ...problems } } } });
       return true;
     },
+    manager: () => current?.addr,
     stop() {
       stopped = true;
       cancel?.();

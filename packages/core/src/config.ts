@@ -175,6 +175,8 @@ export interface AgentConfig {
   readonly labels: Readonly<Record<string, string>>;
   /** TTL of the embedded resolver's answers: short, so a cached answer is never stale for long. */
   readonly dnsTtlSeconds: number;
+  /** The CNI plugin's unix socket (root only); '' when turned off (--cni-socket none). */
+  readonly cniSocket: string;
 }
 
 export interface RawAgentConfig {
@@ -187,6 +189,7 @@ export interface RawAgentConfig {
   netnsPrefix?: string;
   labels?: Readonly<Record<string, string>>;
   dnsTtl?: string;
+  cniSocket?: string;
   defaultNodeName: string;
 }
 
@@ -209,8 +212,13 @@ export function parseAgentConfig(raw: RawAgentConfig): AgentConfig {
   if (!/^\d+s?$/.test(ttlText) || dnsTtlSeconds > 86_400) {
     throw invalidArgument(`--dns-ttl "${raw.dnsTtl}" must be whole seconds from 0 to 86400 (e.g. 5 or 5s)`);
   }
+  const cni = (raw.cniSocket ?? '').trim() || '/run/ctnet/cni.sock';
+  if (cni !== 'none' && (!cni.startsWith('/') || cni.length > 100 || /[^\x21-\x7e]/.test(cni))) {
+    throw invalidArgument(`--cni-socket "${cni}" must be an absolute path of at most 100 printable ASCII characters, no spaces (a unix socket), or none`);
+  }
   return Object.freeze({
     dnsTtlSeconds,
+    cniSocket: cni === 'none' ? '' : cni,
     managers: Object.freeze(managers),
     advertiseAddr,
     nodeName: (raw.nodeName?.trim() || raw.defaultNodeName).toLowerCase(),

@@ -25,3 +25,4 @@ export * from './policy/nft.js';
 export * from './policy/traffic.js';
 export * from './policy/host-rules.js';
 export * from './policy/sandbox-rules.js';
+export * from './cni/spec.js';

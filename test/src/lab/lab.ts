@@ -387,7 +387,7 @@ class LabImpl implements Lab {
 
   /** What the agent on a host and every command run there see. */
   private hostEnv(host: LabHost): NodeJS.ProcessEnv {
-    return { ...process.env, ...this.opts.agentEnv, CTNET_NETNS_PREFIX: host.sandboxPrefix, CTNET_DATA_DIR: join(this.workDir, host.name) };
+    return { ...process.env, ...this.opts.agentEnv, CTNET_NETNS_PREFIX: host.sandboxPrefix, CTNET_DATA_DIR: join(this.workDir, host.name), CTNET_CNI_SOCKET: join(this.workDir, host.name, 'cni.sock') };
   }
 
   async setLinkDown(ref: NodeRef): Promise<void> {

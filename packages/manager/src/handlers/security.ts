@@ -40,7 +40,7 @@ export async function rotateCa(deps: ManagerDeps, req: RotateCaRequest): Promise
 }
 
 /** The methods a node certificate may call (its own attachments); every other one is admin-only. */
-export const NODE_METHODS: ReadonlySet<string> = new Set(['runContainer', 'removeContainer']);
+export const NODE_METHODS: ReadonlySet<string> = new Set(['runContainer', 'removeContainer', 'listNodes']);
 
 /**
  * What a caller may ask beyond its role. Attaching an existing process names a PID on a

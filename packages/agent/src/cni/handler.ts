@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import {
+  CniCode,
+  CniError,
+  CtnetError,
+  ErrorCode,
+  cniDnsName,
+  cniErrorResult,
+  cniResult,
+  cniVersionResult,
+  hostVethName,
+  nameKey,
+  parseCidr,
+  parseCniCall,
+  versionOf,
+  type CniCall,
+  type Container,
+  type Logger,
+} from '@ctnet/core';
+import { RunContainerRequest } from '@ctnet/proto';
+import type { ManagerCalls } from '../manager-calls.js';
+import type { LocalState } from '../state.js';
+import type { ActualInterface } from '../sandbox/attachment.js';
+import type { SandboxRecord } from '../sandbox/runtime.js';
+
+/** What the CNI verbs need of the agent: its state, its managers, and its sandboxes. */
+export interface CniDeps {
+  readonly node: string;
+  readonly state: LocalState;
+  readonly manager: ManagerCalls;
+  /** The stream to a manager is up and a snapshot has arrived. */
+  ready(): boolean;
+  /** Resolves with the record once the local reconcile has plumbed the container; rejects with why it could not. */
+  waitAttached(containerId: string, timeoutMs: number): Promise<SandboxRecord>;
+  /** Resolves once no local record of the container is left (its interfaces are gone). */
+  waitDetached(containerId: string, timeoutMs: number): Promise<void>;
+  records(): Promise<SandboxRecord[]>;
+  /** Removes a local attachment the cluster no longer knows (a record left behind). */
+  removeRecord(record: SandboxRecord): Promise<void>;
+  /** Whether the path is a namespace (nsfs), and which interfaces it holds. */
+  isNetns(path: string): Promise<boolean>;
+  interfacesAt(path: string): Promise<Map<string, ActualInterface>>;
+  log: Logger;
+}
+
+const ATTACH_TIMEOUT_MS = 30_000;
+const CONVERGE_TIMEOUT_MS = 30_000;
+
+/** The ctnet container name of a runtime's attachment: stable for its key, so a repeated ADD finds it. */
+export const attachmentName = (containerId: string, ifname: string): string =>
+  `cni-${createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, 16)}`;
+
+const byKey = (state: LocalState, node: string, containerId: string, ifname: string): Container | undefined => {
+  for (const c of state.containers.values()) {
+    if (c.cni && c.cni.containerId === containerId && c.cni.ifname === ifname && nameKey(c.node) === nameKey(node)) return c;
+  }
+  return undefined;
+};
+
+/** A manager's refusal as the CNI code a runtime understands. */
+function fromCtnet(err: unknown): CniError {
+  if (err instanceof CniError) return err;
+  if (err instanceof CtnetError) {
+    switch (err.code) {
+      case ErrorCode.Unavailable:
+      case ErrorCode.DeadlineExceeded:
+        return new CniError(CniCode.TryAgainLater, err.message, 'the cluster is not reachable from this host right now; try again');
+      case ErrorCode.ResourceExhausted:
+        return new CniError(CniCode.AddressesExhausted, err.message, 'free addresses (remove containers) or use a network with a larger subnet');
+      case ErrorCode.NotFound:
+        return new CniError(CniCode.InvalidConfig, err.message, 'the conflist "name" must be a ctnet network (see "ctmgr network ls")');
+      default:
+        return new CniError(CniCode.Refused, err.message);
+    }
+  }
+  return new CniError(CniCode.IoFailure, err instanceof Error ? err.message : String(err));
+}
+
+/** The agent's side of the plugin: one call in (environment and stdin), what to print out. */
+export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, string>>, stdin: string) => Promise<{ ok: boolean; output: string }> {
+  const resultFor = (call: CniCall, c: Container, record: SandboxRecord): Record<string, unknown> => {
+    const ep = [...deps.state.endpoints.values()].find((e) => e.container === c.id);
+    const net = ep && deps.state.networks.get(ep.networkId);
+    if (!ep || !net) throw new CniError(CniCode.TryAgainLater, `the endpoint of ${c.name} is not known here yet`, 'try again');
+    const itf = record.interfaces[0];
+    return cniResult(call.config.cniVersion, {
+      hostVeth: net.driver === 'macvlan' ? '' : hostVethName(ep.id),
+      ifname: call.ifname,
+      mac: itf?.mac ?? ep.mac,
+      sandbox: c.attachNetns ?? call.netns,
+      cidr: `${ep.ip}/${parseCidr(net.subnet).prefix}`,
+      gateway: net.gateway,
+      nameserver: net.driver === 'macvlan' ? '127.0.0.11' : net.gateway,
+    });
+  };
+
+  /** Every ready node has applied the state this host has now (the endpoint included). */
+  const waitConverged = async (): Promise<void> => {
+    const revision = deps.state.revision;
+    const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+    for (;;) {
+      const { nodes } = await deps.manager.listNodes();
+      const behind = nodes.filter((n) => n.status === 'ready' && n.ackedRevision < revision);
+      if (behind.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new CniError(CniCode.TryAgainLater, `nodes ${behind.map((n) => n.node?.name).join(', ')} have not applied revision ${revision} within ${CONVERGE_TIMEOUT_MS / 1000} s`);
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  const add = async (call: CniCall): Promise<Record<string, unknown>> => {
+    const known = byKey(deps.state, deps.node, call.containerId, call.ifname);
+    if (known) {
+      // A repeated ADD (the runtime retried, or ours timed out): the same attachment, the same result.
+      return resultFor(call, known, await deps.waitAttached(known.id, ATTACH_TIMEOUT_MS));
+    }
+    if (!deps.ready()) throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager yet', 'try again in a moment; check "ctagent" on this host');
+    if (!(await deps.isNetns(call.netns))) {
+      throw new CniError(CniCode.InvalidEnvironment, `CNI_NETNS ${call.netns} is not a network namespace`, 'pass the path of the container\'s network namespace, e.g. /var/run/netns/NAME or /proc/PID/ns/net');
+    }
+    if ((await deps.interfacesAt(call.netns)).has(call.ifname)) {
+      throw new CniError(CniCode.InvalidEnvironment, `CNI_IFNAME ${call.ifname} already exists in ${call.netns}`, 'choose another interface name for this attachment');
+    }
+    const name = attachmentName(call.containerId, call.ifname);
+    const dnsName = cniDnsName(call);
+    const req = RunContainerRequest.fromPartial({
+      name,
+      network: call.config.name,
+      node: deps.node,
+      cmd: ['cni', call.containerId, call.ifname],
+      hostname: dnsName || name,
+      aliases: dnsName && dnsName !== name ? [dnsName] : [],
+      attachNetns: call.netns,
+      cni: { containerId: call.containerId, ifname: call.ifname },
+      publish: call.config.portMappings.map((p) => `${p.hostIP ? `${p.hostIP}:` : ''}${p.hostPort}:${p.containerPort}/${p.protocol}`),
+    });
+    let id: string;
+    try {
+      id = (await deps.manager.runContainer(req)).container!.id;
+    } catch (err) {
+      // Two ADDs of one key at once: the second finds the first's attachment.
+      if (err instanceof CtnetError && err.code === ErrorCode.AlreadyExists && err.message.includes(name)) {
+        const deadline = Date.now() + ATTACH_TIMEOUT_MS;
+        while (!byKey(deps.state, deps.node, call.containerId, call.ifname) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        return add(call);
+      }
+      throw fromCtnet(err);
+    }
+    try {
+      const record = await deps.waitAttached(id, ATTACH_TIMEOUT_MS);
+      if (call.config.waitConverged) await waitConverged();
+      const c = [...deps.state.containers.values()].find((x) => x.id === id)!;
+      return resultFor(call, c, record);
+    } catch (err) {
+      // Nothing half-made survives a failed ADD: the address goes back and the interface with it.
+      await deps.manager.removeContainer(name).catch((e: unknown) => deps.log.warn('could not undo a failed CNI ADD; GC will', { name, error: String(e) }));
+      await deps.waitDetached(id, ATTACH_TIMEOUT_MS).catch(() => undefined);
+      throw fromCtnet(err);
+    }
+  };
+
+  const del = async (call: CniCall): Promise<void> => {
+    const known = byKey(deps.state, deps.node, call.containerId, call.ifname);
+    const name = attachmentName(call.containerId, call.ifname);
+    if (known) {
+      if (!deps.ready()) throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager; the address cannot be released yet', 'the runtime retries DEL; GC cleans up as well');
+      await deps.manager.removeContainer(known.name).catch((err: unknown) => {
+        if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw fromCtnet(err);
+      });
+      await deps.waitDetached(known.id, ATTACH_TIMEOUT_MS);
+      // The name is withdrawn where it was served, before the runtime reuses anything.
+      if (call.config.waitConverged) await waitConverged();
+      return;
+    }
+    // Unknown to the cluster: a record left behind locally goes; nothing at all is success too.
+    for (const r of await deps.records()) if (r.name === name) await deps.removeRecord(r);
+  };
+
+  const check = async (call: CniCall): Promise<void> => {
+    const known = byKey(deps.state, deps.node, call.containerId, call.ifname);
+    if (!known) throw new CniError(CniCode.UnknownContainer, `no ctnet attachment for container ${call.containerId} interface ${call.ifname}`, 'ADD it first');
+    const prev = call.config.prevResult as { ips?: { address?: string }[]; interfaces?: { name?: string; mac?: string; sandbox?: string }[] };
+    const want = (prev.interfaces ?? []).find((i) => i.sandbox && i.name === call.ifname);
+    const addr = prev.ips?.[0]?.address;
+    const actual = (await deps.interfacesAt(call.netns)).get(call.ifname);
+    const problems: string[] = [];
+    if (!actual) problems.push(`interface ${call.ifname} is missing from ${call.netns}`);
+    else {
+      if (addr && !actual.addrs.includes(addr)) problems.push(`${call.ifname} has ${actual.addrs.join(', ') || 'no IPv4 address'}, not ${addr}`);
+      if (want?.mac && actual.mac.toLowerCase() !== want.mac.toLowerCase()) problems.push(`${call.ifname} has MAC ${actual.mac}, not ${want.mac}`);
+    }
+    const ep = [...deps.state.endpoints.values()].find((e) => e.container === known.id);
+    if (addr && ep && addr.split('/')[0] !== ep.ip) problems.push(`the cluster records ${ep.ip} for this attachment, not ${addr}`);
+    if (problems.length > 0) throw new CniError(CniCode.CheckFailed, problems.join('; '), 'DEL and ADD the attachment again (the agent also repairs its own interfaces at its next resync)');
+  };
+
+  const gc = async (call: CniCall): Promise<void> => {
+    if (!deps.ready()) throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager yet', 'try again in a moment');
+    const valid = new Set(call.config.validAttachments.map((a) => `${a.containerId}/${a.ifname}`));
+    const gone: Container[] = [];
+    for (const c of deps.state.containers.values()) {
+      if (c.cni && nameKey(c.node) === nameKey(deps.node) && !valid.has(`${c.cni.containerId}/${c.cni.ifname}`)) gone.push(c);
+    }
+    for (const c of gone) {
+      await deps.manager.removeContainer(c.name).catch((err: unknown) => {
+        if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw fromCtnet(err);
+      });
+    }
+    for (const c of gone) await deps.waitDetached(c.id, ATTACH_TIMEOUT_MS);
+    deps.log.info('CNI GC', { released: gone.length });
+  };
+
+  return async (env, stdin) => {
+    try {
+      const call = parseCniCall(env, stdin);
+      switch (call.command) {
+        case 'VERSION':
+          return { ok: true, output: JSON.stringify(cniVersionResult()) };
+        case 'ADD':
+          return { ok: true, output: JSON.stringify(await add(call)) };
+        case 'DEL':
+          await del(call);
+          return { ok: true, output: '' };
+        case 'CHECK':
+          await check(call);
+          return { ok: true, output: '' };
+        case 'GC':
+          await gc(call);
+          return { ok: true, output: '' };
+        case 'STATUS':
+          if (!deps.ready()) throw new CniError(CniCode.NotAvailable, 'the ctnet agent is not connected to a manager: it cannot serve ADD now', 'check "ctagent" on this host and the managers it names');
+          return { ok: true, output: '' };
+      }
+    } catch (err) {
+      const e = fromCtnet(err);
+      if (e.code !== CniCode.TryAgainLater) deps.log.warn('CNI call refused', { code: e.code, error: e.message });
+      return { ok: false, output: JSON.stringify(cniErrorResult(versionOf(stdin), e)) };
+    }
+  };
+}
