@@ -5,11 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # apt package : a command it provides
-wanted=(etcd-server:etcd iproute2:ip nftables:nft iputils-ping:ping dnsutils:dig protobuf-compiler:protoc dnsperf:dnsperf dnsmasq-base:dnsmasq)
+wanted=(etcd-server:etcd iproute2:ip nftables:nft iputils-ping:ping dnsutils:dig protobuf-compiler:protoc dnsperf:dnsperf dnsmasq-base:dnsmasq gcc:cc containerd:containerd busybox-static:busybox)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair#*:}" >/dev/null 2>&1 || missing+=("${pair%%:*}")
 done
+# The CNI plugins are not on PATH; the tests chain Debian's (portmap) and compare with bridge.
+[ -x /usr/lib/cni/portmap ] || missing+=(containernetworking-plugins)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
