@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
-import { run } from './lab/process.js';
+import { run, spawnLogged, type LabProcess } from './lab/process.js';
 import { REPO, ok, waitUntil } from './harness.js';
 
 // The CNI plugin driven exactly as the specification describes: environment and stdin, no
@@ -42,6 +42,15 @@ const pathOf = (ns: string) => `/run/netns/${ns}`;
 const attach = (ns: string, id: string, extra: Record<string, string> = {}) => ({ CNI_CONTAINERID: id, CNI_NETNS: pathOf(ns), CNI_IFNAME: 'eth0', ...extra });
 const addressOf = (r: Call) => ((r.out.ips as { address: string }[])[0]!.address);
 const usage = async (net: string) => (JSON.parse(await ok(lab.ctmgr('network', 'inspect', net))) as { endpoints?: unknown[] }[])[0]!.endpoints?.length ?? 0;
+const FIXTURES = join(REPO, 'test/src/lab/fixtures');
+/** A TCP server inside a runtime's namespace (nsenter; bounded by timeout) that answers each connection with a line. */
+const serveIn = (ns: string, name: string, port: number): LabProcess =>
+  spawnLogged(`whoami ${name}`, ['nsenter', `--net=${pathOf(ns)}`, '--', 'timeout', '120', process.execPath, join(FIXTURES, 'tcp-whoami.mjs'), String(port)], join(lab.workDir, `whoami-${name}.log`), process.env);
+/** Whether a connection from a host to addr:port is answered. */
+const answered = async (host: string, addr: string, port: number) => {
+  const r = await lab.exec(host, process.execPath, join(FIXTURES, 'tcp-probe.mjs'), 'once', addr, String(port), '1', '2000');
+  return r.code === 0 && (JSON.parse(r.stdout) as { answers: string[] }).answers.length === 1;
+};
 const records = (host: string) => readdirSync(join(lab.workDir, host, 'sandboxes')).filter((f) => f.endsWith('.json'));
 
 describe.skipIf(reason !== undefined)(`CNI plugin, driven as the spec says${reason ? ` (skipped: ${reason})` : ''}`, () => {
@@ -160,6 +169,69 @@ describe.skipIf(reason !== undefined)(`CNI plugin, driven as the spec says${reas
     expect(records('h1')).toEqual([]);
     expect(await ok(run(['ip', '-n', k, '-br', 'link']))).not.toMatch(/eth0/);
   });
+
+  it('publishes runtimeConfig portMappings itself, and chains with Debian\'s portmap for hostPort', async () => {
+    const h1 = lab.hosts[0]!;
+    // The capability declared on ctnet: the runtime hands the mappings to us, ctnet publishes them.
+    const own = await newNetns();
+    const mapped = { runtimeConfig: { portMappings: [{ hostPort: 18081, containerPort: 8080, protocol: 'tcp', hostIP: '' }] } };
+    const a = await cni('ADD', attach(own, 'pm-own'), config('h1', mapped));
+    expect(a.code, a.raw).toBe(0);
+    const web1 = serveIn(own, 'own', 8080);
+    // Declared on portmap instead: ctnet attaches, portmap (next in the chain) maps from prevResult.
+    const chained = await newNetns();
+    const b = await cni('ADD', attach(chained, 'pm-chain'), config('h1', { cniVersion: '1.0.0' }));
+    expect(b.code, b.raw).toBe(0);
+    const portmap = (command: string) =>
+      run(['nsenter', `--net=/run/netns/${h1.ns}`, '--', '/usr/lib/cni/portmap'], {
+        env: { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: 'pm-chain', CNI_NETNS: pathOf(chained), CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+        input: JSON.stringify({ cniVersion: '1.0.0', name: 'app', type: 'portmap', capabilities: { portMappings: true }, runtimeConfig: { portMappings: [{ hostPort: 18082, containerPort: 9090, protocol: 'tcp' }] }, prevResult: b.out }),
+      });
+    const pm = await portmap('ADD');
+    expect(pm.code, pm.stdout + pm.stderr).toBe(0);
+    const web2 = serveIn(chained, 'chained', 9090);
+    try {
+      await waitUntil(() => answered('h2', h1.addr, 18081), 20_000, () => lab.logs(10));
+      await waitUntil(() => answered('h2', h1.addr, 18082), 20_000, () => lab.logs(10));
+      // Each mapping reaches its own container only.
+      expect(await answered('h2', h1.addr, 18083)).toBe(false);
+    } finally {
+      await web1.stop('SIGKILL');
+      await web2.stop('SIGKILL');
+    }
+    expect((await portmap('DEL')).code).toBe(0);
+    expect((await cni('DEL', attach(chained, 'pm-chain'), config('h1', { cniVersion: '1.0.0' }))).code).toBe(0);
+    expect((await cni('DEL', attach(own, 'pm-own'), config('h1', mapped))).code).toBe(0);
+    // The host port goes with the attachment.
+    await waitUntil(async () => !(await answered('h2', h1.addr, 18081)), 10_000);
+  });
+
+  it('200 ADD/DEL cycles with the agent killed -9 midway leave no address, interface or record behind (after GC)', async () => {
+    const before = await usage('app');
+    let refused = 0;
+    for (let i = 0; i < 200; i++) {
+      if (i === 110) lab.startAgent('h1');
+      const ns = await newNetns();
+      const adding = cni('ADD', attach(ns, `cycle-${i}`), config('h1'));
+      // Killed in the middle of an ADD: whatever it had done must be found and undone later.
+      if (i === 100) await new Promise((r) => setTimeout(r, 15)).then(() => lab.stopAgent('h1', 'SIGKILL'));
+      const add = await adding;
+      // While the agent is down, ADD says "try again later" (11); nothing else is acceptable.
+      if (add.code !== 0) {
+        expect(add.out.code, add.raw).toBe(11);
+        refused++;
+      }
+      await cni('DEL', attach(ns, `cycle-${i}`), config('h1'));
+      await ok(run(['ip', 'netns', 'del', ns]));
+      if (i === 110) await waitUntil(async () => (await cni('STATUS', {}, config('h1'))).code === 0, 30_000, () => lab.agentLog('h1'));
+    }
+    expect(refused).toBeGreaterThanOrEqual(10);
+    expect((await cni('GC', {}, config('h1', { 'cni.dev/valid-attachments': [] }))).code).toBe(0);
+    expect(await usage('app')).toBe(before);
+    await waitUntil(() => records('h1').length === 0, 15_000, () => lab.agentLog('h1'));
+    expect(await ok(lab.exec('h1', 'ip', '-br', 'link'))).not.toMatch(/ctv-/);
+    expect(lab.namespaces().filter((n) => n.startsWith(lab.hosts[0]!.sandboxPrefix))).toEqual([]);
+  }, 300_000);
 
   it('STATUS says 50 while the agent has no manager, and GC releases every attachment not listed', async () => {
     const keep = await newNetns();
