@@ -20,6 +20,7 @@ import { createManagerCalls } from './manager-calls.js';
 import { createCniHandler } from './cni/handler.js';
 import { serveCniSocket } from './cni/socket.js';
 import { waitForRuns } from './cni/waits.js';
+import { createDirectAttach } from './cni/direct.js';
 import { parseNamespaceInterfaces } from './sandbox/attachment.js';
 import { statfs } from 'node:fs/promises';
 
@@ -47,6 +48,15 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   });
   let link: ReturnType<typeof connectToManagers> | undefined;
   const runs = waitForRuns();
+  const policy = createPolicyApplier(runner);
+  const direct = createDirectAttach({
+    state,
+    host: { node: config.nodeName, underlayMtu: host.underlayMtu },
+    netnsPrefix: config.netnsPrefix,
+    sandboxes,
+    policy,
+    reconciler: () => reconciler!,
+  });
   const reporter = createStateReporter((states) => link?.report(states) ?? false);
   const problems = createProblemReporter((p) => link?.reportProblems(p) ?? false);
   const dns = createDnsServer({ log, ttl: config.dnsTtlSeconds });
@@ -62,7 +72,8 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     metrics,
     log,
     supervisor,
-    policy: createPolicyApplier(runner),
+    policy,
+    pending: () => direct.pending(),
     onApplied: (revision) => link?.ack(revision),
     onStates: (states) => reporter.update(states),
     onProblems: (p) => problems.update(p),
@@ -109,6 +120,9 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
             runs.until(ms, `the attachment was not removed on ${config.nodeName} within ${ms / 1000} s`, async () =>
               (await sandboxes.records()).some((r) => r.containerId === id) ? undefined : true,
             ).then(() => undefined),
+          attachNow: (detail) => direct.attach(detail),
+          dropNow: (id) => direct.drop(id),
+          detachNow: (id, release) => direct.detach(id, release),
           records: () => sandboxes.records(),
           removeRecord: (r) => sandboxes.remove(r),
           // NSFS_MAGIC: a namespace file (a bind of one, or /proc/PID/ns/net)

@@ -38,6 +38,12 @@ export interface Reconciler {
   readonly lastError: string | undefined;
   /** Cheap check between runs: did a process we saw running end? Then run now. */
   poll(): void;
+  /**
+   * Runs fn alone (no run in progress, none started until it ends), ahead of pending runs: a
+   * local caller (the CNI plugin) programs one sandbox at once instead of waiting for the
+   * next run. What fn changed in the kernel is read back by the next run.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export function createReconciler(deps: {
@@ -60,6 +66,11 @@ export function createReconciler(deps: {
   onStates(states: readonly ObservedState[]): void;
   /** A run ended (clean or not): the revision it planned from, and the sandboxes it could not make (name -> why). */
   onRunDone?(revision: number, failed: ReadonlyMap<string, string>): void;
+  /**
+   * Sandboxes made ahead of the state (the CNI plugin's, before the stream brings their
+   * container): container ids and namespaces no run may take for leftovers.
+   */
+  pending?(): { readonly ids: ReadonlySet<string>; readonly netns: ReadonlySet<string>; readonly removed: ReadonlySet<string> };
 }): Reconciler {
   let running: Promise<void> | undefined;
   let pending: 'change' | 'resync' | 'start' | undefined;
@@ -148,22 +159,23 @@ export function createReconciler(deps: {
           : new Set<string>();
       // Containers that are gone first (sharers before the owners of their sandboxes), then
       // namespaces of ours nothing accounts for, then what should exist.
-      const wantedIds = new Set(desired.sandboxes.map((s) => s.container.id));
+      const ahead = deps.pending?.() ?? { ids: new Set<string>(), netns: new Set<string>(), removed: new Set<string>() };
+      const wantedIds = new Set([...desired.sandboxes.map((s) => s.container.id), ...ahead.ids]);
       const gone = records.filter((r) => !wantedIds.has(r.containerId)).sort((a, b) => Number(a.ownsNetns) - Number(b.ownsNetns));
       // The sandbox step adds and removes veths behind the projection: plan the next run
       // against the kernel again whenever it did anything.
       let sandboxesChanged = gone.length > 0;
       for (const r of gone) await deps.sandboxes.remove(r);
-      const accounted = new Set([...desired.sandboxes.map((s) => s.netns), ...records.filter((r) => wantedIds.has(r.containerId)).map((r) => r.netns)]);
+      const accounted = new Set([...desired.sandboxes.map((s) => s.netns), ...ahead.netns, ...records.filter((r) => wantedIds.has(r.containerId)).map((r) => r.netns)]);
       for (const ns of existing) {
         if (accounted.has(ns)) continue;
         sandboxesChanged = true;
         await deps.sandboxes.removeOrphan(ns);
       }
       // Owners before sharers: a container:X sandbox needs X's namespace.
-      const order = [...desired.sandboxes].sort((a, b) => Number(b.ownsNetns) - Number(a.ownsNetns));
+      const order = desired.sandboxes.filter((sb) => !ahead.removed.has(sb.container.id)).sort((a, b) => Number(b.ownsNetns) - Number(a.ownsNetns));
       const byName = new Map(records.filter((r) => wantedIds.has(r.containerId)).map((r) => [r.name, r]));
-      const tables = new Map(desired.sandboxes.filter((sb) => sb.ownsNetns && sb.netns !== '').map((sb) => [sb.netns, desiredSandboxRules(sb, traffic.vips)]));
+      const tables = new Map(desired.sandboxes.filter((sb) => sb.ownsNetns && sb.netns !== '' && !ahead.removed.has(sb.container.id)).map((sb) => [sb.netns, desiredSandboxRules(sb, traffic.vips)]));
       const failed = new Set<string>();
       failedBy = new Map();
       // A macvlan network whose parent this host lacks: its sandboxes here cannot be plumbed;
@@ -307,8 +319,11 @@ export function createReconciler(deps: {
     running ??= loop();
   };
 
+  const jobs: (() => Promise<void>)[] = [];
   const loop = async (): Promise<void> => {
-    while (pending) {
+    while (pending || jobs.length > 0) {
+      while (jobs.length > 0) await jobs.shift()!();
+      if (!pending) break;
       const reason = pending;
       pending = undefined;
       await once(reason);
@@ -318,6 +333,22 @@ export function createReconciler(deps: {
 
   return {
     request,
+    exclusive<T>(fn: () => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        jobs.push(async () => {
+          try {
+            resolve(await fn());
+          } catch (err) {
+            reject(err);
+          }
+          // `believed` stays: a veth made here is simply not in it (nothing plans against it),
+          // and one removed here that it still holds costs a delete of a missing device, which
+          // counts as done.
+          
+        });
+        running ??= loop();
+      });
+    },
     poll() {
       if (watched.some((r) => !deps.sandboxes.running(r))) request('change');
     },

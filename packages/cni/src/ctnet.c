@@ -84,13 +84,15 @@ static int fail(const char *version, int code, const char *msg, const char *what
 
 int main(void) {
   const char *cmd = getenv("CNI_COMMAND");
+  /* stdin is read first, whatever the verb: a runtime writing the configuration to a plugin
+     that exited without reading it would get EPIPE. */
+  size_t inlen = 0;
+  char *in = isatty(0) ? calloc(1, 1) : read_all(0, &inlen);
+  if (!in) return fail("1.1.0", 5, "reading stdin failed", "", "");
   if (cmd && strcmp(cmd, "VERSION") == 0) {
     printf("{\"cniVersion\":\"1.1.0\",\"supportedVersions\":" VERSIONS "}\n");
     return 0;
   }
-  size_t inlen = 0;
-  char *in = isatty(0) ? calloc(1, 1) : read_all(0, &inlen);
-  if (!in) return fail("1.1.0", 5, "reading stdin failed", "", "");
   /* The agent parses the configuration; a shim that cannot even find an object says so itself
      (it would otherwise look for the agent's socket in garbage). */
   size_t a = strspn(in, " \t\r\n"), z = inlen;

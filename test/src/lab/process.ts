@@ -78,7 +78,10 @@ export function run(argv: readonly string[], opts: { env?: NodeJS.ProcessEnv; ti
     let timedOut = false;
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => undefined); // a program that exits without reading its input (EPIPE): its exit says what happened
+      child.stdin!.end(opts.input);
+    }
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');

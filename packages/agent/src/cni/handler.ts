@@ -15,9 +15,10 @@ import {
   versionOf,
   type CniCall,
   type Container,
+  type Endpoint,
   type Logger,
 } from '@ctnet/core';
-import { RunContainerRequest } from '@ctnet/proto';
+import { RunContainerRequest, containerFromWire, endpointFromWire, type ContainerDetail } from '@ctnet/proto';
 import type { ManagerCalls } from '../manager-calls.js';
 import type { LocalState } from '../state.js';
 import type { ActualInterface } from '../sandbox/attachment.js';
@@ -34,6 +35,12 @@ export interface CniDeps {
   waitAttached(containerId: string, timeoutMs: number): Promise<SandboxRecord>;
   /** Resolves once no local record of the container is left (its interfaces are gone). */
   waitDetached(containerId: string, timeoutMs: number): Promise<void>;
+  /** Claims (calls claim) and programs the attachment at once; record undefined when it is left to the next run. */
+  attachNow(claim: () => Promise<ContainerDetail>): Promise<{ detail: ContainerDetail; record: SandboxRecord | undefined; error?: unknown }>;
+  /** Gives up on an attachment programmed at once (its ADD failed). */
+  dropNow(containerId: string): void;
+  /** Releases (calls release) and takes out the attachment's interfaces at once. */
+  detachNow(containerId: string, release?: () => Promise<unknown>): Promise<void>;
   records(): Promise<SandboxRecord[]>;
   /** Removes a local attachment the cluster no longer knows (a record left behind). */
   removeRecord(record: SandboxRecord): Promise<void>;
@@ -78,8 +85,8 @@ function fromCtnet(err: unknown): CniError {
 
 /** The agent's side of the plugin: one call in (environment and stdin), what to print out. */
 export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, string>>, stdin: string) => Promise<{ ok: boolean; output: string }> {
-  const resultFor = (call: CniCall, c: Container, record: SandboxRecord): Record<string, unknown> => {
-    const ep = [...deps.state.endpoints.values()].find((e) => e.container === c.id);
+  const resultFor = (call: CniCall, c: Container, endpoints: readonly Endpoint[], record: SandboxRecord): Record<string, unknown> => {
+    const ep = endpoints[0];
     const net = ep && deps.state.networks.get(ep.networkId);
     if (!ep || !net) throw new CniError(CniCode.TryAgainLater, `the endpoint of ${c.name} is not known here yet`, 'try again');
     const itf = record.interfaces[0];
@@ -113,7 +120,8 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
     const known = byKey(deps.state, deps.node, call.containerId, call.ifname);
     if (known) {
       // A repeated ADD (the runtime retried, or ours timed out): the same attachment, the same result.
-      return resultFor(call, known, await deps.waitAttached(known.id, ATTACH_TIMEOUT_MS));
+      const record = await deps.waitAttached(known.id, ATTACH_TIMEOUT_MS);
+      return resultFor(call, known, [...deps.state.endpoints.values()].filter((e) => e.container === known.id), record);
     }
     if (!deps.ready()) throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager yet', 'try again in a moment; check "ctagent" on this host');
     if (!(await deps.isNetns(call.netns))) {
@@ -131,13 +139,15 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
       cmd: ['cni', call.containerId, call.ifname],
       hostname: dnsName || name,
       aliases: dnsName && dnsName !== name ? [dnsName] : [],
+      // CNI_ARGS IP=<address>[/prefix], the convention host-local and static honour: a fixed address.
+      ip: (call.args.IP ?? '').split('/')[0],
       attachNetns: call.netns,
       cni: { containerId: call.containerId, ifname: call.ifname },
       publish: call.config.portMappings.map((p) => `${p.hostIP ? `${p.hostIP}:` : ''}${p.hostPort}:${p.containerPort}/${p.protocol}`),
     });
-    let id: string;
+    let claimed: Awaited<ReturnType<CniDeps['attachNow']>>;
     try {
-      id = (await deps.manager.runContainer(req)).container!.id;
+      claimed = await deps.attachNow(() => deps.manager.runContainer(req));
     } catch (err) {
       // Two ADDs of one key at once: the second finds the first's attachment.
       if (err instanceof CtnetError && err.code === ErrorCode.AlreadyExists && err.message.includes(name)) {
@@ -145,19 +155,28 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
         while (!byKey(deps.state, deps.node, call.containerId, call.ifname) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
         return add(call);
       }
-      throw fromCtnet(err);
+      throw fromCtnet(err); // the claim failed: nothing is held
+    }
+    const id = claimed.detail.container!.id;
+    if (claimed.error !== undefined) {
+      await undo(id, name);
+      throw fromCtnet(claimed.error);
     }
     try {
-      const record = await deps.waitAttached(id, ATTACH_TIMEOUT_MS);
+      const record = claimed.record ?? (await deps.waitAttached(id, ATTACH_TIMEOUT_MS));
       if (call.config.waitConverged) await waitConverged();
-      const c = [...deps.state.containers.values()].find((x) => x.id === id)!;
-      return resultFor(call, c, record);
+      return resultFor(call, containerFromWire(claimed.detail.container!), claimed.detail.endpoints.map(endpointFromWire), record);
     } catch (err) {
-      // Nothing half-made survives a failed ADD: the address goes back and the interface with it.
-      await deps.manager.removeContainer(name).catch((e: unknown) => deps.log.warn('could not undo a failed CNI ADD; GC will', { name, error: String(e) }));
-      await deps.waitDetached(id, ATTACH_TIMEOUT_MS).catch(() => undefined);
+      await undo(id, name);
       throw fromCtnet(err);
     }
+  };
+
+  /** Nothing half-made survives a failed ADD: the address goes back and the interface with it. */
+  const undo = async (id: string, name: string): Promise<void> => {
+    deps.dropNow(id);
+    await deps.manager.removeContainer(name).catch((e: unknown) => deps.log.warn('could not undo a failed CNI ADD; GC will', { name, error: String(e) }));
+    await deps.detachNow(id).catch(() => undefined);
   };
 
   const del = async (call: CniCall): Promise<void> => {
@@ -165,10 +184,12 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
     const name = attachmentName(call.containerId, call.ifname);
     if (known) {
       if (!deps.ready()) throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager; the address cannot be released yet', 'the runtime retries DEL; GC cleans up as well');
-      await deps.manager.removeContainer(known.name).catch((err: unknown) => {
-        if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw fromCtnet(err);
-      });
-      await deps.waitDetached(known.id, ATTACH_TIMEOUT_MS);
+      // Released in the cluster, then the interfaces go at once, not when the stream says so.
+      await deps.detachNow(known.id, () =>
+        deps.manager.removeContainer(known.name).catch((err: unknown) => {
+          if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw fromCtnet(err);
+        }),
+      );
       // The name is withdrawn where it was served, before the runtime reuses anything.
       if (call.config.waitConverged) await waitConverged();
       return;

@@ -61,12 +61,18 @@ describe('namespaceSource', () => {
 });
 
 describe('plumbBatches', () => {
-  it('names the runtime’s interface inside and routes by the first one only', () => {
+  it('makes a veth\'s peer inside under its final name (no move afterwards) and routes by the first interface only', () => {
     const b = plumbBatches('ctns-c1', veth(0, { ifname: 'net1' }), true);
-    expect(b.outside[0]).toBe('link add ctv-ep0 mtu 1450 type veth peer name ctvp-ep0ep0ep mtu 1450');
-    expect(b.inside).toContain('link set ctvp-ep0ep0ep name net1');
+    expect(b.outside[0]).toBe('link add ctv-ep0 mtu 1450 type veth peer name net1 address 02:42:0a:00:00:00 mtu 1450 netns ctns-c1');
+    expect(b.outside.some((l) => / netns ctns-c1$/.test(l) && l.startsWith('link set'))).toBe(false);
     expect(b.inside.at(-1)).toBe('route replace default via 10.0.0.1 dev net1');
     expect(plumbBatches('ctns-c1', veth(1), false).inside.some((l) => l.startsWith('route'))).toBe(false);
+  });
+
+  it('moves a macvlan sub-interface in under a temporary name and renames it there', () => {
+    const b = plumbBatches('ctns-c1', veth(0, { kind: 'macvlan', parent: 'eno1', bridge: '', hostVeth: '' }), true);
+    expect(b.outside).toEqual([`link add ${b.tmp} link eno1 mtu 1450 type macvlan mode bridge`, `link set ${b.tmp} netns ctns-c1`]);
+    expect(b.inside).toContain(`link set ${b.tmp} name eth0`);
   });
 });
 

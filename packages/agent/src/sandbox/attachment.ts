@@ -83,17 +83,25 @@ export function planInterfaces(sb: DesiredSandbox, actual: ReadonlyMap<string, A
   return steps;
 }
 
-/** The `ip` lines that make one interface: outside (on the host, then moved in) and inside. */
+/**
+ * The `ip` lines that make one interface: outside (run on the host) and inside (run in the
+ * namespace). A veth's peer is made in the namespace, under its final name, MAC and MTU, in
+ * the same request: moving a device between namespaces afterwards costs the kernel a network
+ * synchronisation (~15-25 ms here), making it there costs nothing extra. A macvlan
+ * sub-interface is made on the host under a temporary name and moved in.
+ */
 export function plumbBatches(netns: string, itf: DesiredInterface, first: boolean): { tmp: string; outside: string[]; inside: string[] } {
-  const tmp = itf.kind === 'macvlan' ? macvlanTempName(itf.endpointId) : `ctvp-${itf.endpointId.slice(0, 8)}`;
-  const outside =
-    itf.kind === 'macvlan'
-      ? [`link add ${tmp} link ${itf.parent} mtu ${itf.mtu} type macvlan mode bridge`, `link set ${tmp} netns ${netns}`]
-      : [`link add ${itf.hostVeth} mtu ${itf.mtu} type veth peer name ${tmp} mtu ${itf.mtu}`, `link set ${tmp} netns ${netns}`, `link set ${itf.hostVeth} master ${itf.bridge} up`];
-  const inside = ['link set lo up', `link set ${tmp} name ${itf.ifname}`];
+  const inside = ['link set lo up'];
+  let tmp: string;
+  let outside: string[];
   if (itf.kind === 'veth') {
+    tmp = itf.hostVeth;
+    outside = [
+      `link add ${itf.hostVeth} mtu ${itf.mtu} type veth peer name ${itf.ifname} address ${itf.mac} mtu ${itf.mtu} netns ${netns}`,
+      `link set ${itf.hostVeth} master ${itf.bridge} up`,
+    ];
     inside.push(
-      `link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu} up`,
+      `link set ${itf.ifname} up`,
       `addr replace ${itf.cidr} dev ${itf.ifname}`,
       // ARP on the overlay is answered by the local VXLAN proxy and never crosses the network,
       // so retrying every 100 ms instead of every second costs nothing and lets a client reach
@@ -101,11 +109,13 @@ export function plumbBatches(netns: string, itf: DesiredInterface, first: boolea
       `ntable change name arp_cache dev ${itf.ifname} retrans 100`,
     );
   } else {
+    tmp = macvlanTempName(itf.endpointId);
+    outside = [`link add ${tmp} link ${itf.parent} mtu ${itf.mtu} type macvlan mode bridge`, `link set ${tmp} netns ${netns}`];
     // On the real segment neighbours learn of us by ARP: with arp_notify the interface
     // announces its address (gratuitous ARP) as it comes up, so a peer already trying to
     // reach it gets through at once instead of at its next ARP retry (up to a second later).
     // The address goes on before the link comes up, for the announcement to carry it.
-    inside.push(`link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu}`, `addr replace ${itf.cidr} dev ${itf.ifname}`, `link set ${itf.ifname} up`);
+    inside.push(`link set ${tmp} name ${itf.ifname}`, `link set ${itf.ifname} address ${itf.mac} mtu ${itf.mtu}`, `addr replace ${itf.cidr} dev ${itf.ifname}`, `link set ${itf.ifname} up`);
   }
   // The default route goes last: before the address exists the gateway would be unreachable.
   if (first) inside.push(`route replace default via ${itf.gateway} dev ${itf.ifname}`);
@@ -130,36 +140,37 @@ export function createAttacher(runner: CommandRunner): Attacher {
   };
 
   /**
-   * The sandbox's nftables table goes in with its first interface, before its process starts:
-   * Docker-style configurations name 127.0.0.11 as their resolver (handed to the embedded one
-   * at the gateway), and a service VIP must balance from the first connection. The DNS packet
-   * leaves with a loopback source, so the interface must accept that (route_localnet) until
-   * postrouting gives it the endpoint's own address.
+   * Inside the namespace, in one process: the interface's batch, then for the first interface
+   * the sandbox's nftables table (before its process starts: Docker-style configurations name
+   * 127.0.0.11 as their resolver, handed to the embedded one at the gateway, and a service VIP
+   * must balance from the first connection). The DNS packet leaves with a loopback source, so
+   * the interface must accept that (route_localnet, or-ed over "all" and the device: "all"
+   * covers the resolver's interface whichever it is) until postrouting gives it the
+   * endpoint's own address. A macvlan announces itself as it comes up (arp_notify, first).
+   * nsenter, not `ip netns exec`: no mount namespace to set up for a few commands.
    */
-  const firstRules = async (netns: string, rules: NftTable | undefined): Promise<void> => {
-    // route_localnet is or-ed over "all" and the device: "all" covers the resolver's interface whichever it is.
-    const res = await runner.run('ip', ['netns', 'exec', netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec nft -f -'], {
+  const inside = async (netns: string, itf: DesiredInterface, batch: string, first: boolean, rules: NftTable | undefined): Promise<void> => {
+    const steps = [
+      ...(itf.kind === 'macvlan' ? ['echo 1 > /proc/sys/net/ipv4/conf/all/arp_notify'] : []),
+      'printf "%s" "$1" | ip -batch -',
+      ...(first ? ['echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet', 'exec nft -f -'] : []),
+    ];
+    const res = await runner.run('nsenter', [`--net=/run/netns/${netns}`, '--', 'sh', '-c', `set -e; ${steps.join('; ')}`, 'sh', batch], {
       input: rules ? replaceTableScript(rules) : '',
     });
-    if (res.exitCode !== 0) throw new Error(`nftables in ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+    if (res.exitCode !== 0) throw new Error(`plumbing ${itf.ifname} in ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
   };
 
-  /** One veth or macvlan: made on the host, moved in and renamed; two batches, not a process per step. */
+  /** One veth or macvlan: two processes, one on the host and one inside. */
   const plumb = async (netns: string, itf: DesiredInterface, first: boolean, rules: NftTable | undefined): Promise<void> => {
-    const { tmp, outside, inside } = plumbBatches(netns, itf, first);
+    const { tmp, outside, inside: lines } = plumbBatches(netns, itf, first);
     try {
       await ip(['-batch', '-'], outside.join('\n') + '\n');
     } catch (err) {
       await ip(['link', 'del', tmp]).catch(() => undefined); // never leave a half-made device on the host
       throw err;
     }
-    const batch = inside.join('\n') + '\n';
-    if (itf.kind === 'veth') await ip(['-n', netns, '-batch', '-'], batch);
-    else {
-      const res = await runner.run('ip', ['netns', 'exec', netns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/arp_notify && exec ip -batch -'], { input: batch });
-      if (res.exitCode !== 0) throw new Error(`plumbing ${itf.ifname} in ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
-    }
-    if (first) await firstRules(netns, rules);
+    await inside(netns, itf, lines.join('\n') + '\n', first, rules);
   };
 
   return {

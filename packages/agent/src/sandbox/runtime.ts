@@ -182,7 +182,9 @@ export function createSandboxRuntime(opts: {
       }
       await mkdir(recordsDir, { recursive: true });
       const source = namespaceSource(sb);
-      const fresh = sb.ownsNetns && !existing.has(sb.netns) && source.kind === 'own';
+      // Named just now: ours holds nothing yet, and in a runtime's our interfaces cannot be
+      // there (one of its own under the same name makes the plumbing fail, as it must).
+      const fresh = sb.ownsNetns && !existing.has(sb.netns) && source.kind !== 'pid';
       if (sb.ownsNetns && !existing.has(sb.netns)) {
         await attacher.ensureNamespace(sb.netns, source);
         // lo comes up with the first interface's batch, or on its own when there is none

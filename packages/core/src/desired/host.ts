@@ -143,32 +143,46 @@ export function desiredHost(
   const sandboxes: DesiredSandbox[] = [];
   for (const c of state.containers.values()) {
     if (nameKey(c.node) !== me) continue;
-    const eps = local.filter((e) => e.container === c.id).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-    const interfaces: DesiredInterface[] = [];
-    for (const ep of eps) {
-      const stored = state.networks.get(ep.networkId);
-      const net = stored && networkOnNode(stored, ctx.node);
-      if (!net) continue;
-      const macvlan = net.driver === 'macvlan';
-      interfaces.push({
-        endpointId: ep.id,
-        networkId: net.id,
-        kind: macvlan ? 'macvlan' : 'veth',
-        parent: macvlan ? net.parent : '',
-        bridge: macvlan ? '' : bridgeName(net.id),
-        hostVeth: macvlan ? '' : hostVethName(ep.id),
-        // A CNI runtime names the first interface (CNI_IFNAME); Docker-style ones count from eth0.
-        ifname: interfaces.length === 0 && c.cni ? c.cni.ifname : `eth${interfaces.length}`,
-        mac: ep.mac,
-        cidr: `${ep.ip}/${parseCidr(net.subnet).prefix}`,
-        gateway: net.gateway,
-        mtu: overlayMtu(net, ctx.underlayMtu),
-      });
-    }
-    const mode = c.mode ?? 'network';
-    const netns = mode === 'host' ? '' : `${netnsPrefix}${(mode === 'container' ? c.sharedWith : c.id).slice(0, 8)}`;
-    sandboxes.push({ container: c, netns, ownsNetns: mode === 'network' || mode === 'none', interfaces: mode === 'network' ? interfaces : [] });
+    sandboxes.push(desiredSandbox(c, local.filter((e) => e.container === c.id), state.networks, ctx, netnsPrefix));
   }
   sandboxes.sort((a, b) => a.container.name.localeCompare(b.container.name));
   return { overlays, sandboxes };
+}
+
+/**
+ * One local container's sandbox: its namespace and one interface per endpoint, in attach
+ * order. Pure; also used on its own where one container is attached at once (the CNI plugin).
+ */
+export function desiredSandbox(
+  c: Container,
+  endpoints: readonly Endpoint[],
+  networks: ReadonlyMap<string, Network>,
+  ctx: Pick<HostContext, 'node' | 'underlayMtu'>,
+  netnsPrefix: string,
+): DesiredSandbox {
+  const eps = [...endpoints].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  const interfaces: DesiredInterface[] = [];
+  for (const ep of eps) {
+    const stored = networks.get(ep.networkId);
+    const net = stored && networkOnNode(stored, ctx.node);
+    if (!net) continue;
+    const macvlan = net.driver === 'macvlan';
+    interfaces.push({
+      endpointId: ep.id,
+      networkId: net.id,
+      kind: macvlan ? 'macvlan' : 'veth',
+      parent: macvlan ? net.parent : '',
+      bridge: macvlan ? '' : bridgeName(net.id),
+      hostVeth: macvlan ? '' : hostVethName(ep.id),
+      // A CNI runtime names the first interface (CNI_IFNAME); Docker-style ones count from eth0.
+      ifname: interfaces.length === 0 && c.cni ? c.cni.ifname : `eth${interfaces.length}`,
+      mac: ep.mac,
+      cidr: `${ep.ip}/${parseCidr(net.subnet).prefix}`,
+      gateway: net.gateway,
+      mtu: overlayMtu(net, ctx.underlayMtu),
+    });
+  }
+  const mode = c.mode ?? 'network';
+  const netns = mode === 'host' ? '' : `${netnsPrefix}${(mode === 'container' ? c.sharedWith : c.id).slice(0, 8)}`;
+  return { container: c, netns, ownsNetns: mode === 'network' || mode === 'none', interfaces: mode === 'network' ? interfaces : [] };
 }
