@@ -108,6 +108,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
           state,
           manager: managerCalls,
           ready: () => state.hasSnapshot && link?.manager() !== undefined,
+          trouble: () => rec.lastError,
           waitAttached: (id, ms) =>
             runs.until(ms, `the attachment was not plumbed on ${config.nodeName} within ${ms / 1000} s`, async () => {
               const c = [...state.containers.values()].find((x) => x.id === id);

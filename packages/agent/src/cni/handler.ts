@@ -31,6 +31,8 @@ export interface CniDeps {
   readonly manager: ManagerCalls;
   /** The stream to a manager is up and a snapshot has arrived. */
   ready(): boolean;
+  /** Why this host's kernel does not match the desired state right now (the last run's error), if it does not. */
+  trouble(): string | undefined;
   /** Resolves with the record once the local reconcile has plumbed the container; rejects with why it could not. */
   waitAttached(containerId: string, timeoutMs: number): Promise<SandboxRecord>;
   /** Resolves once no local record of the container is left (its interfaces are gone). */
@@ -251,6 +253,9 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
           return { ok: true, output: '' };
         case 'STATUS':
           if (!deps.ready()) throw new CniError(CniCode.NotAvailable, 'the ctnet agent is not connected to a manager: it cannot serve ADD now', 'check "ctagent" on this host and the managers it names');
+          if (deps.trouble()) {
+            throw new CniError(CniCode.LimitedConnectivity, `this host's network is not fully programmed; existing containers may have limited connectivity: ${deps.trouble()}`, 'see the agent log; it retries at every change and resync');
+          }
           return { ok: true, output: '' };
       }
     } catch (err) {

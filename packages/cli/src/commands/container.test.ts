@@ -34,7 +34,7 @@ describe('ctmgr run', () => {
         args: [{
           name: 'web', network: 'blue', node: 'host2', ip: '10.10.0.9', mac: '02:42:0a:0a:00:09',
           aliases: ['www', 'api'], cmd: ['sleep', 'infinity'], env: { A: '1', GREETING: ' hello = world ' },
-          hostname: 'www1', dns: ['10.0.0.53', '1.1.1.1'], dnsSearch: ['corp.example'], attachPid: 0,
+          hostname: 'www1', dns: ['10.0.0.53', '1.1.1.1'], dnsSearch: ['corp.example'], attachPid: 0, attachNetns: '', cni: undefined,
           publish: ['8080:80', '127.0.0.1::53/udp'], publishAll: true, expose: ['9000-9001'], links: ['db:database'],
         }],
       },
@@ -45,7 +45,7 @@ describe('ctmgr run', () => {
     await ctmgr(fake, [...RUN, '--', 'sleep', '1']);
     expect(fake.calls[0]?.args[0]).toEqual({
       name: 'a', network: 'n', node: '', ip: '', mac: '', aliases: [], cmd: ['sleep', '1'],
-      env: {}, hostname: '', dns: [], dnsSearch: [], attachPid: 0, publish: [], publishAll: false, expose: [], links: [],
+      env: {}, hostname: '', dns: [], dnsSearch: [], attachPid: 0, attachNetns: '', cni: undefined, publish: [], publishAll: false, expose: [], links: [],
     });
   });
 
