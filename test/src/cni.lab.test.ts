@@ -122,6 +122,12 @@ describe.skipIf(reason !== undefined)(`CNI plugin, driven as the spec says${reas
     expect(del.raw).toBe('');
     expect((await run(['ip', 'netns', 'exec', k1, 'dig', '+short', '+time=1', '+tries=1', '@10.40.0.1', 'web-b'])).stdout.trim()).toBe('');
     expect((await cni('DEL', attach(k2, 'ctr-b'), config('h2'))).code).toBe(0);
+    // The same key again at once (a runtime restarting a container): a new attachment (it
+    // used to wait for the removed one until its deadline, then fail).
+    const readd = await cni('ADD', attach(k2, 'ctr-b'), config('h2'));
+    expect(readd.code, readd.raw).toBe(0);
+    expect(addressOf(readd)).not.toBe('');
+    expect((await cni('DEL', attach(k2, 'ctr-b'), config('h2'))).code).toBe(0);
     await ok(run(['ip', 'netns', 'del', k1]));
     const gone = await cni('DEL', { CNI_CONTAINERID: 'ctr-a', CNI_NETNS: '', CNI_IFNAME: 'eth0' }, config('h1'));
     expect(gone.code, gone.raw).toBe(0);
@@ -150,6 +156,9 @@ describe.skipIf(reason !== undefined)(`CNI plugin, driven as the spec says${reas
     await expectError(cni('ADD', attach(k, 'x'), config('h1', { name: 'nosuchnet' })), 7, /nosuchnet/);
     await expectError(cni('ADD', attach(k, 'x', { CNI_NETNS: join(lab.workDir, 'manager.log') }), config('h1')), 4, /is not a network namespace/);
     await expectError(cni('ADD', attach(k, 'x', { CNI_IFNAME: 'lo' }), config('h1')), 4, /CNI_IFNAME lo already exists/);
+    await expectError(cni('ADD', attach(k, 'x', { CNI_NETNS: `/run/netns/${lab.hosts[0]!.ns}` }), config('h1')), 4, /is this host's own network namespace/);
+    await expectError(cni('GC', {}, config('h1')), 7, /cni\.dev\/valid-attachments/);
+    await expectError(cni('CHECK', attach(k, 'x'), config('h1', { cniVersion: '0.3.1', prevResult: {} })), 1, /CHECK needs cniVersion 0\.4\.0/);
     await expectError(cni('ADD', attach(k, 'x'), config('h1', { agentSocket: join(lab.workDir, 'nobody.sock') })), 11, /not reachable/);
     await expectError(cni('STATUS', {}, config('h1', { agentSocket: join(lab.workDir, 'nobody.sock') })), 50, /not reachable/);
     // An exhausted range: the message names the network; the failed ADDs hold nothing.
@@ -239,6 +248,10 @@ describe.skipIf(reason !== undefined)(`CNI plugin, driven as the spec says${reas
     expect((await cni('ADD', attach(keep, 'keep'), config('h1'))).code).toBe(0);
     expect((await cni('ADD', attach(drop, 'drop'), config('h1'))).code).toBe(0);
     const before = await usage('app');
+    // Another network's GC lists only its own attachments: it releases none of these.
+    const other = await cni('GC', {}, config('h1', { name: 'tiny', 'cni.dev/valid-attachments': [] }));
+    expect(other.code, other.raw).toBe(0);
+    expect(await usage('app')).toBe(before);
     const gc = await cni('GC', {}, config('h1', { 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'eth0' }] }));
     expect(gc.code, gc.raw).toBe(0);
     expect(await usage('app')).toBe(before - 1);

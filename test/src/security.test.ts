@@ -93,8 +93,13 @@ describe('cluster security', () => {
     const node = apiClient(mgr, await nodeCredential(mgr, 'n1'));
     expect(await codeOf(node.listNetworks({}))).toMatch(/^PERMISSION_DENIED: a node certificate \(n1\) cannot call the admin API/);
     expect(await codeOf(node.runContainer({ name: 'x', node: 'n2', network: 'bridge', cmd: ['sleep', '1'], attachPid: 1 }))).toMatch(/^PERMISSION_DENIED: node n1 may only attach its own processes/);
+    // A runtime's namespace (the CNI plugin) likewise: on itself only, and never from the admin API.
+    expect(await codeOf(node.runContainer({ name: 'x', node: 'n2', network: 'bridge', cmd: ['cni'], attachNetns: '/proc/1/ns/net' }))).toMatch(/^PERMISSION_DENIED: node n1 may only attach its own processes and namespaces/);
+    // What waitConverged needs, and no more: the node list is readable, the rest is not.
+    expect((await node.listNodes({})).nodes).toBeDefined();
     node.close();
-    expect(await codeOf(admin.runContainer({ name: 'x', node: 'n1', network: 'bridge', cmd: ['sleep', '1'], attachPid: 1 }))).toMatch(/^PERMISSION_DENIED: attaching a process is done on its host only/);
+    expect(await codeOf(admin.runContainer({ name: 'x', node: 'n1', network: 'bridge', cmd: ['sleep', '1'], attachPid: 1 }))).toMatch(/^PERMISSION_DENIED: attaching a process or a namespace is done on its host only/);
+    expect(await codeOf(admin.runContainer({ name: 'x', node: 'n1', network: 'bridge', cmd: ['cni'], attachNetns: '/proc/1/ns/net', cni: { containerId: 'c', ifname: 'eth0' } }))).toMatch(/^PERMISSION_DENIED: attaching a process or a namespace/);
     const a = new AgentServiceClient(mgr.addr, clientCredentials(adminCredential(mgr)), clientOptions());
     const call = a.connect();
     const err = await new Promise<ServiceError>((resolve) => call.on('error', resolve));

@@ -17,12 +17,9 @@ import { readFile } from 'node:fs/promises';
 import { connectToManagers } from './stream.js';
 import { loadNodeTls } from './tls.js';
 import { createManagerCalls } from './manager-calls.js';
-import { createCniHandler } from './cni/handler.js';
-import { serveCniSocket } from './cni/socket.js';
+import { serveCni } from './cni/serve.js';
 import { waitForRuns } from './cni/waits.js';
 import { createDirectAttach } from './cni/direct.js';
-import { parseNamespaceInterfaces } from './sandbox/attachment.js';
-import { statfs } from 'node:fs/promises';
 
 /** Wires a running agent: host facts, the manager link, the reconciler, resync and HTTP. */
 export async function startAgent(config: AgentConfig, deps: { runner: CommandRunner; log: Logger; joinToken?: string }): Promise<{ stop(): Promise<void> }> {
@@ -101,42 +98,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   link = connectToManagers({ config, host, state, log, metrics, tls, onState: () => rec.request('change'), readLogs, onConnected: () => (reporter.resendAll(), problems.resend()) });
   const managerCalls = createManagerCalls(() => link?.manager(), tls);
   const cni = config.cniSocket
-    ? await serveCniSocket(
-        config.cniSocket,
-        createCniHandler({
-          node: config.nodeName,
-          state,
-          manager: managerCalls,
-          ready: () => state.hasSnapshot && link?.manager() !== undefined,
-          trouble: () => rec.lastError,
-          waitAttached: (id, ms) =>
-            runs.until(ms, `the attachment was not plumbed on ${config.nodeName} within ${ms / 1000} s`, async () => {
-              const c = [...state.containers.values()].find((x) => x.id === id);
-              if (!c) return undefined; // not streamed here yet
-              const failed = runs.failure(c.name);
-              if (failed !== undefined) throw new Error(failed);
-              return (await sandboxes.records()).find((r) => r.containerId === id);
-            }),
-          waitDetached: (id, ms) =>
-            runs.until(ms, `the attachment was not removed on ${config.nodeName} within ${ms / 1000} s`, async () =>
-              (await sandboxes.records()).some((r) => r.containerId === id) ? undefined : true,
-            ).then(() => undefined),
-          attachNow: (detail) => direct.attach(detail),
-          dropNow: (id) => direct.drop(id),
-          detachNow: (id, release) => direct.detach(id, release),
-          records: () => sandboxes.records(),
-          removeRecord: (r) => sandboxes.remove(r),
-          // NSFS_MAGIC: a namespace file (a bind of one, or /proc/PID/ns/net)
-          isNetns: (path) => statfs(path).then((s) => s.type === 0x6e736673, () => false),
-          interfacesAt: async (path) => {
-            const res = await runner.run('nsenter', [`--net=${path}`, 'ip', '-d', '-j', 'addr', 'show']);
-            if (res.exitCode !== 0) throw new Error(`reading the interfaces in ${path}: ${res.stderr.trim()}`);
-            return parseNamespaceInterfaces(res.stdout);
-          },
-          log,
-        }),
-        log,
-      )
+    ? await serveCni({ config, state, runner, sandboxes, reconciler: rec, runs, direct, manager: managerCalls, connected: () => link?.manager() !== undefined, log })
     : undefined;
   const resync = setInterval(() => rec.request('resync'), config.resyncIntervalMs);
   // Processes adopted from an earlier agent run give no exit event: look at them often.

@@ -14,7 +14,8 @@ import type { NodeTls } from './tls.js';
 
 /** What this host's agent asks of the managers on behalf of local callers (the CNI plugin), as this node. */
 export interface ManagerCalls {
-  runContainer(req: RunContainerRequest): Promise<ContainerDetail>;
+  /** deadlineMs: shorter when the caller holds something while it waits (the reconciler, for a CNI ADD). */
+  runContainer(req: RunContainerRequest, deadlineMs?: number): Promise<ContainerDetail>;
   removeContainer(name: string): Promise<RemoveContainerResponse>;
   listNodes(): Promise<ListNodesResponse>;
   close(): void;
@@ -37,13 +38,13 @@ export function createManagerCalls(manager: () => string | undefined, tls: NodeT
     }
     return open.client;
   };
-  const call = <T>(fn: (c: ManagerServiceClient, md: Metadata, opts: { deadline: Date }, cb: (e: ServiceError | null, r: T) => void) => void): Promise<T> =>
+  const call = <T>(fn: (c: ManagerServiceClient, md: Metadata, opts: { deadline: Date }, cb: (e: ServiceError | null, r: T) => void) => void, ms = deadlineMs): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const c = client();
-      fn(c, new Metadata(), { deadline: new Date(Date.now() + deadlineMs) }, (e, r) => (e ? reject(fromServiceError(e)) : resolve(r)));
+      fn(c, new Metadata(), { deadline: new Date(Date.now() + ms) }, (e, r) => (e ? reject(fromServiceError(e)) : resolve(r)));
     });
   return {
-    runContainer: (req) => call((c, m, o, cb) => c.runContainer(req, m, o, cb)),
+    runContainer: (req, ms) => call((c, m, o, cb) => c.runContainer(req, m, o, cb), ms),
     removeContainer: (name) => call((c, m, o, cb) => c.removeContainer({ name }, m, o, cb)),
     listNodes: () => call((c, m, o, cb) => c.listNodes({}, m, o, cb)),
     close() {

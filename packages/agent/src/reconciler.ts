@@ -36,6 +36,8 @@ export interface Reconciler {
   /** Resolves when no run is pending or in progress. */
   idle(): Promise<void>;
   readonly lastError: string | undefined;
+  /** The last run's trouble with the host itself (overlays, forwarding, the host's rules), not with one sandbox. */
+  readonly hostError: string | undefined;
   /** Cheap check between runs: did a process we saw running end? Then run now. */
   poll(): void;
   /**
@@ -75,6 +77,7 @@ export function createReconciler(deps: {
   let running: Promise<void> | undefined;
   let pending: 'change' | 'resync' | 'start' | undefined;
   let lastError: string | undefined;
+  let hostError: string | undefined;
   // What the kernel holds after our last clean apply. Change-triggered runs plan against it;
   // resyncs (and any run after a failure) read the kernel back instead.
   let believed: ActualHost | undefined;
@@ -86,11 +89,14 @@ export function createReconciler(deps: {
     const { state, metrics, log } = deps;
     if (!state.hasSnapshot) return; // nothing known yet: never act on an empty picture (never flush)
     const revision = state.revision;
+    // Taken with the state this run plans from (synchronously, before desiredHost).
+    const ahead = deps.pending?.() ?? { ids: new Set<string>(), netns: new Set<string>(), removed: new Set<string>() };
     const stop = metrics.reconcileSeconds.startTimer();
     const ctx: HostContext = { ...deps.host, vxlanPort: state.vxlanPort };
     const traffic = serviceTraffic(state); // once per run: DNS-like rules, the mesh, VIP maps
     const desired = desiredHost(state, ctx, deps.netnsPrefix, traffic);
     const errors: string[] = [];
+    let hostErrors = -1; // how many of errors are the host's own: all of them until the sandbox step
     try {
       const actual = reason === 'change' && believed ? believed : await readActual(deps.runner);
       believed = undefined;
@@ -151,6 +157,7 @@ export function createReconciler(deps: {
       }
       // Listeners after the kernel step: the gateways exist now.
       await deps.dns.sync(desired.overlays.map((o) => o.gatewayCidr.split('/')[0]!));
+      hostErrors = errors.length;
       const existing = await deps.sandboxes.listNetns();
       const records = await deps.sandboxes.records();
       const links =
@@ -159,7 +166,6 @@ export function createReconciler(deps: {
           : new Set<string>();
       // Containers that are gone first (sharers before the owners of their sandboxes), then
       // namespaces of ours nothing accounts for, then what should exist.
-      const ahead = deps.pending?.() ?? { ids: new Set<string>(), netns: new Set<string>(), removed: new Set<string>() };
       const wantedIds = new Set([...desired.sandboxes.map((s) => s.container.id), ...ahead.ids]);
       const gone = records.filter((r) => !wantedIds.has(r.containerId)).sort((a, b) => Number(a.ownsNetns) - Number(b.ownsNetns));
       // The sandbox step adds and removes veths behind the projection: plan the next run
@@ -236,6 +242,8 @@ export function createReconciler(deps: {
     stop();
     deps.onRunDone?.(revision, failedBy);
     metrics.reconciles.inc({ reason, result: errors.length ? 'error' : 'ok' });
+    const own = hostErrors < 0 ? errors : errors.slice(0, hostErrors);
+    hostError = own.length > 0 ? own.join('; ') : undefined;
     if (errors.length) {
       lastError = errors.join('; ');
       log.error('reconcile incomplete; will retry at the next change or resync', { errors: lastError });
@@ -357,6 +365,9 @@ export function createReconciler(deps: {
     },
     get lastError() {
       return lastError;
+    },
+    get hostError() {
+      return hostError;
     },
   };
 }

@@ -14,6 +14,7 @@
  * 50, plugin not available, for STATUS).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,11 @@ static char *read_all(int fd, size_t *len) {
   return buf;
 }
 
-/* The string value of a top-level-looking "key": "value" in the configuration (no escapes). */
+/*
+ * The string value of a "key": "value" in the configuration: 1 when found, 0 when absent,
+ * -1 when present but not a plain string that fits (escapes, too long). out is written only
+ * on success.
+ */
 static int json_string(const char *json, const char *key, char *out, size_t outlen) {
   char pat[64];
   snprintf(pat, sizeof pat, "\"%s\"", key);
@@ -56,13 +61,14 @@ static int json_string(const char *json, const char *key, char *out, size_t outl
   if (!p) return 0;
   p += strlen(pat);
   while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-  if (*p++ != ':') return 0;
+  if (*p++ != ':') return -1;
   while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-  if (*p++ != '"') return 0;
-  size_t i = 0;
-  while (*p && *p != '"' && *p != '\\' && i + 1 < outlen) out[i++] = *p++;
-  if (*p != '"') return 0;
-  out[i] = 0;
+  if (*p++ != '"') return -1;
+  const char *end = p;
+  while (*end && *end != '"' && *end != '\\') end++;
+  if (*end != '"' || (size_t)(end - p) + 1 > outlen) return -1;
+  memcpy(out, p, (size_t)(end - p));
+  out[end - p] = 0;
   return 1;
 }
 
@@ -83,14 +89,21 @@ static int fail(const char *version, int code, const char *msg, const char *what
 }
 
 int main(void) {
+  /* An agent that goes away mid-call must not kill us silently: write() returns EPIPE instead. */
+  signal(SIGPIPE, SIG_IGN);
   const char *cmd = getenv("CNI_COMMAND");
   /* stdin is read first, whatever the verb: a runtime writing the configuration to a plugin
      that exited without reading it would get EPIPE. */
   size_t inlen = 0;
   char *in = isatty(0) ? calloc(1, 1) : read_all(0, &inlen);
   if (!in) return fail("1.1.0", 5, "reading stdin failed", "", "");
+  if (inlen >= MAX_STDIN) return fail("1.1.0", 7, "the network configuration is larger than 4 MiB", "", "");
   if (cmd && strcmp(cmd, "VERSION") == 0) {
-    printf("{\"cniVersion\":\"1.1.0\",\"supportedVersions\":" VERSIONS "}\n");
+    /* The answer's cniVersion is the one asked in, when it is one of ours. */
+    char asked[32] = "1.1.0", quoted[36] = "";
+    if (json_string(in, "cniVersion", asked, sizeof asked) == 1) snprintf(quoted, sizeof quoted, "\"%s\"", asked);
+    if (!strstr(VERSIONS, quoted)) strcpy(asked, "1.1.0");
+    printf("{\"cniVersion\":\"%s\",\"supportedVersions\":" VERSIONS "}\n", asked);
     return 0;
   }
   /* The agent parses the configuration; a shim that cannot even find an object says so itself
@@ -101,9 +114,10 @@ int main(void) {
     return fail("1.1.0", 6, "the network configuration on stdin is not a JSON object", "", "pass the network configuration (one conflist entry) on stdin");
   }
   char version[32] = "1.1.0", path[sizeof(((struct sockaddr_un *)0)->sun_path)] = DEFAULT_SOCKET;
-  json_string(in, "cniVersion", version, sizeof version);
-  if (strspn(version, "0123456789.") != strlen(version)) strcpy(version, "1.1.0");
-  json_string(in, "agentSocket", path, sizeof path);
+  if (json_string(in, "cniVersion", version, sizeof version) != 1 || strspn(version, "0123456789.") != strlen(version)) strcpy(version, "1.1.0");
+  if (json_string(in, "agentSocket", path, sizeof path) < 0) {
+    return fail(version, 7, "agentSocket must be a plain path of at most 107 bytes", "", "name the agent's --cni-socket path");
+  }
 
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -131,6 +145,7 @@ int main(void) {
   if (!out || outlen == 0 || (out[0] != '0' && out[0] != '1')) {
     return fail(version, 11, "the ctnet agent closed the connection without an answer", "", "try again; see the agent log");
   }
+  if (out[0] == '1' && outlen == 1) return fail(version, 5, "the ctnet agent refused the request", "", "see the agent log");
   fwrite(out + 1, 1, outlen - 1, stdout);
   return out[0] == '0' ? 0 : 1;
 }

@@ -31,40 +31,38 @@ export interface CniDeps {
   readonly manager: ManagerCalls;
   /** The stream to a manager is up and a snapshot has arrived. */
   ready(): boolean;
-  /** Why this host's kernel does not match the desired state right now (the last run's error), if it does not. */
+  /** Why this host cannot program networks right now (not a single sandbox's trouble), if it cannot. */
   trouble(): string | undefined;
-  /** Resolves with the record once the local reconcile has plumbed the container; rejects with why it could not. */
+  /** Resolves with the record once the local reconcile has plumbed the container; rejects with why it could not, or once it is gone. */
   waitAttached(containerId: string, timeoutMs: number): Promise<SandboxRecord>;
-  /** Resolves once no local record of the container is left (its interfaces are gone). */
-  waitDetached(containerId: string, timeoutMs: number): Promise<void>;
+  /** Resolves once check() holds; checked after every reconcile run (and each second). */
+  waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void>;
   /** Claims (calls claim) and programs the attachment at once; record undefined when it is left to the next run. */
   attachNow(claim: () => Promise<ContainerDetail>): Promise<{ detail: ContainerDetail; record: SandboxRecord | undefined; error?: unknown }>;
   /** Gives up on an attachment programmed at once (its ADD failed). */
   dropNow(containerId: string): void;
-  /** Releases (calls release) and takes out the attachment's interfaces at once. */
-  detachNow(containerId: string, release?: () => Promise<unknown>): Promise<void>;
+  /** Releases (calls release) and takes out the attachment's interfaces at once, by its ctnet name. */
+  detachNow(name: string, release: () => Promise<unknown>): Promise<void>;
+  /** Taken out here and not yet gone from the state: not to be taken for a live attachment. */
+  isRemoved(containerId: string): boolean;
   records(): Promise<SandboxRecord[]>;
-  /** Removes a local attachment the cluster no longer knows (a record left behind). */
-  removeRecord(record: SandboxRecord): Promise<void>;
-  /** Whether the path is a namespace (nsfs), and which interfaces it holds. */
-  isNetns(path: string): Promise<boolean>;
+  /** Why the path cannot be attached (not a namespace, this host's own), or undefined when it can. */
+  checkNetns(path: string): Promise<string | undefined>;
+  /** Which interfaces the namespace at the path holds. */
   interfacesAt(path: string): Promise<Map<string, ActualInterface>>;
   log: Logger;
 }
 
 const ATTACH_TIMEOUT_MS = 30_000;
 const CONVERGE_TIMEOUT_MS = 30_000;
+const CLAIM_TIMEOUT_MS = 5_000;
 
-/** The ctnet container name of a runtime's attachment: stable for its key, so a repeated ADD finds it. */
-export const attachmentName = (containerId: string, ifname: string): string =>
-  `cni-${createHash('sha256').update(`${containerId}/${ifname}`).digest('hex').slice(0, 16)}`;
-
-const byKey = (state: LocalState, node: string, containerId: string, ifname: string): Container | undefined => {
-  for (const c of state.containers.values()) {
-    if (c.cni && c.cni.containerId === containerId && c.cni.ifname === ifname && nameKey(c.node) === nameKey(node)) return c;
-  }
-  return undefined;
-};
+/**
+ * The ctnet container name of a runtime's attachment: stable for its key on its node, so a
+ * repeated ADD finds it (runtimes choose container ids per host: the node is part of the key).
+ */
+export const attachmentName = (node: string, containerId: string, ifname: string): string =>
+  `cni-${createHash('sha256').update(`${nameKey(node)}/${containerId}/${ifname}`).digest('hex').slice(0, 16)}`;
 
 /** A manager's refusal as the CNI code a runtime understands. */
 function fromCtnet(err: unknown): CniError {
@@ -87,6 +85,16 @@ function fromCtnet(err: unknown): CniError {
 
 /** The agent's side of the plugin: one call in (environment and stdin), what to print out. */
 export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, string>>, stdin: string) => Promise<{ ok: boolean; output: string }> {
+  /** The live attachment of this key on this node (one taken out and not yet gone from the state does not count). */
+  const byKey = (containerId: string, ifname: string): Container | undefined => {
+    for (const c of deps.state.containers.values()) {
+      if (c.cni && c.cni.containerId === containerId && c.cni.ifname === ifname && nameKey(c.node) === nameKey(deps.node) && !deps.isRemoved(c.id)) return c;
+    }
+    return undefined;
+  };
+  const inState = (id: string): boolean => [...deps.state.containers.values()].some((c) => c.id === id);
+  const byName = (name: string): Container | undefined => deps.state.containers.get(nameKey(name));
+
   const resultFor = (call: CniCall, c: Container, endpoints: readonly Endpoint[], record: SandboxRecord): Record<string, unknown> => {
     const ep = endpoints[0];
     const net = ep && deps.state.networks.get(ep.networkId);
@@ -103,36 +111,44 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
     });
   };
 
-  /** Every ready node has applied the state this host has now (the endpoint included). */
-  const waitConverged = async (): Promise<void> => {
+  /**
+   * Every ready node has applied the change: once this host's state shows it (present), its
+   * revision is the one to wait for. Polled with backoff, from 5 ms to 100 ms.
+   */
+  const waitConverged = async (shows: () => boolean): Promise<void> => {
+    await deps.waitUntil(shows, CONVERGE_TIMEOUT_MS, 'the change to reach this host');
     const revision = deps.state.revision;
     const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
-    for (;;) {
+    for (let wait = 5; ; wait = Math.min(100, Math.round(wait * 1.5))) {
       const { nodes } = await deps.manager.listNodes();
       const behind = nodes.filter((n) => n.status === 'ready' && n.ackedRevision < revision);
       if (behind.length === 0) return;
       if (Date.now() > deadline) {
         throw new CniError(CniCode.TryAgainLater, `nodes ${behind.map((n) => n.node?.name).join(', ')} have not applied revision ${revision} within ${CONVERGE_TIMEOUT_MS / 1000} s`);
       }
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, wait));
     }
   };
 
-  const add = async (call: CniCall): Promise<Record<string, unknown>> => {
-    const known = byKey(deps.state, deps.node, call.containerId, call.ifname);
+  const add = async (call: CniCall, retried = false): Promise<Record<string, unknown>> => {
+    const known = byKey(call.containerId, call.ifname);
     if (known) {
       // A repeated ADD (the runtime retried, or ours timed out): the same attachment, the same result.
       const record = await deps.waitAttached(known.id, ATTACH_TIMEOUT_MS);
       return resultFor(call, known, [...deps.state.endpoints.values()].filter((e) => e.container === known.id), record);
     }
     if (!deps.ready()) throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager yet', 'try again in a moment; check "ctagent" on this host');
-    if (!(await deps.isNetns(call.netns))) {
-      throw new CniError(CniCode.InvalidEnvironment, `CNI_NETNS ${call.netns} is not a network namespace`, 'pass the path of the container\'s network namespace, e.g. /var/run/netns/NAME or /proc/PID/ns/net');
+    const nsProblem = await deps.checkNetns(call.netns);
+    if (nsProblem) {
+      throw new CniError(CniCode.InvalidEnvironment, `CNI_NETNS ${call.netns} ${nsProblem}`, 'pass the path of the container\'s network namespace, e.g. /var/run/netns/NAME or /proc/PID/ns/net');
     }
-    if ((await deps.interfacesAt(call.netns)).has(call.ifname)) {
+    const present = await deps.interfacesAt(call.netns).catch(() => {
+      throw new CniError(CniCode.InvalidEnvironment, `CNI_NETNS ${call.netns} is not a network namespace`, 'pass the path of the container\'s network namespace');
+    });
+    if (present.has(call.ifname)) {
       throw new CniError(CniCode.InvalidEnvironment, `CNI_IFNAME ${call.ifname} already exists in ${call.netns}`, 'choose another interface name for this attachment');
     }
-    const name = attachmentName(call.containerId, call.ifname);
+    const name = attachmentName(deps.node, call.containerId, call.ifname);
     const dnsName = cniDnsName(call);
     const req = RunContainerRequest.fromPartial({
       name,
@@ -149,13 +165,14 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
     });
     let claimed: Awaited<ReturnType<CniDeps['attachNow']>>;
     try {
-      claimed = await deps.attachNow(() => deps.manager.runContainer(req));
+      // The reconciler waits while the claim is in flight: a slow manager must not hold it long.
+      claimed = await deps.attachNow(() => deps.manager.runContainer(req, CLAIM_TIMEOUT_MS));
     } catch (err) {
-      // Two ADDs of one key at once: the second finds the first's attachment.
-      if (err instanceof CtnetError && err.code === ErrorCode.AlreadyExists && err.message.includes(name)) {
-        const deadline = Date.now() + ATTACH_TIMEOUT_MS;
-        while (!byKey(deps.state, deps.node, call.containerId, call.ifname) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-        return add(call);
+      // Two ADDs of one key at once: the second waits for the first's attachment to arrive
+      // here, once; a name held by something else is the manager's refusal as it stands.
+      if (!retried && err instanceof CtnetError && err.code === ErrorCode.AlreadyExists && err.message.includes(name)) {
+        await deps.waitUntil(() => byKey(call.containerId, call.ifname) !== undefined, 5_000, 'the other ADD of this attachment').catch(() => undefined);
+        if (byKey(call.containerId, call.ifname)) return add(call, true);
       }
       throw fromCtnet(err); // the claim failed: nothing is held
     }
@@ -166,7 +183,7 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
     }
     try {
       const record = claimed.record ?? (await deps.waitAttached(id, ATTACH_TIMEOUT_MS));
-      if (call.config.waitConverged) await waitConverged();
+      if (call.config.waitConverged) await waitConverged(() => inState(id));
       return resultFor(call, containerFromWire(claimed.detail.container!), claimed.detail.endpoints.map(endpointFromWire), record);
     } catch (err) {
       await undo(id, name);
@@ -177,31 +194,34 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
   /** Nothing half-made survives a failed ADD: the address goes back and the interface with it. */
   const undo = async (id: string, name: string): Promise<void> => {
     deps.dropNow(id);
-    await deps.manager.removeContainer(name).catch((e: unknown) => deps.log.warn('could not undo a failed CNI ADD; GC will', { name, error: String(e) }));
-    await deps.detachNow(id).catch(() => undefined);
+    await deps
+      .detachNow(name, () => deps.manager.removeContainer(name))
+      .catch((e: unknown) => deps.log.warn('could not undo a failed CNI ADD; DEL or GC will', { name, error: String(e) }));
   };
 
+  /**
+   * Releases by the attachment's name, whether or not this host's state shows it yet (an ADD
+   * answered ahead of the stream, an agent just restarted): the cluster is asked, then the
+   * interfaces go. Nothing anywhere is success, as the spec says.
+   */
   const del = async (call: CniCall): Promise<void> => {
-    const known = byKey(deps.state, deps.node, call.containerId, call.ifname);
-    const name = attachmentName(call.containerId, call.ifname);
-    if (known) {
-      if (!deps.ready()) throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager; the address cannot be released yet', 'the runtime retries DEL; GC cleans up as well');
-      // Released in the cluster, then the interfaces go at once, not when the stream says so.
-      await deps.detachNow(known.id, () =>
-        deps.manager.removeContainer(known.name).catch((err: unknown) => {
-          if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw fromCtnet(err);
-        }),
-      );
-      // The name is withdrawn where it was served, before the runtime reuses anything.
-      if (call.config.waitConverged) await waitConverged();
-      return;
+    const name = attachmentName(deps.node, call.containerId, call.ifname);
+    if (!deps.ready()) {
+      const trace = byName(name) !== undefined || (await deps.records()).some((r) => r.name === name);
+      if (!trace) return; // nothing of it here; anything the cluster still holds, GC releases
+      throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager; the address cannot be released yet', 'the runtime retries DEL; GC cleans up as well');
     }
-    // Unknown to the cluster: a record left behind locally goes; nothing at all is success too.
-    for (const r of await deps.records()) if (r.name === name) await deps.removeRecord(r);
+    await deps.detachNow(name, () =>
+      deps.manager.removeContainer(name).catch((err: unknown) => {
+        if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw fromCtnet(err);
+      }),
+    );
+    // The name is withdrawn where it was served before the runtime goes on.
+    if (call.config.waitConverged) await waitConverged(() => byName(name) === undefined);
   };
 
   const check = async (call: CniCall): Promise<void> => {
-    const known = byKey(deps.state, deps.node, call.containerId, call.ifname);
+    const known = byKey(call.containerId, call.ifname);
     if (!known) throw new CniError(CniCode.UnknownContainer, `no ctnet attachment for container ${call.containerId} interface ${call.ifname}`, 'ADD it first');
     const prev = call.config.prevResult as { ips?: { address?: string }[]; interfaces?: { name?: string; mac?: string; sandbox?: string }[] };
     const want = (prev.interfaces ?? []).find((i) => i.sandbox && i.name === call.ifname);
@@ -218,20 +238,37 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
     if (problems.length > 0) throw new CniError(CniCode.CheckFailed, problems.join('; '), 'DEL and ADD the attachment again (the agent also repairs its own interfaces at its next resync)');
   };
 
+  /**
+   * Releases this host's attachments on this configuration's network that the runtime does
+   * not list (each network's GC lists only its own). Goes on past a failure and reports them all.
+   */
   const gc = async (call: CniCall): Promise<void> => {
+    const listed = call.config.validAttachments;
+    if (listed === undefined) throw new CniError(CniCode.InvalidConfig, 'GC needs "cni.dev/valid-attachments" (the attachments to keep)', 'pass the list, empty to release everything of this network');
     if (!deps.ready()) throw new CniError(CniCode.TryAgainLater, 'the ctnet agent is not connected to a manager yet', 'try again in a moment');
-    const valid = new Set(call.config.validAttachments.map((a) => `${a.containerId}/${a.ifname}`));
-    const gone: Container[] = [];
-    for (const c of deps.state.containers.values()) {
-      if (c.cni && nameKey(c.node) === nameKey(deps.node) && !valid.has(`${c.cni.containerId}/${c.cni.ifname}`)) gone.push(c);
-    }
-    for (const c of gone) {
-      await deps.manager.removeContainer(c.name).catch((err: unknown) => {
-        if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw fromCtnet(err);
+    const valid = new Set(listed.map((a) => `${a.containerId}/${a.ifname}`));
+    const network = nameKey(call.config.name);
+    const onNetwork = (c: Container): boolean =>
+      [...deps.state.endpoints.values()].some((e) => {
+        if (e.container !== c.id) return false;
+        const net = deps.state.networks.get(e.networkId);
+        return net !== undefined && (nameKey(net.name) === network || net.id === call.config.name);
       });
+    const gone = [...deps.state.containers.values()].filter(
+      (c) => c.cni && nameKey(c.node) === nameKey(deps.node) && onNetwork(c) && !valid.has(`${c.cni.containerId}/${c.cni.ifname}`),
+    );
+    const failures: string[] = [];
+    for (const c of gone) {
+      await deps
+        .detachNow(c.name, () =>
+          deps.manager.removeContainer(c.name).catch((err: unknown) => {
+            if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw err;
+          }),
+        )
+        .catch((err: unknown) => failures.push(`${c.cni!.containerId}/${c.cni!.ifname}: ${err instanceof Error ? err.message : String(err)}`));
     }
-    for (const c of gone) await deps.waitDetached(c.id, ATTACH_TIMEOUT_MS);
-    deps.log.info('CNI GC', { released: gone.length });
+    deps.log.info('CNI GC', { network: call.config.name, released: gone.length - failures.length, failed: failures.length });
+    if (failures.length > 0) throw new CniError(CniCode.TryAgainLater, `GC released ${gone.length - failures.length} of ${gone.length} attachments; not: ${failures.join('; ')}`);
   };
 
   return async (env, stdin) => {

@@ -3,8 +3,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { CtnetError, ErrorCode, type Logger } from '@ctnet/core';
 
-/** Bytes a call may send (environment and configuration): a runtime's config is a few KiB. */
-const MAX_REQUEST = 1 << 20;
+/** Bytes a call may send (environment and configuration; the shim's own bound is 4 MiB of configuration). */
+const MAX_REQUEST = (4 << 20) + (64 << 10);
 /** A client that sends nothing for this long is cut off (the handler's own work is not counted). */
 const IDLE_MS = 10_000;
 const HEADER = 'CTNET-CNI 1\n';
@@ -62,8 +62,10 @@ export async function serveCniSocket(path: string, handle: CniCallHandler, log: 
   const server: Server = createServer({ allowHalfOpen: true }, (sock: Socket) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false; // answered already: what else arrives is never run
     sock.setTimeout(IDLE_MS, () => sock.destroy());
     const refuse = (why: string): void => {
+      refused = true;
       log.warn('CNI socket: bad request', { error: why });
       sock.end('1');
     };
@@ -85,6 +87,7 @@ export async function serveCniSocket(path: string, handle: CniCallHandler, log: 
       }
     });
     sock.on('end', () => {
+      if (refused) return;
       let req: { env: Record<string, string>; stdin: string } | undefined;
       try {
         req = parseShimRequest(Buffer.concat(chunks), true);

@@ -31,6 +31,17 @@ describe('planInterfaces', () => {
     expect(planInterfaces(sandbox([veth(0)]), have, new Set())).toEqual([{ step: 'plumb', itf: veth(0), first: true, clearInside: true, clearHostVeth: false }]);
   });
 
+  it('makes an interface again when another kind of device holds its name', () => {
+    const have = actual({ eth0: { mac: veth(0).mac, kind: 'dummy', addrs: [veth(0).cidr] } });
+    expect(planInterfaces(sandbox([veth(0)]), have, new Set(['ctv-ep0']))).toEqual([{ step: 'plumb', itf: veth(0), first: true, clearInside: true, clearHostVeth: true }]);
+  });
+
+  it('never replaces a device of a runtime\'s or process\'s own under the interface\'s name', () => {
+    const have = actual({ eth0: { mac: '02:00:00:00:00:99', kind: 'dummy', addrs: [] } });
+    expect(() => planInterfaces(sandbox([veth(0)], { attachNetns: '/proc/9/ns/net' }), have, new Set())).toThrow(/a device ctnet did not make/);
+    expect(() => planInterfaces(sandbox([veth(0)], { attachPid: 9 }), have, new Set())).toThrow(/a device ctnet did not make/);
+  });
+
   it('clears a host end left behind when the inside is gone', () => {
     expect(planInterfaces(sandbox([veth(0)]), new Map(), new Set(['ctv-ep0']))).toEqual([{ step: 'plumb', itf: veth(0), first: true, clearInside: false, clearHostVeth: true }]);
   });

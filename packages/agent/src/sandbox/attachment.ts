@@ -1,3 +1,4 @@
+import { stat, statfs } from 'node:fs/promises';
 import { macvlanTempName, replaceTableScript, type DesiredInterface, type DesiredSandbox, type NftTable } from '@ctnet/core';
 import type { CommandRunner } from '../netlink/runner.js';
 
@@ -25,6 +26,20 @@ export const namespaceSource = (sb: DesiredSandbox): NamespaceSource => {
   if (c.attachNetns) return { kind: 'path', path: c.attachNetns };
   return c.attachPid > 0 ? { kind: 'pid', pid: c.attachPid } : { kind: 'own' };
 };
+
+/** NSFS_MAGIC: the file system of namespace files (a bind of one, or /proc/PID/ns/net). */
+const NSFS = 0x6e736673;
+
+/** Why a runtime's path cannot be attached, or undefined: a namespace file, and not this host's own namespace. */
+export async function netnsProblem(path: string): Promise<string | undefined> {
+  const fs = await statfs(path).catch(() => undefined);
+  if (!fs) return 'does not exist';
+  if (fs.type !== NSFS) return 'is not a network namespace';
+  const [it, host] = await Promise.all([stat(path), stat('/proc/self/ns/net')]);
+  // The host's own namespace would get a container's address, default route and rules.
+  if (it.dev === host.dev && it.ino === host.ino) return "is this host's own network namespace";
+  return undefined;
+}
 
 /** One interface as the kernel shows it inside a namespace. */
 export interface ActualInterface {
@@ -64,19 +79,24 @@ export type AttachStep =
  * (either end of its veth gone, or another kind of device under its name) is made again.
  * A macvlan interface has no host end whose removal takes it along, so one no longer wanted
  * is removed here, except in a namespace someone else brought (a process's, a runtime's):
- * their own devices are not ours to judge.
+ * their own devices are not ours to judge, nor to replace (an error says so).
  */
 export function planInterfaces(sb: DesiredSandbox, actual: ReadonlyMap<string, ActualInterface>, hostLinks: ReadonlySet<string>): AttachStep[] {
   const steps: AttachStep[] = [];
+  const own = namespaceSource(sb).kind === 'own';
   for (const [i, itf] of sb.interfaces.entries()) {
     if (itf.kind === 'macvlan' && !hostLinks.has(itf.parent)) throw new ParentMissingError(itf);
     const have = actual.get(itf.ifname);
-    const whole = itf.kind === 'macvlan' ? have?.kind === 'macvlan' : have !== undefined && hostLinks.has(itf.hostVeth);
+    const whole = itf.kind === 'macvlan' ? have?.kind === 'macvlan' : have?.kind === 'veth' && hostLinks.has(itf.hostVeth);
+    if (have && !whole && !own) {
+      // A device of the process's or runtime's own under our name: not ours to replace.
+      throw new Error(`${itf.ifname} in the namespace of ${sb.container.name} is a device ctnet did not make; not replacing it (remove it, or attach under another name)`);
+    }
     if (!have || !whole) {
       steps.push({ step: 'plumb', itf, first: i === 0, clearInside: have !== undefined, clearHostVeth: itf.hostVeth !== '' && hostLinks.has(itf.hostVeth) });
     } else if (!have.addrs.includes(itf.cidr) || have.mac !== itf.mac) steps.push({ step: 'readdress', itf });
   }
-  if (namespaceSource(sb).kind === 'own') {
+  if (own) {
     const wanted = new Set(sb.interfaces.map((i) => i.ifname));
     for (const [name, have] of actual) if (have.kind === 'macvlan' && !wanted.has(name)) steps.push({ step: 'remove', ifname: name });
   }
@@ -179,6 +199,10 @@ export function createAttacher(runner: CommandRunner): Attacher {
       // pipework-style: name the process's own namespace instead of making a new one
       else if (source.kind === 'pid') await ip(['netns', 'attach', netns, String(source.pid)]);
       else {
+        // Checked again whenever it is bound (after a reboot a /proc path may name another
+        // process, or this host): never plumb what is not the runtime's namespace.
+        const problem = await netnsProblem(source.path);
+        if (problem) throw new Error(`the runtime's namespace ${source.path} ${problem}; not attached (DEL it, or GC)`);
         // As `ip netns add` does: /run/netns a shared mount point, so the name is seen from every
         // mount namespace; then the runtime's namespace bound to our name. The bind holds the
         // namespace until detach, as Docker's sandbox key does.

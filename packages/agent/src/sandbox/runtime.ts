@@ -190,7 +190,20 @@ export function createSandboxRuntime(opts: {
         // lo comes up with the first interface's batch, or on its own when there is none
         if (sb.interfaces.length === 0) await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
       }
-      const { plumbed, first: rulesApplied } = sb.interfaces.length > 0 ? await plumbAll(sb, hostLinks, fresh, rules) : { plumbed: false, first: false };
+      let plumbed = false;
+      let rulesApplied = false;
+      try {
+        if (sb.interfaces.length > 0) ({ plumbed, first: rulesApplied } = await plumbAll(sb, hostLinks, fresh, rules));
+      } catch (err) {
+        // A runtime's namespace bound just now: take out what we made (a veth's two ends are
+        // made together, so deleting the host end takes ours inside and never one of the
+        // runtime's), then our name for it.
+        if (fresh && source.kind === 'path') {
+          for (const i of sb.interfaces) if (i.hostVeth) await runner.run('ip', ['link', 'del', i.hostVeth]).catch(() => undefined);
+          await attacher.detach(sb.netns, 'path', []);
+        }
+        throw err;
+      }
       if (sb.netns !== '') {
         const dir = join(etcNetns, sb.netns);
         await mkdir(dir, { recursive: true });

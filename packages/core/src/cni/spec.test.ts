@@ -42,6 +42,9 @@ describe('parseCniCall', () => {
     expect(codeOf(() => parseCniConfig(conf({ runtimeConfig: { portMappings: [{ hostPort: 0, containerPort: 80 }] } })))).toBe(7);
     expect(codeOf(() => parseCniConfig(conf({ cniVersion: '0.2.0' })))).toBe(1);
     expect(codeOf(() => parseCniCall({ ...env, CNI_COMMAND: 'CHECK' }, conf()))).toBe(7); // CHECK needs prevResult
+    expect(codeOf(() => parseCniCall({ ...env, CNI_COMMAND: 'CHECK' }, conf({ cniVersion: '0.3.1', prevResult: {} })))).toBe(1);
+    expect(codeOf(() => parseCniCall({ CNI_COMMAND: 'GC' }, conf({ cniVersion: '1.0.0' })))).toBe(1);
+    expect(parseCniCall({ CNI_COMMAND: 'GC' }, conf()).config.validAttachments).toBeUndefined();
   });
 
   it('reads portMappings (protocol defaults to tcp, 0.0.0.0 means every address)', () => {

@@ -59,7 +59,8 @@ export interface CniConfig {
   /** From args.cni: a name to register in DNS. */
   readonly argsName: string;
   readonly portMappings: readonly PortMappingConfig[];
-  readonly validAttachments: readonly { readonly containerId: string; readonly ifname: string }[];
+  /** GC's list of attachments to keep; undefined when the key is absent. */
+  readonly validAttachments: readonly { readonly containerId: string; readonly ifname: string }[] | undefined;
   readonly prevResult: unknown;
 }
 
@@ -155,7 +156,7 @@ function parsePortMappings(v: unknown): PortMappingConfig[] {
 }
 
 function parseValidAttachments(v: unknown): CniConfig['validAttachments'] {
-  if (v === undefined || v === null) return [];
+  if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v)) throw new CniError(CniCode.InvalidConfig, '"cni.dev/valid-attachments" must be a list');
   return v.map((a, i) => {
     if (!object(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
@@ -183,9 +184,20 @@ export function parseCniCall(env: Env, stdin: string): CniCall {
   if (perAttachment && !/^[A-Za-z0-9_.-]{1,15}$/.test(ifname)) {
     throw new CniError(CniCode.InvalidEnvironment, `CNI_IFNAME "${ifname}" is not a valid interface name`, '1-15 of letters, digits, "_", "." and "-", e.g. eth0');
   }
+  // Verbs came with versions: CHECK with 0.4.0, STATUS and GC with 1.1.0.
+  const since = command === 'CHECK' ? '0.4.0' : command === 'STATUS' || command === 'GC' ? '1.1.0' : '0.0.0';
+  if (compareVersions(config.cniVersion, since) < 0) {
+    throw new CniError(CniCode.IncompatibleVersion, `${command} needs cniVersion ${since} or later; the configuration says ${config.cniVersion}`, `set "cniVersion": "${CNI_LATEST}"`);
+  }
   if (command === 'CHECK' && config.prevResult === undefined) throw new CniError(CniCode.InvalidConfig, 'CHECK needs "prevResult" in the configuration');
   return { command, containerId, netns, ifname, args: parseCniArgs(env.CNI_ARGS ?? ''), config };
 }
+
+const compareVersions = (a: string, b: string): number => {
+  const [x, y] = [a.split('.').map(Number), b.split('.').map(Number)];
+  for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+  return 0;
+};
 
 /** The name a runtime's container is known by in DNS: the pod's, a label's, else the container id's. */
 export function cniDnsName(call: Pick<CniCall, 'args' | 'config' | 'containerId'>): string {

@@ -116,7 +116,7 @@ describe('local drivers on a host', () => {
 
   it('a macvlan-only sandbox gets no 127.0.0.11 redirect (its gateway is the segment\'s router)', () => {
     const sb = d.sandboxes.find((s) => s.container.name === 'd')!;
-    expect(desiredSandboxRules(sb, []).chains.flatMap((c) => c.rules)).toEqual([]);
+    expect(desiredSandboxRules(sb, []).chains.filter((c) => c.name !== 'martians').flatMap((c) => c.rules)).toEqual([]);
     const a = d.sandboxes.find((s) => s.container.name === 'a')!;
     expect(desiredSandboxRules(a, []).chains[0]!.rules).toContain('ip daddr 127.0.0.11 udp dport 53 dnat to 10.50.0.1:53');
   });

@@ -120,6 +120,8 @@ describe('sandbox rules', () => {
       'ip daddr 127.0.0.11 tcp dport 53 dnat to 10.0.0.1:53',
       'ip daddr 10.0.0.100 dnat to numgen inc mod 2 map { 0 : 10.0.0.11, 1 : 10.0.0.12 }',
     ]);
+    // route_localnet is on for 127.0.0.11: loopback destinations from the network are dropped.
+    expect(t.chains.find((c) => c.name === 'martians')).toMatchObject({ base: { hook: 'prerouting' }, rules: ['iifname != "lo" ip daddr 127.0.0.0/8 drop'] });
     const empty = desiredSandboxRules(sb, [{ service: 'web', networkId: 'app', vip: '10.0.0.100', backends: [] }]);
     expect(empty.chains.find((c) => c.name === 'filter_out')!.rules).toEqual([
       'ip daddr 10.0.0.100 meta l4proto tcp reject with tcp reset',

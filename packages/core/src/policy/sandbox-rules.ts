@@ -45,6 +45,9 @@ export function desiredSandboxRules(sb: DesiredSandbox, vips: readonly VipBacken
         rules: first ? [`ip saddr 127.0.0.0/8 ip daddr ${first.gateway} snat to ${first.cidr.split('/')[0]!}`] : [],
       },
       { name: 'filter_out', base: { type: 'filter', hook: 'output', priority: 0, policy: 'accept' }, rules: refuse },
+      // route_localnet (for 127.0.0.11) would also let a neighbour send to 127.0.0.1 over the
+      // network and reach what listens on loopback only (CVE-2020-8558): such packets die here.
+      { name: 'martians', base: { type: 'filter', hook: 'prerouting', priority: -300, policy: 'accept' }, rules: ['iifname != "lo" ip daddr 127.0.0.0/8 drop'] },
     ],
   };
 }

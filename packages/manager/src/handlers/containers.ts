@@ -171,10 +171,18 @@ export async function inspectContainer(deps: ManagerDeps, req: InspectContainerR
   return detail(c, endpoints);
 }
 
+/** A CNI attachment's interfaces are its runtime's to add and remove (one attachment per conflist). */
+function refuseRuntimeOwned(c: Container): void {
+  if (c.cni) {
+    throw failedPrecondition(`container ${c.name} is a CNI attachment (${c.cni.containerId} ${c.cni.ifname}): its runtime owns its interfaces; attach it to another network through the runtime (another CNI configuration)`);
+  }
+}
+
 /** `ctmgr network connect`: a further interface (eth1, …) for a container, on its node. */
 export async function connectNetwork(deps: ManagerDeps, req: ConnectNetworkRequest): Promise<WireEndpoint> {
   const c = await deps.store.getContainer(req.container.trim());
   if (!c) throw notFound(`no container named ${req.container}; list them with "ctmgr ps"`);
+  refuseRuntimeOwned(c);
   const spec = parseEndpointRequest({ network: req.network, node: c.node, name: c.name, aliases: req.aliases, ip: req.ip });
   const net = await findNetwork(deps, spec.network);
   checkContainerNameFree(deps, [c.name, ...spec.aliases], net);
@@ -187,6 +195,7 @@ export async function connectNetwork(deps: ManagerDeps, req: ConnectNetworkReque
 export async function disconnectNetwork(deps: ManagerDeps, req: DisconnectNetworkRequest): Promise<DisconnectNetworkResponse> {
   const c = await deps.store.getContainer(req.container.trim());
   if (!c) throw notFound(`no container named ${req.container}; list them with "ctmgr ps"`);
+  refuseRuntimeOwned(c);
   const net = await findNetwork(deps, req.network);
   const ep = (await deps.store.listEndpoints(net.id)).find((e) => e.container === c.id);
   if (!ep) throw notFound(`container ${c.name} is not connected to network ${net.name}`);

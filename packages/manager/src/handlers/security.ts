@@ -60,7 +60,9 @@ export function authorizeRequest(deps: ManagerDeps, method: string, caller: Iden
   }
   if (method === 'removeContainer' && caller.role === 'node') {
     const c = deps.view.containers.get(nameKey((req as RemoveContainerRequest).name));
-    if (!c || nameKey(c.node) !== caller.name || !isAttached(c)) {
+    // None by that name: the handler says NotFound (a repeated CNI DEL is a success); a node
+    // learns nothing it does not stream anyway.
+    if (c && (nameKey(c.node) !== caller.name || !isAttached(c))) {
       throw permissionDenied(`node ${caller.name} may only detach what it attached on itself (ctagent detach)`);
     }
   }
