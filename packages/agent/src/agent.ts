@@ -95,7 +95,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler?.lastError,
   );
   const rec = reconciler;
-  link = connectToManagers({ config, host, state, log, metrics, tls, onState: () => rec.request('change'), readLogs, onConnected: () => (reporter.resendAll(), problems.resend()) });
+  link = connectToManagers({ config, host, state, log, metrics, tls, onState: () => (rec.request('change'), runs.poke()), readLogs, onConnected: () => (reporter.resendAll(), problems.resend()) });
   const managerCalls = createManagerCalls(() => link?.manager(), tls);
   const cni = config.cniSocket
     ? await serveCni({ config, state, runner, sandboxes, reconciler: rec, runs, direct, manager: managerCalls, connected: () => link?.manager() !== undefined, log })

@@ -42,6 +42,7 @@ export function createSessionRegistry(): SessionRegistry {
       for (const s of live.values()) s.renewNow();
     },
     revoke: (node) => live.get(nameKey(node))?.end(unauthenticated(`the certificate of node ${node} was revoked (the node was removed); join again with a token: ctagent run --join-token TOKEN`)),
+    ackedHere: (node) => live.get(nameKey(node))?.acked ?? 0,
     requestLogs(node, container, tailBytes) {
       const s = live.get(nameKey(node));
       if (!s) {

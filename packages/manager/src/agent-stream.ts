@@ -328,6 +328,11 @@ export class AgentSession {
    * The first ack after a quiet spell is written at once (convergence waits on it), later
    * ones at most every ACK_FLUSH_MS.
    */
+  /** The newest revision acked on this stream, persisted or not yet. */
+  get acked(): number {
+    return Math.max(this.ackPending?.revision ?? 0, this.lastAck);
+  }
+
   private onAck(revision: number): void {
     if (!this.node) return;
     // An ack of a revision never sent would mark the node converged on changes it has not seen.

@@ -18,6 +18,11 @@ import type { Logger } from '@ctnet/core';
 /** The agent streams connected to this manager, by node key: the way to ask an agent something. */
 export interface AgentSessions {
   requestLogs(node: string, container: string, tailBytes: number): Promise<Buffer>;
+  /**
+   * The newest revision the node acked on a stream to this manager (0 without one): fresher
+   * than the persisted ack, which is written at most every 200 ms.
+   */
+  ackedHere(node: string): number;
 }
 
 /** Everything a handler may use. Handlers are plain functions of (deps, request). */

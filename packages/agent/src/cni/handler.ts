@@ -113,13 +113,13 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
 
   /**
    * Every ready node has applied the change: once this host's state shows it (present), its
-   * revision is the one to wait for. Polled with backoff, from 5 ms to 100 ms.
+   * revision is the one to wait for. Polled with backoff, from 5 ms to 50 ms.
    */
   const waitConverged = async (shows: () => boolean): Promise<void> => {
     await deps.waitUntil(shows, CONVERGE_TIMEOUT_MS, 'the change to reach this host');
     const revision = deps.state.revision;
     const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
-    for (let wait = 5; ; wait = Math.min(100, Math.round(wait * 1.5))) {
+    for (let wait = 5; ; wait = Math.min(50, Math.round(wait * 1.3))) {
       const { nodes } = await deps.manager.listNodes();
       const behind = nodes.filter((n) => n.status === 'ready' && n.ackedRevision < revision);
       if (behind.length === 0) return;

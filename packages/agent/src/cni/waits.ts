@@ -5,6 +5,8 @@
 export interface RunWaits {
   /** A run ended: the revision it planned from, and the sandboxes it could not make (name -> why). */
   ran(revision: number, failed: ReadonlyMap<string, string>): void;
+  /** The state changed (a stream message): waiters check again without waiting for a run. */
+  poke(): void;
   /** Why the last run could not make this container's sandbox, if it could not. */
   failure(name: string): string | undefined;
   /** Resolves with the first defined result of check; checked now and after every run (at least each second). */
@@ -17,6 +19,9 @@ export function waitForRuns(): RunWaits {
   return {
     ran(_revision, f) {
       failed = f;
+      for (const w of [...wakers]) w();
+    },
+    poke() {
       for (const w of [...wakers]) w();
     },
     failure: (name) => failed.get(name),

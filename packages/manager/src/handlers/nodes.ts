@@ -23,7 +23,8 @@ function statusOf(deps: ManagerDeps, node: Node, counts: ReadonlyMap<string, num
   const key = nameKey(node.name);
   const ack = deps.view.acks.get(key);
   const endpoints = counts.get(key) ?? 0;
-  const acked = ack?.revision ?? 0;
+  // A node streaming to this manager: its newest ack, not yet the persisted one (written at most every 200 ms).
+  const acked = Math.max(ack?.revision ?? 0, deps.sessions.ackedHere(key));
   return {
     node: nodeToWire(node),
     status: deps.view.alive.has(key) ? 'ready' : 'down',
