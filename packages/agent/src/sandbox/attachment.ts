@@ -145,6 +145,11 @@ export function plumbBatches(netns: string, itf: DesiredInterface, first: boolea
 export interface Attacher {
   /** Gives the sandbox's namespace its name under /run/netns (made, a process's, or a runtime's path bound there). */
   ensureNamespace(netns: string, source: NamespaceSource): Promise<void>;
+  /**
+   * A namespace named now and all its interfaces (veths only) with the rules, in one process:
+   * what every new sandbox and every CNI ADD costs, so it is paid once, not per step.
+   */
+  attachFresh(netns: string, source: NamespaceSource, interfaces: readonly DesiredInterface[], rules: NftTable | undefined): Promise<void>;
   /** What is inside the namespace now. */
   readInterfaces(netns: string): Promise<Map<string, ActualInterface>>;
   /** Applies a plan; says whether the first interface (and so the rules) was made. */
@@ -193,23 +198,41 @@ export function createAttacher(runner: CommandRunner): Attacher {
     await inside(netns, itf, lines.join('\n') + '\n', first, rules);
   };
 
+  /** Checked again whenever a runtime's path is bound (after a reboot a /proc path may name another process, or this host). */
+  const checkPath = async (path: string): Promise<void> => {
+    const problem = await netnsProblem(path);
+    if (problem) throw new Error(`the runtime's namespace ${path} ${problem}; not attached (DEL it, or GC)`);
+  };
+  // As `ip netns add` does: /run/netns a shared mount point, so the name is seen from every
+  // mount namespace; then the runtime's namespace bound to our name ($1 the name, $2 the
+  // path). The bind holds the namespace until detach, as Docker's sandbox key does.
+  const BIND =
+    'mkdir -p /run/netns; mountpoint -q /run/netns || { mount --bind /run/netns /run/netns; mount --make-shared /run/netns; }; ' +
+    ': > "/run/netns/$1"; mount --bind "$2" "/run/netns/$1" || { rm -f "/run/netns/$1"; exit 1; }';
+
   return {
+    async attachFresh(netns, source, interfaces, rules) {
+      if (source.kind === 'path') await checkPath(source.path);
+      const name = source.kind === 'own' ? 'ip netns add "$1"' : source.kind === 'pid' ? 'ip netns attach "$1" "$2"' : BIND;
+      const batches = interfaces.map((itf, i) => plumbBatches(netns, itf, i === 0));
+      const outside = batches.flatMap((b) => b.outside).join('\n') + '\n';
+      const inside = ['link set lo up', ...batches.flatMap((b) => b.inside.filter((l) => l !== 'link set lo up'))].join('\n') + '\n';
+      // The rules as in inside(): route_localnet for 127.0.0.11, the table from stdin.
+      const script =
+        `set -e; ${name}; printf '%s' "$3" | ip -batch -; printf '%s' "$4" | ip -n "$1" -batch -; ` +
+        `exec nsenter --net="/run/netns/$1" sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec nft -f -'`;
+      const src = source.kind === 'path' ? source.path : source.kind === 'pid' ? String(source.pid) : '';
+      const res = await runner.run('sh', ['-c', script, 'sh', netns, src, outside, inside], { input: rules ? replaceTableScript(rules) : '' });
+      if (res.exitCode !== 0) throw new Error(`attaching ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
+    },
+
     async ensureNamespace(netns, source) {
       if (source.kind === 'own') await ip(['netns', 'add', netns]);
       // pipework-style: name the process's own namespace instead of making a new one
       else if (source.kind === 'pid') await ip(['netns', 'attach', netns, String(source.pid)]);
       else {
-        // Checked again whenever it is bound (after a reboot a /proc path may name another
-        // process, or this host): never plumb what is not the runtime's namespace.
-        const problem = await netnsProblem(source.path);
-        if (problem) throw new Error(`the runtime's namespace ${source.path} ${problem}; not attached (DEL it, or GC)`);
-        // As `ip netns add` does: /run/netns a shared mount point, so the name is seen from every
-        // mount namespace; then the runtime's namespace bound to our name. The bind holds the
-        // namespace until detach, as Docker's sandbox key does.
-        const script =
-          'set -e; mkdir -p /run/netns; mountpoint -q /run/netns || { mount --bind /run/netns /run/netns; mount --make-shared /run/netns; }; ' +
-          ': > "/run/netns/$1"; mount --bind "$2" "/run/netns/$1" || { rm -f "/run/netns/$1"; exit 1; }';
-        const res = await runner.run('sh', ['-c', script, 'sh', netns, source.path]);
+        await checkPath(source.path);
+        const res = await runner.run('sh', ['-c', `set -e; ${BIND}`, 'sh', netns, source.path]);
         if (res.exitCode !== 0) throw new Error(`binding ${source.path} as ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
       }
     },
