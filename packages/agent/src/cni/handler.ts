@@ -108,7 +108,7 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
       cidr: `${ep.ip}/${parseCidr(net.subnet).prefix}`,
       gateway: net.gateway,
       nameserver: net.driver === 'macvlan' ? '127.0.0.11' : net.gateway,
-    });
+    }, call.config.prevResult);
   };
 
   /**

@@ -81,5 +81,11 @@ describe('names and results', () => {
     });
     expect((cniResult('0.4.0', facts).ips as { version: string }[])[0]!.version).toBe('4');
     expect(cniErrorResult('1.0.0', new CniError(11, 'later', 'why'))).toEqual({ cniVersion: '1.0.0', code: 11, msg: 'later', details: 'why' });
+    // Chained after another plugin: its result stays, ours follows and points at our interface.
+    const prev = { cniVersion: '1.0.0', interfaces: [{ name: 'lo', sandbox: '/proc/1/ns/net' }], ips: [{ address: '127.0.0.1/8', interface: 0 }], dns: { nameservers: ['1.1.1.1'], search: ['corp'] } };
+    const chained = cniResult('1.0.0', facts, prev);
+    expect(chained.interfaces).toEqual([{ name: 'lo', sandbox: '/proc/1/ns/net' }, { name: 'ctve-1' }, { name: 'eth0', mac: '02:42:0a:00:00:02', sandbox: '/proc/1/ns/net' }]);
+    expect(chained.ips).toEqual([{ address: '127.0.0.1/8', interface: 0 }, { address: '10.0.0.2/24', gateway: '10.0.0.1', interface: 2 }]);
+    expect(chained.dns).toEqual({ nameservers: ['1.1.1.1', '10.0.0.1'], search: ['corp'] });
   });
 });

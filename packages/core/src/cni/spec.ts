@@ -216,18 +216,26 @@ export interface CniAttachmentFacts {
   readonly nameserver: string;
 }
 
-/** The ADD result in the caller's version (pre-1.0 results carry "version": "4" on each address). */
-export function cniResult(version: string, a: CniAttachmentFacts): Record<string, unknown> {
-  const interfaces: Record<string, unknown>[] = [];
+/**
+ * The ADD result in the caller's version (pre-1.0 results carry "version": "4" on each
+ * address). Chained after another plugin, what that one reported (prevResult) comes first
+ * and is kept, as the spec asks; our address points at our interface past its own.
+ */
+export function cniResult(version: string, a: CniAttachmentFacts, prevResult?: unknown): Record<string, unknown> {
+  const prev = object(prevResult) ? prevResult : {};
+  const list = (v: unknown): Record<string, unknown>[] => (Array.isArray(v) ? v.filter(object) : []);
+  const interfaces = list(prev.interfaces);
   if (a.hostVeth) interfaces.push({ name: a.hostVeth });
   interfaces.push({ name: a.ifname, mac: a.mac, sandbox: a.sandbox });
   const old = version.startsWith('0.');
+  const dns = object(prev.dns) ? prev.dns : {};
+  const servers = Array.isArray(dns.nameservers) ? dns.nameservers.filter((n): n is string => typeof n === 'string') : [];
   return {
     cniVersion: version,
     interfaces,
-    ips: [{ ...(old && { version: '4' }), address: a.cidr, gateway: a.gateway, interface: interfaces.length - 1 }],
-    routes: [{ dst: '0.0.0.0/0', gw: a.gateway }],
-    dns: { nameservers: [a.nameserver] },
+    ips: [...list(prev.ips), { ...(old && { version: '4' }), address: a.cidr, gateway: a.gateway, interface: interfaces.length - 1 }],
+    routes: [...list(prev.routes), { dst: '0.0.0.0/0', gw: a.gateway }],
+    dns: { ...dns, nameservers: [...servers.filter((n) => n !== a.nameserver), a.nameserver] },
   };
 }
 
