@@ -17,6 +17,8 @@ export interface LocalState extends ClusterState {
   readonly revision: number;
   readonly vxlanPort: number;
   readonly hasSnapshot: boolean;
+  /** A container by id (the maps are by name): what local callers that hold an id ask. */
+  containerById(id: string): Container | undefined;
   applySnapshot(s: Snapshot): void;
   applyChanges(c: Changes): void;
 }
@@ -42,6 +44,10 @@ export function createLocalState(): LocalState {
     },
     get hasSnapshot() {
       return hasSnapshot;
+    },
+    containerById(id) {
+      for (const c of containers.values()) if (c.id === id) return c;
+      return undefined;
     },
     applySnapshot(s) {
       for (const m of [networks, endpoints, nodes, containers]) m.clear();

@@ -40,7 +40,7 @@ export function createDirectAttach(deps: {
 }): DirectAttach {
   const ahead = new Map<string, { netns: string; name: string }>(); // container id ->
   const removed = new Set<string>(); // container ids
-  const inState = (id: string): boolean => [...deps.state.containers.values()].some((c) => c.id === id);
+  const inState = (id: string): boolean => deps.state.containerById(id) !== undefined;
 
   const plumb = async (detail: ContainerDetail): Promise<SandboxRecord | undefined> => {
     const c = containerFromWire(detail.container!);

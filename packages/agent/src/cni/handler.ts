@@ -92,7 +92,7 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
     }
     return undefined;
   };
-  const inState = (id: string): boolean => [...deps.state.containers.values()].some((c) => c.id === id);
+  const inState = (id: string): boolean => deps.state.containerById(id) !== undefined;
   const byName = (name: string): Container | undefined => deps.state.containers.get(nameKey(name));
 
   const resultFor = (call: CniCall, c: Container, endpoints: readonly Endpoint[], record: SandboxRecord): Record<string, unknown> => {
@@ -107,7 +107,8 @@ export function createCniHandler(deps: CniDeps): (env: Readonly<Record<string, s
       sandbox: c.attachNetns ?? call.netns,
       cidr: `${ep.ip}/${parseCidr(net.subnet).prefix}`,
       gateway: net.gateway,
-      nameserver: net.driver === 'macvlan' ? '127.0.0.11' : net.gateway,
+      // As resolverInterface: a macvlan attachment cannot reach its host's resolver (nor 127.0.0.11).
+      nameserver: net.driver === 'macvlan' ? '' : net.gateway,
     }, call.config.prevResult);
   };
 

@@ -33,7 +33,7 @@ export function serveCni(deps: {
     waitAttached: (id, ms) => {
       let seen = false;
       return runs.until(ms, `the attachment was not plumbed on ${config.nodeName} within ${ms / 1000} s`, async () => {
-        const c = [...state.containers.values()].find((x) => x.id === id);
+        const c = state.containerById(id);
         if (!c) {
           if (seen) throw new Error('the attachment was removed while waiting for it');
           return undefined; // not streamed here yet

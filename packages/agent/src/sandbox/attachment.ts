@@ -145,11 +145,6 @@ export function plumbBatches(netns: string, itf: DesiredInterface, first: boolea
 export interface Attacher {
   /** Gives the sandbox's namespace its name under /run/netns (made, a process's, or a runtime's path bound there). */
   ensureNamespace(netns: string, source: NamespaceSource): Promise<void>;
-  /**
-   * A namespace named now and all its interfaces (veths only) with the rules, in one process:
-   * what every new sandbox and every CNI ADD costs, so it is paid once, not per step.
-   */
-  attachFresh(netns: string, source: NamespaceSource, interfaces: readonly DesiredInterface[], rules: NftTable | undefined): Promise<void>;
   /** What is inside the namespace now. */
   readInterfaces(netns: string): Promise<Map<string, ActualInterface>>;
   /** Applies a plan; says whether the first interface (and so the rules) was made. */
@@ -211,21 +206,6 @@ export function createAttacher(runner: CommandRunner): Attacher {
     ': > "/run/netns/$1"; mount --bind "$2" "/run/netns/$1" || { rm -f "/run/netns/$1"; exit 1; }';
 
   return {
-    async attachFresh(netns, source, interfaces, rules) {
-      if (source.kind === 'path') await checkPath(source.path);
-      const name = source.kind === 'own' ? 'ip netns add "$1"' : source.kind === 'pid' ? 'ip netns attach "$1" "$2"' : BIND;
-      const batches = interfaces.map((itf, i) => plumbBatches(netns, itf, i === 0));
-      const outside = batches.flatMap((b) => b.outside).join('\n') + '\n';
-      const inside = ['link set lo up', ...batches.flatMap((b) => b.inside.filter((l) => l !== 'link set lo up'))].join('\n') + '\n';
-      // The rules as in inside(): route_localnet for 127.0.0.11, the table from stdin.
-      const script =
-        `set -e; ${name}; printf '%s' "$3" | ip -batch -; printf '%s' "$4" | ip -n "$1" -batch -; ` +
-        `exec nsenter --net="/run/netns/$1" sh -c 'echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && exec nft -f -'`;
-      const src = source.kind === 'path' ? source.path : source.kind === 'pid' ? String(source.pid) : '';
-      const res = await runner.run('sh', ['-c', script, 'sh', netns, src, outside, inside], { input: rules ? replaceTableScript(rules) : '' });
-      if (res.exitCode !== 0) throw new Error(`attaching ${netns}: ${res.stderr.trim() || `exit ${res.exitCode}`}`);
-    },
-
     async ensureNamespace(netns, source) {
       if (source.kind === 'own') await ip(['netns', 'add', netns]);
       // pipework-style: name the process's own namespace instead of making a new one

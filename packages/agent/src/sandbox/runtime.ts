@@ -185,29 +185,21 @@ export function createSandboxRuntime(opts: {
       // Named just now: ours holds nothing yet, and in a runtime's our interfaces cannot be
       // there (one of its own under the same name makes the plumbing fail, as it must).
       const fresh = sb.ownsNetns && !existing.has(sb.netns) && source.kind !== 'pid';
-      // A new namespace with veths only: named and plumbed, rules in, by one process.
-      const folded = sb.ownsNetns && !existing.has(sb.netns) && sb.interfaces.length > 0 && sb.interfaces.every((i) => i.kind === 'veth');
       let plumbed = false;
       let rulesApplied = false;
       try {
-        if (folded) {
-          await attacher.attachFresh(sb.netns, source, sb.interfaces, rules);
-          plumbed = true;
-          rulesApplied = true;
-        } else {
-          if (sb.ownsNetns && !existing.has(sb.netns)) {
-            await attacher.ensureNamespace(sb.netns, source);
-            // lo comes up with the first interface's batch, or on its own when there is none
-            if (sb.interfaces.length === 0) await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
-          }
-          if (sb.interfaces.length > 0) ({ plumbed, first: rulesApplied } = await plumbAll(sb, hostLinks, fresh, rules));
+        if (sb.ownsNetns && !existing.has(sb.netns)) {
+          await attacher.ensureNamespace(sb.netns, source);
+          // lo comes up with the first interface's batch, or on its own when there is none
+          if (sb.interfaces.length === 0) await ip(['-n', sb.netns, 'link', 'set', 'lo', 'up']);
         }
+        if (sb.interfaces.length > 0) ({ plumbed, first: rulesApplied } = await plumbAll(sb, hostLinks, fresh, rules));
       } catch (err) {
         // A runtime's namespace bound just now: take out what we made (a veth's two ends are
         // made together, so deleting the host end takes ours inside and never one of the
         // runtime's), then our name for it. A namespace of our own made just now goes too
         // (the next run makes it again from scratch).
-        if (fresh || folded) {
+        if (fresh) {
           for (const i of sb.interfaces) if (i.hostVeth) await runner.run('ip', ['link', 'del', i.hostVeth]).catch(() => undefined);
           await attacher.detach(sb.netns, source.kind, []);
         }

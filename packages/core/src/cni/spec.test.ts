@@ -80,6 +80,7 @@ describe('names and results', () => {
       dns: { nameservers: ['10.0.0.1'] },
     });
     expect((cniResult('0.4.0', facts).ips as { version: string }[])[0]!.version).toBe('4');
+    expect(cniResult('1.0.0', { ...facts, nameserver: '' }).dns).toEqual({ nameservers: [] });
     expect(cniErrorResult('1.0.0', new CniError(11, 'later', 'why'))).toEqual({ cniVersion: '1.0.0', code: 11, msg: 'later', details: 'why' });
     // Chained after another plugin: its result stays, ours follows and points at our interface.
     const prev = { cniVersion: '1.0.0', interfaces: [{ name: 'lo', sandbox: '/proc/1/ns/net' }], ips: [{ address: '127.0.0.1/8', interface: 0 }], dns: { nameservers: ['1.1.1.1'], search: ['corp'] } };

@@ -213,6 +213,7 @@ export interface CniAttachmentFacts {
   readonly sandbox: string; // the namespace path, as the runtime gave it
   readonly cidr: string;
   readonly gateway: string;
+  /** The embedded resolver (the gateway of a network on a bridge); '' on macvlan, whose gateway is the segment's router. */
   readonly nameserver: string;
 }
 
@@ -235,7 +236,7 @@ export function cniResult(version: string, a: CniAttachmentFacts, prevResult?: u
     interfaces,
     ips: [...list(prev.ips), { ...(old && { version: '4' }), address: a.cidr, gateway: a.gateway, interface: interfaces.length - 1 }],
     routes: [...list(prev.routes), { dst: '0.0.0.0/0', gw: a.gateway }],
-    dns: { ...dns, nameservers: [...servers.filter((n) => n !== a.nameserver), a.nameserver] },
+    dns: { ...dns, nameservers: a.nameserver ? [...servers.filter((n) => n !== a.nameserver), a.nameserver] : servers },
   };
 }
 
