@@ -218,7 +218,7 @@ cmd_up() {
       # shellcheck disable=SC2086
       CTNET_JOIN_TOKEN=$token CTNET_NETNS_PREFIX=$p-s$i- setsid "${NSRUN[@]}" \
         "$node_bin" "$AGENT_JS" run --manager "192.168.$octet.254:4700" --advertise-addr "192.168.$octet.$i" \
-        --node-name "$node" --data-dir "$LAB_WORK/$node" --cni-socket "$LAB_WORK/$node/cni.sock" --http 127.0.0.1:4702 \
+        --node-name "$node" --data-dir "$LAB_WORK/$node" --cni-socket "$LAB_WORK/$node/cni.sock" --docker-plugin-dir none --http 127.0.0.1:4702 \
         --resync-interval "${LAB_RESYNC:-5s}" ${LAB_AGENT_ARGS:-} \
         </dev/null >>"$LAB_WORK/$node.log" 2>&1 &
       LAB_AGENT_PIDS="$LAB_AGENT_PIDS $node:$!"

@@ -20,6 +20,7 @@ import { createManagerCalls } from './manager-calls.js';
 import { serveCni } from './cni/serve.js';
 import { waitForRuns } from './cni/waits.js';
 import { createDirectAttach } from './cni/direct.js';
+import { serveDocker } from './docker/serve.js';
 
 /** Wires a running agent: host facts, the manager link, the reconciler, resync and HTTP. */
 export async function startAgent(config: AgentConfig, deps: { runner: CommandRunner; log: Logger; joinToken?: string }): Promise<{ stop(): Promise<void> }> {
@@ -56,11 +57,17 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   });
   const reporter = createStateReporter((states) => link?.report(states) ?? false);
   const problems = createProblemReporter((p) => link?.reportProblems(p) ?? false);
-  const dns = createDnsServer({ log, ttl: config.dnsTtlSeconds });
+  const dockerDns = config.dockerPluginDir ? [config.dockerDns] : [];
+  const dns = createDnsServer({ log, ttl: config.dnsTtlSeconds, openTo: dockerDns });
+  // The host's problems: the reconciler's and the Docker sync's (a network name Docker has for another driver).
+  let hostProblems: ReadonlyMap<string, string> = new Map();
+  let dockerProblems: ReadonlyMap<string, string> = new Map();
+  const reportProblems = (): void => problems.update(new Map([...dockerProblems, ...hostProblems]));
   const hostUpstreams = nameservers(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
   reconciler = createReconciler({
     dns,
     hostUpstreams,
+    extraDnsAddrs: dockerDns,
     runner,
     state,
     host: { node: config.nodeName, advertiseAddr: config.advertiseAddr, underlayMtu: host.underlayMtu },
@@ -73,7 +80,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     pending: () => direct.pending(),
     onApplied: (revision) => link?.ack(revision),
     onStates: (states) => reporter.update(states),
-    onProblems: (p) => problems.update(p),
+    onProblems: (p) => ((hostProblems = p), reportProblems()),
     onRunDone: (revision, failed) => runs.ran(revision, failed),
   });
   const readLogs = async (name: string, tailBytes: number): Promise<Buffer> => {
@@ -95,10 +102,34 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler?.lastError,
   );
   const rec = reconciler;
-  link = connectToManagers({ config, host, state, log, metrics, tls, onState: () => (rec.request('change'), runs.poke()), readLogs, onConnected: () => (reporter.resendAll(), problems.resend()) });
+  let docker: Awaited<ReturnType<typeof serveDocker>> | undefined;
+  link = connectToManagers({
+    config,
+    host,
+    state,
+    log,
+    metrics,
+    tls,
+    onState: () => (rec.request('change'), runs.poke(), docker?.request()),
+    readLogs,
+    onConnected: () => (reporter.resendAll(), problems.resend()),
+  });
   const managerCalls = createManagerCalls(() => link?.manager(), tls);
   const cni = config.cniSocket
     ? await serveCni({ config, state, runner, sandboxes, reconciler: rec, runs, direct, manager: managerCalls, connected: () => link?.manager() !== undefined, log })
+    : undefined;
+  docker = config.dockerPluginDir
+    ? await serveDocker({
+        config,
+        underlayMtu: host.underlayMtu,
+        state,
+        runner,
+        manager: managerCalls,
+        runs,
+        connected: () => link?.manager() !== undefined,
+        onProblems: (p) => ((dockerProblems = p), reportProblems()),
+        log,
+      })
     : undefined;
   const resync = setInterval(() => rec.request('resync'), config.resyncIntervalMs);
   // Processes adopted from an earlier agent run give no exit event: look at them often.
@@ -109,6 +140,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
       clearInterval(resync);
       clearInterval(poll);
       await cni?.close();
+      await docker?.close();
       managerCalls.close();
       link?.stop();
       tls.stop();

@@ -39,6 +39,13 @@ run flags (environment variable in brackets):
                               default /run/ctnet/cni.sock; "none" turns it off [CTNET_CNI_SOCKET].
                               Root only (0600 in a 0700 directory); a conflist names another
                               path with "agentSocket"
+  --docker-plugin-dir DIR     serves Docker's network and IPAM plugin "ctnet" as DIR/ctnet.sock,
+                              default /run/docker/plugins (where dockerd looks); "none" turns
+                              it off [CTNET_DOCKER_PLUGIN_DIR]. dockerd is reached through
+                              DOCKER_HOST (default unix:///var/run/docker.sock)
+  --docker-dns IP             the resolver address for Docker's containers, default
+                              169.254.53.53: put on lo, named in daemon.json as "dns": [IP]
+                              [CTNET_DOCKER_DNS]
   --join-token TOKEN          joins the cluster (first run, or after "ctmgr node rm"); print one
                               on a manager with "ctmgr join-token worker" [CTNET_JOIN_TOKEN].
                               The node certificate and key are kept in DATA-DIR/tls (0600):
@@ -56,6 +63,8 @@ const runOptions = {
   label: { type: 'string', multiple: true },
   'dns-ttl': { type: 'string' },
   'cni-socket': { type: 'string' },
+  'docker-plugin-dir': { type: 'string' },
+  'docker-dns': { type: 'string' },
   'join-token': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -107,6 +116,9 @@ async function run(argv: readonly string[], env: Env, io: AgentIo): Promise<numb
     labels: parseKeyValues(values.label ?? [], '--label'),
     dnsTtl: values['dns-ttl'] ?? env.CTNET_DNS_TTL,
     cniSocket: values['cni-socket'] ?? env.CTNET_CNI_SOCKET,
+    dockerPluginDir: values['docker-plugin-dir'] ?? env.CTNET_DOCKER_PLUGIN_DIR,
+    dockerHost: env.DOCKER_HOST,
+    dockerDns: values['docker-dns'] ?? env.CTNET_DOCKER_DNS,
     defaultNodeName: hostname(),
   });
   // Loaded for `run` only: the other verbs start faster without the agent's machinery.

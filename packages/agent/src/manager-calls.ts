@@ -6,7 +6,12 @@ import {
   fromServiceError,
   ManagerServiceClient,
   type ContainerDetail,
+  type CreateEndpointRequest,
+  type CreateNetworkRequest,
+  type Endpoint,
   type ListNodesResponse,
+  type Network,
+  type UpdateEndpointRequest,
   type RemoveContainerResponse,
   type RunContainerRequest,
 } from '@ctnet/proto';
@@ -18,6 +23,12 @@ export interface ManagerCalls {
   runContainer(req: RunContainerRequest, deadlineMs?: number): Promise<ContainerDetail>;
   removeContainer(name: string): Promise<RemoveContainerResponse>;
   listNodes(): Promise<ListNodesResponse>;
+  /** The Docker plugin's calls: endpoints of this host's Docker, networks made through it. */
+  createEndpoint(req: CreateEndpointRequest): Promise<Endpoint>;
+  deleteEndpoint(network: string, name: string): Promise<unknown>;
+  updateEndpoint(req: UpdateEndpointRequest): Promise<Endpoint>;
+  createNetwork(req: CreateNetworkRequest): Promise<Network>;
+  removeNetwork(nameOrId: string): Promise<unknown>;
   close(): void;
 }
 
@@ -47,6 +58,11 @@ export function createManagerCalls(manager: () => string | undefined, tls: NodeT
     runContainer: (req, ms) => call((c, m, o, cb) => c.runContainer(req, m, o, cb), ms),
     removeContainer: (name) => call((c, m, o, cb) => c.removeContainer({ name }, m, o, cb)),
     listNodes: () => call((c, m, o, cb) => c.listNodes({}, m, o, cb)),
+    createEndpoint: (req) => call((c, m, o, cb) => c.createEndpoint(req, m, o, cb), 10_000),
+    deleteEndpoint: (network, name) => call((c, m, o, cb) => c.deleteEndpoint({ network, name }, m, o, cb), 10_000),
+    updateEndpoint: (req) => call((c, m, o, cb) => c.updateEndpoint(req, m, o, cb), 10_000),
+    createNetwork: (req) => call((c, m, o, cb) => c.createNetwork(req, m, o, cb), 10_000),
+    removeNetwork: (nameOrId) => call((c, m, o, cb) => c.removeNetwork({ nameOrId }, m, o, cb), 10_000),
     close() {
       open?.client.close();
       open = undefined;

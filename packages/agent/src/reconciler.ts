@@ -56,6 +56,8 @@ export function createReconciler(deps: {
   sandboxes: SandboxRuntime;
   dns: DnsServer;
   hostUpstreams: readonly string[];
+  /** Addresses the resolver serves on besides the gateways (the Docker containers' resolver, on lo). */
+  extraDnsAddrs?: readonly string[];
   metrics: AgentMetrics;
   log: Logger;
   supervisor: Supervisor;
@@ -156,7 +158,7 @@ export function createReconciler(deps: {
         log.warn('repaired drift in the host nftables table');
       }
       // Listeners after the kernel step: the gateways exist now.
-      await deps.dns.sync(desired.overlays.map((o) => o.gatewayCidr.split('/')[0]!));
+      await deps.dns.sync([...desired.overlays.map((o) => o.gatewayCidr.split('/')[0]!), ...(deps.extraDnsAddrs ?? [])]);
       hostErrors = errors.length;
       const existing = await deps.sandboxes.listNetns();
       const records = await deps.sandboxes.records();

@@ -1,5 +1,5 @@
 import { invalidArgument } from './errors.js';
-import { type Cidr, parseCidr, tryParseIPv4 } from './net/ipv4.js';
+import { type Cidr, parseCidr, parseIPv4, tryParseIPv4 } from './net/ipv4.js';
 
 /**
  * Parsing of configuration values. Each main.ts gathers raw strings (flags, then CTNET_*
@@ -177,6 +177,15 @@ export interface AgentConfig {
   readonly dnsTtlSeconds: number;
   /** The CNI plugin's unix socket (root only); '' when turned off (--cni-socket none). */
   readonly cniSocket: string;
+  /** Where dockerd looks for plugins: the agent serves ctnet.sock there; '' when turned off (--docker-plugin-dir none). */
+  readonly dockerPluginDir: string;
+  /** How the agent reaches this host's dockerd (DOCKER_HOST): a unix socket path or host:port. */
+  readonly dockerHost: { readonly socketPath: string } | { readonly host: string; readonly port: number };
+  /**
+   * The address every Docker container's resolver forwards to (daemon.json "dns"): the agent
+   * puts it on this host's lo and answers cluster names there, from the asking container's view.
+   */
+  readonly dockerDns: string;
 }
 
 export interface RawAgentConfig {
@@ -190,6 +199,9 @@ export interface RawAgentConfig {
   labels?: Readonly<Record<string, string>>;
   dnsTtl?: string;
   cniSocket?: string;
+  dockerPluginDir?: string;
+  dockerHost?: string;
+  dockerDns?: string;
   defaultNodeName: string;
 }
 
@@ -216,9 +228,18 @@ export function parseAgentConfig(raw: RawAgentConfig): AgentConfig {
   if (cni !== 'none' && (!cni.startsWith('/') || cni.length > 100 || /[^\x21-\x7e]/.test(cni))) {
     throw invalidArgument(`--cni-socket "${cni}" must be an absolute path of at most 100 printable ASCII characters, no spaces (a unix socket), or none`);
   }
+  const pluginDir = (raw.dockerPluginDir ?? '').trim() || '/run/docker/plugins';
+  if (pluginDir !== 'none' && (!pluginDir.startsWith('/') || pluginDir.length > 90 || /[^\x21-\x7e]/.test(pluginDir))) {
+    throw invalidArgument(`--docker-plugin-dir "${pluginDir}" must be an absolute path of at most 90 printable ASCII characters, no spaces, or none`);
+  }
+  const dockerDns = (raw.dockerDns ?? '').trim() || '169.254.53.53';
+  parseIPv4(dockerDns, '--docker-dns');
   return Object.freeze({
     dnsTtlSeconds,
     cniSocket: cni === 'none' ? '' : cni,
+    dockerPluginDir: pluginDir === 'none' ? '' : pluginDir,
+    dockerHost: parseDockerHost(raw.dockerHost),
+    dockerDns,
     managers: Object.freeze(managers),
     advertiseAddr,
     nodeName: (raw.nodeName?.trim() || raw.defaultNodeName).toLowerCase(),
@@ -228,4 +249,19 @@ export function parseAgentConfig(raw: RawAgentConfig): AgentConfig {
     netnsPrefix: prefix,
     labels: Object.freeze({ ...(raw.labels ?? {}) }),
   });
+}
+
+/** DOCKER_HOST as the docker CLI reads it: unix:///path (the default /var/run/docker.sock) or tcp://host:port. */
+export function parseDockerHost(text: string | undefined): AgentConfig['dockerHost'] {
+  const t = (text ?? '').trim() || 'unix:///var/run/docker.sock';
+  if (t.startsWith('unix://')) {
+    const socketPath = t.slice('unix://'.length);
+    if (!socketPath.startsWith('/')) throw invalidArgument(`DOCKER_HOST "${t}" must name an absolute socket path, e.g. unix:///var/run/docker.sock`);
+    return { socketPath };
+  }
+  if (t.startsWith('tcp://')) {
+    const hp = parseHostPort(t.slice('tcp://'.length).replace(/\/$/, ''), 'DOCKER_HOST');
+    return { host: hp.host, port: hp.port };
+  }
+  throw invalidArgument(`DOCKER_HOST "${t}" must be unix:///PATH or tcp://HOST:PORT (TLS to dockerd is not supported: use its unix socket)`);
 }

@@ -26,3 +26,4 @@ export * from './policy/traffic.js';
 export * from './policy/host-rules.js';
 export * from './policy/sandbox-rules.js';
 export * from './cni/spec.js';
+export * from './docker/remote.js';

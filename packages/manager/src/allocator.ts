@@ -98,6 +98,7 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
     aliases: spec.aliases,
     createdAt,
     container: spec.container ?? '',
+    ...(spec.origin && { origin: spec.origin }),
   });
 
   const fail = (net: Network, spec: EndpointSpec, outcome: Exclude<CreateEndpointOutcome, { ok: true }>): CtnetError => {

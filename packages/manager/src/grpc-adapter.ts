@@ -3,7 +3,7 @@ import { CtnetError, ErrorCode } from '@ctnet/core';
 import { peerCertificate, toServiceError, type ManagerServiceServer } from '@ctnet/proto';
 import type { ManagerDeps } from './deps.js';
 import { createNetwork, inspectNetwork, listNetworks, removeNetwork } from './handlers/networks.js';
-import { createEndpoint, deleteEndpoint, listEndpoints } from './handlers/endpoints.js';
+import { createEndpoint, deleteEndpoint, listEndpoints, updateEndpoint } from './handlers/endpoints.js';
 import { inspectNode, listNodes, removeNode } from './handlers/nodes.js';
 import { createService, inspectService, listServices, removeService, scaleService } from './handlers/services.js';
 import { connectNetwork, containerLogs, disconnectNetwork, inspectContainer, listContainers, removeContainer, runContainer } from './handlers/containers.js';
@@ -20,6 +20,7 @@ export const handlers = {
   removeNode,
   createEndpoint,
   deleteEndpoint,
+  updateEndpoint,
   listEndpoints,
   runContainer,
   removeContainer,

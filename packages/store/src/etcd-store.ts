@@ -268,6 +268,38 @@ class EtcdStore implements Store {
     });
   }
 
+  async updateEndpointAliases(networkId: string, name: string, aliases: readonly string[]): Promise<Endpoint | { clash: string } | undefined> {
+    const epKey = keys.endpoint(networkId, name);
+    return this.io(`updating the aliases of endpoint ${name}`, async () => {
+      for (;;) {
+        const kv = (await this.client.get(epKey).exec()).kvs[0];
+        if (!kv) return undefined;
+        const before = json(kv) as Endpoint;
+        const after: Endpoint = { ...before, aliases: [...aliases] };
+        const guards = endpointNameGuards(after);
+        // Its old name claims go and the new ones come, with the endpoint, or nothing does (etcd
+        // refuses a key twice in one transaction: a name kept is only put).
+        const kept = new Set(guards.puts.map(([k]) => k));
+        const txn = await applyGuards(this.client.if(epKey, 'Mod', '==', rev(kv.mod_revision)), guards)
+          .then(
+            ...endpointNameKeys(before).filter((k) => !kept.has(k)).map((k) => this.client.delete().key(k)),
+            this.client.put(epKey).value(JSON.stringify(after)),
+            ...guards.puts.map(([k, v]) => this.client.put(k).value(v)),
+          )
+          .else(this.client.get(epKey))
+          .commit();
+        if (txn.succeeded) return after;
+        const now = txn.responses[0]?.response_range?.kvs[0];
+        if (now && now.mod_revision === kv.mod_revision) {
+          // The endpoint did not change: a service answers to one of the names.
+          for (const k of guards.absent) {
+            if ((await this.client.get(k).exec()).kvs.length > 0) return { clash: k.split('/').pop() ?? k };
+          }
+        }
+      }
+    });
+  }
+
   async createContainer(container: Container): Promise<CreateEndpointOutcome> {
     const key = keys.container(container.name);
     return this.io(`creating container ${container.name}`, async () => {

@@ -104,6 +104,11 @@ export interface Store {
   deleteContainer(name: string): Promise<{ container: Container; endpoints: Endpoint[] } | undefined>;
   /** Deletes the endpoint and releases its address together; undefined if it did not exist. */
   deleteEndpoint(networkId: string, name: string): Promise<Endpoint | undefined>;
+  /**
+   * Replaces an endpoint's aliases in one transaction with its name claims: undefined when
+   * there is no such endpoint; { clash } naming a service that already answers to an alias.
+   */
+  updateEndpointAliases(networkId: string, name: string, aliases: readonly string[]): Promise<Endpoint | { clash: string } | undefined>;
   getEndpoint(networkId: string, name: string): Promise<Endpoint | undefined>;
   listEndpoints(networkId?: string): Promise<Endpoint[]>;
   listClaims(networkId: string): Promise<{ claims: Claim[]; revision: number }>;

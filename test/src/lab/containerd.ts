@@ -128,7 +128,7 @@ export async function startContainerd(lab: Lab, hostName: string, setup: { confl
 }
 
 /** The containers' cgroup directories (cgroup v1 controllers, or v2), deepest first. */
-function removeCgroups(namespace: string): void {
+export function removeCgroups(namespace: string): void {
   for (const base of ['/sys/fs/cgroup', ...readdirSync('/sys/fs/cgroup').map((c) => join('/sys/fs/cgroup', c))]) {
     const dir = join(base, namespace);
     if (!existsSync(dir)) continue;

@@ -65,6 +65,11 @@ export interface LabOptions {
   readonly stopTimeoutMs?: number;
   /** How long the manager gets to answer /healthz (default 30000 ms). */
   readonly managerReadyMs?: number;
+  /**
+   * Agents serve the Docker plugin in <work dir>/<host>/docker/plugins and reach a dockerd at
+   * <work dir>/<host>/docker/docker.sock (startDockerd in dockerd.ts); default off.
+   */
+  readonly docker?: boolean;
 }
 
 /** A host or the manager: by name ("h1", "m") or as the object. */
@@ -387,7 +392,15 @@ class LabImpl implements Lab {
 
   /** What the agent on a host and every command run there see. */
   private hostEnv(host: LabHost): NodeJS.ProcessEnv {
-    return { ...process.env, ...this.opts.agentEnv, CTNET_NETNS_PREFIX: host.sandboxPrefix, CTNET_DATA_DIR: join(this.workDir, host.name), CTNET_CNI_SOCKET: join(this.workDir, host.name, 'cni.sock') };
+    return {
+      ...process.env,
+      ...this.opts.agentEnv,
+      CTNET_NETNS_PREFIX: host.sandboxPrefix,
+      CTNET_DATA_DIR: join(this.workDir, host.name),
+      CTNET_CNI_SOCKET: join(this.workDir, host.name, 'cni.sock'),
+      CTNET_DOCKER_PLUGIN_DIR: this.opts.docker ? join(this.workDir, host.name, 'docker', 'plugins') : 'none',
+      DOCKER_HOST: `unix://${join(this.workDir, host.name, 'docker', 'docker.sock')}`,
+    };
   }
 
   async setLinkDown(ref: NodeRef): Promise<void> {

@@ -1,7 +1,6 @@
-import { chmod, mkdir, stat, unlink } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
-import { CtnetError, ErrorCode, type Logger } from '@ctnet/core';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '@ctnet/core';
+import { listenPrivate } from '../unix-socket.js';
 
 /** Bytes a call may send (environment and configuration; the shim's own bound is 4 MiB of configuration). */
 const MAX_REQUEST = (4 << 20) + (64 << 10);
@@ -45,19 +44,6 @@ export function parseShimRequest(buf: Buffer, complete: boolean): { env: Record<
  * file left by an earlier agent is replaced; one another live agent answers on is not.
  */
 export async function serveCniSocket(path: string, handle: CniCallHandler, log: Logger): Promise<{ close(): Promise<void> }> {
-  const dir = dirname(path);
-  const existed = await stat(dir).then(() => true, () => false);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (!existed) await chmod(dir, 0o700);
-  if (await stat(path).then(() => true, () => false)) {
-    const live = await new Promise<boolean>((resolve) => {
-      const probe = connect(path);
-      probe.once('connect', () => (probe.destroy(), resolve(true)));
-      probe.once('error', () => resolve(false));
-    });
-    if (live) throw new CtnetError(ErrorCode.FailedPrecondition, `another process serves the CNI socket ${path}; stop it, or give this agent another --cni-socket`);
-    await unlink(path);
-  }
   // Half-open: the shim shuts down its side to mark the end of stdin, and still reads the answer.
   const server: Server = createServer({ allowHalfOpen: true }, (sock: Socket) => {
     const chunks: Buffer[] = [];
@@ -107,23 +93,7 @@ export async function serveCniSocket(path: string, handle: CniCallHandler, log: 
     });
     sock.on('error', () => undefined); // the shim went away: nothing to answer
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // Created 0600 from the start: no moment in which anyone else could connect.
-    const old = process.umask(0o177);
-    try {
-      server.listen(path, resolve); // binds before returning
-    } finally {
-      process.umask(old);
-    }
-  });
-  await chmod(path, 0o600);
+  const close = await listenPrivate(server, path, { taken: 'stop it, or give this agent another --cni-socket', what: 'the CNI socket' });
   log.info('CNI socket ready', { path });
-  return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        unlink(path).catch(() => undefined);
-      }),
-  };
+  return { close };
 }

@@ -52,6 +52,13 @@ export interface DnsOptions {
   readonly tcpPipeline?: number;
   readonly log: Logger;
   readonly onQuery?: (outcome: string) => void;
+  /**
+   * Listener addresses that serve every local container, not only cluster endpoints: the
+   * address Docker's containers are told (daemon.json "dns"), reached from containers on
+   * Docker's own networks too. An asker that is no endpoint gets forwarding there, not REFUSED;
+   * the address is on lo, so it is not reachable from other hosts.
+   */
+  readonly openTo?: readonly string[];
 }
 
 interface Listener {
@@ -110,14 +117,16 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
    * Answers one query: the response bytes, undefined to drop it, or a promise when it had to
    * be forwarded. Cluster names are answered synchronously (no promise on the hot path).
    */
-  const answer = (msg: Uint8Array, source: string, transport: 'udp' | 'tcp'): Uint8Array | undefined | Promise<Uint8Array> => {
+  const openTo = new Set(opts.openTo ?? []);
+  const answer = (msg: Uint8Array, source: string, transport: 'udp' | 'tcp', local: string): Uint8Array | undefined | Promise<Uint8Array> => {
     const q = parseQuery(msg);
     if (!q.ok) {
       count(`malformed:${q.reason}`);
       return errorResponse(q);
     }
     const src = sourceAddr(source);
-    const found = zone ? lookup(zone, src, q.qname, q.qtype, turn++) : ({ kind: 'refused' } as const);
+    let found = zone ? lookup(zone, src, q.qname, q.qtype, turn++) : ({ kind: 'refused' } as const);
+    if (found.kind === 'refused' && openTo.has(local)) found = { kind: 'forward' };
     const respond = (rcode: number, answers: readonly Answer[] = []) =>
       buildResponse(q, { rcode, answers, ttl, maxSize: responseLimit(q, transport), authoritative: true });
     switch (found.kind) {
@@ -222,7 +231,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
           // the listener closed while the answer was forwarded: nobody to answer on
         }
       };
-      const res = answer(msg, rinfo.address, 'udp');
+      const res = answer(msg, rinfo.address, 'udp', addr);
       if (res instanceof Promise) void res.then(send);
       else if (res) send(res);
     });
@@ -258,6 +267,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
     tcpOpen++;
     conns.add(conn);
     const source = conn.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+    const local = conn.localAddress?.replace(/^::ffff:/, '') ?? '';
     const framer = createTcpFramer();
     let queue: Uint8Array[] = [];
     let next = 0; // queue[next] is the next query to answer
@@ -278,7 +288,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
     };
     const pump = (): void => {
       while (next < queue.length && !conn.writableNeedDrain && pending < pipeline) {
-        const res = answer(queue[next++]!, source, 'tcp');
+        const res = answer(queue[next++]!, source, 'tcp', local);
         if (!(res instanceof Promise)) send(res);
         else {
           pending++;

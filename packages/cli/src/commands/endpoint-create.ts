@@ -29,6 +29,7 @@ export const endpointCreate = defineCommand(SPEC, async ({ values, positionals }
     aliases: values.alias ?? [],
     ip: values.ip ?? '',
     mac: values.mac ?? '',
+    origin: '',
   };
   parseEndpointRequest(request); // the manager's own checks, run before the call
   const endpoint = await client.createEndpoint(request);

@@ -72,7 +72,24 @@ export interface DesiredSandbox {
 export interface DesiredHost {
   readonly overlays: readonly DesiredOverlay[];
   readonly sandboxes: readonly DesiredSandbox[];
+  /**
+   * Host ends of veths whose other end a runtime holds (Docker's containers: the plugin makes
+   * the pair at Join, Docker moves the peer into its sandbox). Kept on their bridge while they
+   * exist, never made by a run (Docker would not take a new peer), removed with their endpoint.
+   */
+  readonly plugged?: readonly PluggedVeth[];
 }
+
+export interface PluggedVeth {
+  readonly endpointId: string;
+  readonly networkId: string;
+  readonly hostVeth: string;
+  readonly bridge: string;
+  readonly mtu: number;
+}
+
+/** The name of the end Docker moves into its sandbox (no owned prefix: a run never takes it for stale). */
+export const pluggedPeerName = (endpointId: string): string => `ctdk${endpointId.slice(0, 8)}`;
 
 export interface ClusterState {
   readonly networks: ReadonlyMap<string, Network>;
@@ -109,6 +126,7 @@ export function desiredHost(
   // network, so that network is present on every node while such a service has tasks.
   for (const m of traffic.mesh) present.add(m.networkId);
   const overlays: DesiredOverlay[] = [];
+  const plugged: PluggedVeth[] = [];
   for (const id of [...present].sort()) {
     const stored = state.networks.get(id);
     // macvlan: the sandboxes sit on the host's own interface; the host has nothing to add.
@@ -138,6 +156,10 @@ export function desiredHost(
       fdb,
       neigh,
     });
+    for (const ep of local) {
+      if (ep.networkId !== id || ep.origin !== 'docker' || ep.container !== '') continue;
+      plugged.push({ endpointId: ep.id, networkId: id, hostVeth: hostVethName(ep.id), bridge: bridgeName(id), mtu: overlayMtu(net, ctx.underlayMtu) });
+    }
   }
 
   const sandboxes: DesiredSandbox[] = [];
@@ -146,7 +168,7 @@ export function desiredHost(
     sandboxes.push(desiredSandbox(c, local.filter((e) => e.container === c.id), state.networks, ctx, netnsPrefix));
   }
   sandboxes.sort((a, b) => a.container.name.localeCompare(b.container.name));
-  return { overlays, sandboxes };
+  return { overlays, sandboxes, plugged };
 }
 
 /**

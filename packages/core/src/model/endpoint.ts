@@ -14,7 +14,11 @@ export interface Endpoint {
   readonly createdAt: string;
   /** Id of the container this endpoint is an interface of; '' for a bare endpoint. */
   readonly container: string;
+  /** Who made it: absent (ctmgr, a container) or 'docker' (its node's Docker plugin: Docker's container holds the interface). */
+  readonly origin?: EndpointOrigin;
 }
+
+export type EndpointOrigin = 'docker';
 
 /** A service's virtual IP: an endpoint of no node and no container (named after the service). */
 export const isVirtualIp = (ep: Endpoint): boolean => ep.node === '' && ep.container === '';
@@ -26,6 +30,7 @@ export interface EndpointRequest {
   aliases?: readonly string[];
   ip?: string;
   mac?: string;
+  origin?: string;
 }
 
 export interface EndpointSpec {
@@ -36,6 +41,7 @@ export interface EndpointSpec {
   readonly ip?: string; // still unparsed against the subnet: IPAM checks it
   readonly mac?: string;
   readonly container?: string;
+  readonly origin?: EndpointOrigin;
 }
 
 export function parseEndpointRequest(req: EndpointRequest): EndpointSpec {
@@ -47,7 +53,15 @@ export function parseEndpointRequest(req: EndpointRequest): EndpointSpec {
   const aliases = [...new Set((req.aliases ?? []).map((a) => parseName(a, 'alias')))];
   const mac = req.mac?.trim() ? parseMac(req.mac) : undefined;
   const ip = req.ip?.trim() || undefined;
-  return { network, node, name, aliases, ...(ip && { ip }), ...(mac && { mac }) };
+  const origin = parseOrigin(req.origin);
+  return { network, node, name, aliases, ...(ip && { ip }), ...(mac && { mac }), ...(origin && { origin }) };
+}
+
+export function parseOrigin(text: string | undefined): EndpointOrigin | undefined {
+  const t = (text ?? '').trim();
+  if (t === '') return undefined;
+  if (t === 'docker') return t;
+  throw invalidArgument(`unknown endpoint origin "${t}"; leave it empty (or "docker", which only a node's Docker plugin sets)`);
 }
 
 const MAC = /^([0-9a-f]{2})(:[0-9a-f]{2}){5}$/;

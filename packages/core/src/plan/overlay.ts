@@ -35,10 +35,15 @@ export function planOverlays(desired: DesiredHost, actual: ActualHost): KernelOp
       }
     }
   }
+  for (const p of desired.plugged ?? []) {
+    const have = links.get(p.hostVeth);
+    if (have && (have.master !== p.bridge || !have.up || have.mtu !== p.mtu)) sets.push({ op: 'link-set', name: p.hostVeth, master: p.bridge, mtu: p.mtu, up: true });
+  }
   // Our devices that nothing wants any more (networks removed, or left over from before a restart).
   const wanted = new Set<string>();
   for (const o of desired.overlays) wanted.add(o.bridge).add(o.vxlan);
   for (const sb of desired.sandboxes) for (const i of sb.interfaces) wanted.add(i.hostVeth);
+  for (const p of desired.plugged ?? []) wanted.add(p.hostVeth);
   wanted.delete('');
   const stale = actual.links.filter((l) => isOwnedDevice(l.name) && !wanted.has(l.name));
   // VXLAN and veths before bridges: a bridge goes last, once nothing hangs off it.

@@ -14,6 +14,7 @@ export function projectApplied(desired: DesiredHost, actual: ActualHost): Actual
   for (const o of desired.overlays) overlayDevs.add(o.bridge).add(o.vxlan);
   const veths = new Map<string, { bridge: string; mtu: number }>();
   for (const sb of desired.sandboxes) for (const i of sb.interfaces) if (i.hostVeth !== '') veths.set(i.hostVeth, { bridge: i.bridge, mtu: i.mtu });
+  for (const p of desired.plugged ?? []) veths.set(p.hostVeth, { bridge: p.bridge, mtu: p.mtu });
   const gone = (name: string) => isOwnedDevice(name) && !overlayDevs.has(name) && !veths.has(name);
 
   const before = new Map(actual.links.map((l) => [l.name, l]));

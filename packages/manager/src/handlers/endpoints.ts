@@ -1,4 +1,4 @@
-import { notFound, parseEndpointRequest, parseName } from '@ctnet/core';
+import { alreadyExists, checkListSize, notFound, parseEndpointRequest, parseName } from '@ctnet/core';
 import {
   endpointToWire,
   type CreateEndpointRequest,
@@ -7,6 +7,7 @@ import {
   type Endpoint as WireEndpoint,
   type ListEndpointsRequest,
   type ListEndpointsResponse,
+  type UpdateEndpointRequest,
 } from '@ctnet/proto';
 import type { ManagerDeps } from '../deps.js';
 import { findNetwork, newId } from './networks.js';
@@ -19,6 +20,7 @@ export async function createEndpoint(deps: ManagerDeps, req: CreateEndpointReque
     aliases: req.aliases,
     ip: req.ip,
     mac: req.mac,
+    origin: req.origin,
   });
   deps.view.requireLoaded();
   if (!deps.view.nodes.has(spec.node.toLowerCase()) && !(await deps.store.getNode(spec.node))) {
@@ -35,6 +37,17 @@ export async function deleteEndpoint(deps: ManagerDeps, req: DeleteEndpointReque
   const removed = await deps.store.deleteEndpoint(net.id, name);
   if (!removed) throw notFound(`no endpoint named ${name} in network ${net.name}; list them with "ctmgr endpoint ls --network ${net.name}"`);
   return { ip: removed.ip };
+}
+
+export async function updateEndpoint(deps: ManagerDeps, req: UpdateEndpointRequest): Promise<WireEndpoint> {
+  const net = await findNetwork(deps, req.network);
+  const name = parseName(req.name, 'endpoint');
+  checkListSize(req.aliases, 'network aliases');
+  const aliases = [...new Set(req.aliases.map((a) => parseName(a, 'alias')))];
+  const out = await deps.store.updateEndpointAliases(net.id, name, aliases);
+  if (!out) throw notFound(`no endpoint named ${name} in network ${net.name}; list them with "ctmgr endpoint ls --network ${net.name}"`);
+  if ('clash' in out) throw alreadyExists(`service ${out.clash} answers to that name on network ${net.name}; choose another alias`);
+  return endpointToWire(out);
 }
 
 export async function listEndpoints(deps: ManagerDeps, req: ListEndpointsRequest): Promise<ListEndpointsResponse> {

@@ -1,7 +1,12 @@
 import { invalidArgument, isAttached, nameKey, permissionDenied } from '@ctnet/core';
 import type { Identity } from '@ctnet/pki';
 import type {
+  CreateEndpointRequest,
+  CreateNetworkRequest,
+  DeleteEndpointRequest,
   IssueAdminCertRequest,
+  RemoveNetworkRequest,
+  UpdateEndpointRequest,
   IssueAdminCertResponse,
   JoinTokenRequest,
   JoinTokenResponse,
@@ -39,8 +44,30 @@ export async function rotateCa(deps: ManagerDeps, req: RotateCaRequest): Promise
   return { digest: r.digest, nodesRenewed: r.renewed, nodesTotal: r.total, pending: r.pending, finished: r.finished };
 }
 
-/** The methods a node certificate may call (its own attachments); every other one is admin-only. */
-export const NODE_METHODS: ReadonlySet<string> = new Set(['runContainer', 'removeContainer', 'listNodes']);
+/**
+ * The methods a node certificate may call (its own attachments, and what its Docker plugin
+ * does for the host's dockerd); every other one is admin-only.
+ */
+export const NODE_METHODS: ReadonlySet<string> = new Set([
+  'runContainer',
+  'removeContainer',
+  'listNodes',
+  'createEndpoint',
+  'deleteEndpoint',
+  'updateEndpoint',
+  'createNetwork',
+  'removeNetwork',
+]);
+
+/** The label a network made through a host's Docker (docker network create -d ctnet) carries. */
+export const DOCKER_ORIGIN_LABEL = 'ctnet.origin';
+
+/** A network (by name or id) as the manager's view has it. */
+function viewNetwork(deps: ManagerDeps, nameOrId: string) {
+  const key = nameKey(nameOrId.trim());
+  for (const n of deps.view.networks.values()) if (n.id === nameOrId.trim() || nameKey(n.name) === key) return n;
+  return undefined;
+}
 
 /**
  * What a caller may ask beyond its role. Attaching an existing process names a PID on a
@@ -58,12 +85,48 @@ export function authorizeRequest(deps: ManagerDeps, method: string, caller: Iden
       throw permissionDenied(`node ${caller.name} may only attach its own processes and namespaces (ctagent attach, CNI), on itself`);
     }
   }
+  if (caller.role === 'node') authorizeDocker(deps, method, caller, req);
   if (method === 'removeContainer' && caller.role === 'node') {
     const c = deps.view.containers.get(nameKey((req as RemoveContainerRequest).name));
     // None by that name: the handler says NotFound (a repeated CNI DEL is a success); a node
     // learns nothing it does not stream anyway.
     if (c && (nameKey(c.node) !== caller.name || !isAttached(c))) {
       throw permissionDenied(`node ${caller.name} may only detach what it attached on itself (ctagent detach)`);
+    }
+  }
+}
+
+/** What a node's Docker plugin may do: endpoints of its own Docker, networks made through Docker. */
+function authorizeDocker(deps: ManagerDeps, method: string, caller: Identity, req: unknown): void {
+  const plugin = `node ${caller.name}'s Docker plugin`;
+  switch (method) {
+    case 'createEndpoint': {
+      const r = req as CreateEndpointRequest;
+      if (r.origin !== 'docker' || nameKey(r.node) !== caller.name) throw permissionDenied(`${plugin} may only create Docker endpoints on ${caller.name}`);
+      return;
+    }
+    case 'deleteEndpoint':
+    case 'updateEndpoint': {
+      const r = req as DeleteEndpointRequest | UpdateEndpointRequest;
+      const net = viewNetwork(deps, r.network);
+      const ep = net && [...deps.view.endpoints.values()].find((e) => e.networkId === net.id && nameKey(e.name) === nameKey(r.name));
+      // None by that name: the handler says NotFound.
+      if (ep && (ep.origin !== 'docker' || nameKey(ep.node) !== caller.name)) throw permissionDenied(`${plugin} may only change the Docker endpoints of ${caller.name}`);
+      return;
+    }
+    case 'createNetwork': {
+      const r = req as CreateNetworkRequest;
+      if (r.labels[DOCKER_ORIGIN_LABEL] !== 'docker' || !['', 'overlay'].includes(r.driver) || r.node !== '') {
+        throw permissionDenied(`${plugin} may only create overlay networks labelled ${DOCKER_ORIGIN_LABEL}=docker`);
+      }
+      return;
+    }
+    case 'removeNetwork': {
+      const net = viewNetwork(deps, (req as RemoveNetworkRequest).nameOrId);
+      if (net && net.labels[DOCKER_ORIGIN_LABEL] !== 'docker') {
+        throw permissionDenied(`network ${net.name} was created with ctmgr, not through Docker; remove it with "ctmgr network rm ${net.name}"`);
+      }
+      return;
     }
   }
 }

@@ -66,12 +66,13 @@ export function networkFromWire(w: Network): DomainNetwork {
 }
 
 export function endpointToWire(e: DomainEndpoint): Endpoint {
-  return { ...e, aliases: [...e.aliases] };
+  return { ...e, origin: e.origin ?? '', aliases: [...e.aliases] };
 }
 
 export function endpointFromWire(w: Endpoint): DomainEndpoint {
   parseIPv4(w.ip, `endpoint ${w.name} address`);
-  return { ...w, mac: parseMac(w.mac), aliases: [...w.aliases] };
+  const { origin, ...rest } = w;
+  return { ...rest, mac: parseMac(w.mac), aliases: [...w.aliases], ...(origin === 'docker' && { origin }) };
 }
 
 export function nodeToWire(n: DomainNode): Node {

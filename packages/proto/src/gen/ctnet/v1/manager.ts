@@ -176,6 +176,15 @@ export interface CreateEndpointRequest {
   ip: string;
   /** optional */
   mac: string;
+  /** docker: made by the Docker plugin of that node (only that node's agent may) */
+  origin: string;
+}
+
+/** Replaces an endpoint's aliases (the names it answers to besides its own), keeping its address. */
+export interface UpdateEndpointRequest {
+  network: string;
+  name: string;
+  aliases: string[];
 }
 
 export interface DeleteEndpointRequest {
@@ -2839,7 +2848,7 @@ export const RemoveNodeResponse: MessageFns<RemoveNodeResponse> = {
 };
 
 function createBaseCreateEndpointRequest(): CreateEndpointRequest {
-  return { network: "", node: "", name: "", aliases: [], ip: "", mac: "" };
+  return { network: "", node: "", name: "", aliases: [], ip: "", mac: "", origin: "" };
 }
 
 export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
@@ -2861,6 +2870,9 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
     }
     if (message.mac !== "") {
       writer.uint32(50).string(message.mac);
+    }
+    if (message.origin !== "") {
+      writer.uint32(58).string(message.origin);
     }
     return writer;
   },
@@ -2926,6 +2938,14 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
             message.mac = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.origin = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2946,6 +2966,7 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
       aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
       ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
       mac: isSet(object.mac) ? globalThis.String(object.mac) : "",
+      origin: isSet(object.origin) ? globalThis.String(object.origin) : "",
     };
   },
 
@@ -2969,6 +2990,9 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
     if (message.mac !== "") {
       obj.mac = message.mac;
     }
+    if (message.origin !== "") {
+      obj.origin = message.origin;
+    }
     return obj;
   },
 
@@ -2983,6 +3007,108 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
     message.aliases = object.aliases?.map((e) => e) || [];
     message.ip = object.ip ?? "";
     message.mac = object.mac ?? "";
+    message.origin = object.origin ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateEndpointRequest(): UpdateEndpointRequest {
+  return { network: "", name: "", aliases: [] };
+}
+
+export const UpdateEndpointRequest: MessageFns<UpdateEndpointRequest> = {
+  encode(message: UpdateEndpointRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.aliases) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateEndpointRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateEndpointRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateEndpointRequest {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: UpdateEndpointRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateEndpointRequest>, I>>(base?: I): UpdateEndpointRequest {
+    return UpdateEndpointRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateEndpointRequest>, I>>(object: I): UpdateEndpointRequest {
+    const message = createBaseUpdateEndpointRequest();
+    message.network = object.network ?? "";
+    message.name = object.name ?? "";
+    message.aliases = object.aliases?.map((e) => e) || [];
     return message;
   },
 };
@@ -5987,6 +6113,16 @@ export const ManagerServiceService = {
       Buffer.from(DeleteEndpointResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteEndpointResponse => DeleteEndpointResponse.decode(value),
   },
+  updateEndpoint: {
+    path: "/ctnet.v1.ManagerService/UpdateEndpoint" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateEndpointRequest): Buffer =>
+      Buffer.from(UpdateEndpointRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateEndpointRequest => UpdateEndpointRequest.decode(value),
+    responseSerialize: (value: Endpoint): Buffer => Buffer.from(Endpoint.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Endpoint => Endpoint.decode(value),
+  },
   listEndpoints: {
     path: "/ctnet.v1.ManagerService/ListEndpoints" as const,
     requestStream: false as const,
@@ -6169,6 +6305,7 @@ export interface ManagerServiceServer extends UntypedServiceImplementation {
   removeNode: handleUnaryCall<RemoveNodeRequest, RemoveNodeResponse>;
   createEndpoint: handleUnaryCall<CreateEndpointRequest, Endpoint>;
   deleteEndpoint: handleUnaryCall<DeleteEndpointRequest, DeleteEndpointResponse>;
+  updateEndpoint: handleUnaryCall<UpdateEndpointRequest, Endpoint>;
   listEndpoints: handleUnaryCall<ListEndpointsRequest, ListEndpointsResponse>;
   runContainer: handleUnaryCall<RunContainerRequest, ContainerDetail>;
   removeContainer: handleUnaryCall<RemoveContainerRequest, RemoveContainerResponse>;
@@ -6323,6 +6460,21 @@ export interface ManagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteEndpointResponse) => void,
+  ): ClientUnaryCall;
+  updateEndpoint(
+    request: UpdateEndpointRequest,
+    callback: (error: ServiceError | null, response: Endpoint) => void,
+  ): ClientUnaryCall;
+  updateEndpoint(
+    request: UpdateEndpointRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Endpoint) => void,
+  ): ClientUnaryCall;
+  updateEndpoint(
+    request: UpdateEndpointRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Endpoint) => void,
   ): ClientUnaryCall;
   listEndpoints(
     request: ListEndpointsRequest,

@@ -68,6 +68,8 @@ export interface Endpoint {
   createdAt: string;
   /** id of the container (sandbox) this endpoint is an interface of; empty for bare endpoints */
   container: string;
+  /** who made it: empty (ctmgr) | docker (the Docker plugin of its node) */
+  origin: string;
 }
 
 /**
@@ -1065,7 +1067,18 @@ export const Network_HostSubnetsEntry: MessageFns<Network_HostSubnetsEntry> = {
 };
 
 function createBaseEndpoint(): Endpoint {
-  return { id: "", networkId: "", name: "", node: "", ip: "", mac: "", aliases: [], createdAt: "", container: "" };
+  return {
+    id: "",
+    networkId: "",
+    name: "",
+    node: "",
+    ip: "",
+    mac: "",
+    aliases: [],
+    createdAt: "",
+    container: "",
+    origin: "",
+  };
 }
 
 export const Endpoint: MessageFns<Endpoint> = {
@@ -1096,6 +1109,9 @@ export const Endpoint: MessageFns<Endpoint> = {
     }
     if (message.container !== "") {
       writer.uint32(74).string(message.container);
+    }
+    if (message.origin !== "") {
+      writer.uint32(82).string(message.origin);
     }
     return writer;
   },
@@ -1185,6 +1201,14 @@ export const Endpoint: MessageFns<Endpoint> = {
             message.container = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.origin = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1216,6 +1240,7 @@ export const Endpoint: MessageFns<Endpoint> = {
         ? globalThis.String(object.created_at)
         : "",
       container: isSet(object.container) ? globalThis.String(object.container) : "",
+      origin: isSet(object.origin) ? globalThis.String(object.origin) : "",
     };
   },
 
@@ -1248,6 +1273,9 @@ export const Endpoint: MessageFns<Endpoint> = {
     if (message.container !== "") {
       obj.container = message.container;
     }
+    if (message.origin !== "") {
+      obj.origin = message.origin;
+    }
     return obj;
   },
 
@@ -1265,6 +1293,7 @@ export const Endpoint: MessageFns<Endpoint> = {
     message.aliases = object.aliases?.map((e) => e) || [];
     message.createdAt = object.createdAt ?? "";
     message.container = object.container ?? "";
+    message.origin = object.origin ?? "";
     return message;
   },
 };

@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
+import { LAB_DOCKER_IMAGE, dockerdUnavailableReason, startDockerd, type LabDockerd } from './lab/dockerd.js';
+import { ok, waitUntil } from './harness.js';
+
+// A real engine: Debian's dockerd 20.10 on h1 and h3, started with the one line of daemon
+// configuration ctnet asks for (--dns <the agent's Docker resolver address>); h2 runs ctnet's
+// own containers only. Every Docker call goes through the ctnet plugin socket each agent serves.
+const reason = labUnavailableReason() ?? dockerdUnavailableReason();
+let lab: Lab;
+const engines = new Map<string, LabDockerd>();
+const docker = (host: string, ...args: string[]) => engines.get(host)!.docker(...args);
+const ipOf = async (host: string, name: string, net: string) =>
+  (await ok(docker(host, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, name))).trim();
+const networkDetail = async (name: string) => JSON.parse(await ok(lab.ctmgr('network', 'inspect', name))) as { subnet?: string; endpoints?: { name: string; node: string; ip: string; aliases?: string[] }[] }[];
+const usage = async (name: string) => (await networkDetail(name))[0]!.endpoints?.length ?? 0;
+const failure = async (p: Promise<{ code: number; stdout: string; stderr: string }>): Promise<string> => {
+  const r = await p;
+  expect(r.code, `expected a failure, got: ${r.stdout}`).not.toBe(0);
+  return r.stderr;
+};
+
+describe.skipIf(reason !== undefined)(`Docker network and IPAM plugin with dockerd${reason ? ` (skipped: ${reason})` : ''}`, () => {
+  beforeAll(async () => {
+    lab = await startLab({ hosts: 3, agents: true, resyncSeconds: 2, docker: true });
+    await waitUntil(async () => ((await lab.ctmgr('node', 'ls')).stdout.match(/ready/g) ?? []).length === 3, 30_000, () => lab.logs(20));
+    for (const host of ['h1', 'h3']) engines.set(host, await startDockerd(lab, host));
+  }, 240_000);
+  afterAll(async () => {
+    for (const e of engines.values()) await e.destroy().catch(() => undefined);
+    await lab?.destroy();
+  }, 120_000);
+
+  it('a network created once through Docker exists in the cluster and in every host\'s Docker', async () => {
+    await ok(docker('h1', 'network', 'create', '-d', 'ctnet', '--ipam-driver', 'ctnet', '--subnet', '10.77.0.0/24', 'appnet'));
+    await waitUntil(async () => (await lab.ctmgr('network', 'ls')).stdout.includes('appnet'), 10_000, () => lab.logs(20));
+    expect((await networkDetail('appnet'))[0]!.subnet).toBe('10.77.0.0/24');
+    // The other Docker host has it under the same name, made by its agent through the Docker API.
+    await waitUntil(async () => (await docker('h3', 'network', 'ls', '--format', '{{.Name}} {{.Driver}}')).stdout.includes('appnet ctnet'), 10_000, () => lab.logs(20));
+    // A network made with ctmgr appears in Docker too.
+    await ok(lab.ctmgr('network', 'create', '--subnet', '10.78.0.0/24', 'fromctmgr'));
+    for (const host of ['h1', 'h3']) {
+      await waitUntil(async () => (await docker(host, 'network', 'ls', '--format', '{{.Name}}')).stdout.includes('fromctmgr'), 10_000, () => lab.logs(20));
+    }
+    const inspected = JSON.parse(await ok(docker('h3', 'network', 'inspect', 'fromctmgr'))) as { IPAM: { Config: { Subnet: string; Gateway: string }[] } }[];
+    expect(inspected[0]!.IPAM.Config[0]).toMatchObject({ Subnet: '10.78.0.0/24', Gateway: '10.78.0.1' });
+  });
+
+  it('Docker containers on two hosts reach each other by address, name and alias; ctnet containers resolve them and back', async () => {
+    await ok(docker('h1', 'run', '-d', '--name', 'web1', '--network', 'appnet', '--network-alias', 'www', LAB_DOCKER_IMAGE, 'sleep', '600'));
+    await ok(docker('h3', 'run', '-d', '--name', 'web3', '--network', 'appnet', LAB_DOCKER_IMAGE, 'sleep', '600'));
+    const ip1 = await ipOf('h1', 'web1', 'appnet');
+    const ip3 = await ipOf('h3', 'web3', 'appnet');
+    expect(ip1).toMatch(/^10\.77\.0\./);
+    expect(ip3).toMatch(/^10\.77\.0\./);
+    expect(ip1).not.toBe(ip3);
+    await ok(docker('h1', 'exec', 'web1', 'ping', '-c1', '-W2', ip3));
+    // By name across hosts: Docker's own resolver knows only its host's containers and forwards
+    // the rest to the ctnet agent (daemon "dns").
+    let diag = '';
+    await waitUntil(
+      async () => {
+        const r = await docker('h1', 'exec', 'web1', 'ping', '-c1', '-W2', 'web3');
+        if (r.code !== 0) diag = `${r.stderr}\n${(await docker('h1', 'exec', 'web1', 'nslookup', 'web3')).stdout}\n${(await docker('h1', 'exec', 'web1', 'ip', 'route')).stdout}\n${await ok(lab.ctmgr('network', 'inspect', 'appnet'))}\n${(await lab.exec('h1', 'nft', 'list', 'ruleset')).stdout}`;
+        return r.code === 0;
+      },
+      15_000,
+      () => `${diag}\n${lab.logs(30)}`,
+    );
+    expect(await ok(docker('h1', 'exec', 'web1', 'ping', '-c1', '-W2', 'web3'))).toContain(ip3);
+    await waitUntil(async () => (await docker('h3', 'exec', 'web3', 'ping', '-c1', '-W2', 'www')).code === 0, 15_000, () => lab.logs(20));
+    expect(await ok(docker('h3', 'exec', 'web3', 'ping', '-c1', '-W2', 'www'))).toContain(ip1);
+
+    // A ctnet container on h2 (no Docker there) and the Docker containers find each other.
+    await ok(lab.ctmgr('run', '-d', '--name', 'native', '--network', 'appnet', '--node', 'h2', '--', 'sleep', '600'));
+    await waitUntil(async () => (await docker('h1', 'exec', 'web1', 'ping', '-c1', '-W2', 'native')).code === 0, 15_000, () => lab.logs(20));
+    const fromNative = await ok(lab.ctagent('h2', 'exec', 'native', '--', 'ping', '-c1', '-W2', 'web1'));
+    expect(fromNative).toContain(ip1);
+    // The cluster shows the Docker containers beside its own, under their names.
+    const eps = (await networkDetail('appnet'))[0]!.endpoints ?? [];
+    expect(eps.find((e) => e.ip === ip3)).toMatchObject({ node: 'h3' });
+    expect(eps.find((e) => e.ip === ip3)?.aliases).toContain('web3');
+  });
+
+  it('refuses what it cannot do, with the reason in the docker CLI\'s own message', async () => {
+    // A subnet over another ctnet network.
+    expect(await failure(docker('h3', 'network', 'create', '-d', 'ctnet', '--ipam-driver', 'ctnet', '--subnet', '10.77.0.128/25', 'clash'))).toMatch(/overlaps 10\.77\.0\.0\/24 \(ctnet network appnet\)/);
+    // An option the driver does not know.
+    expect(await failure(docker('h1', 'network', 'create', '-d', 'ctnet', '--ipam-driver', 'ctnet', '-o', 'color=blue', 'opts'))).toMatch(/unknown option "color"/);
+    // Without ctnet's IPAM.
+    expect(await failure(docker('h1', 'network', 'create', '-d', 'ctnet', '--subnet', '10.79.0.0/24', 'noipam'))).toMatch(/--ipam-driver ctnet/);
+    // An address another host's container has.
+    const ip1 = await ipOf('h1', 'web1', 'appnet');
+    expect(await failure(docker('h3', 'run', '-d', '--name', 'dup', '--network', 'appnet', '--ip', ip1, LAB_DOCKER_IMAGE, 'sleep', '600'))).toMatch(new RegExp(`${ip1.replaceAll('.', '\\.')}.*(in use|taken)`));
+    await docker('h3', 'rm', '-f', 'dup');
+    for (const name of ['clash', 'opts', 'noipam']) expect((await lab.ctmgr('network', 'ls')).stdout).not.toContain(name);
+  });
+
+  it('removing containers releases their addresses and names; network rm on one host removes it everywhere', async () => {
+    await ok(docker('h3', 'rm', '-f', 'web3'));
+    // h3's Docker has no container on it now, but h1 and h2 have. Docker removes its own copy
+    // whatever a driver answers (libnetwork honours no driver error on delete), so the cluster
+    // keeps the network and h3's agent puts it back in h3's Docker.
+    const before = (await ok(docker('h3', 'network', 'inspect', '-f', '{{.Id}}', 'appnet'))).trim();
+    await ok(docker('h3', 'network', 'rm', 'appnet'));
+    await waitUntil(async () => {
+      const r = await docker('h3', 'network', 'inspect', '-f', '{{.Id}}', 'appnet');
+      return r.code === 0 && r.stdout.trim() !== before;
+    }, 10_000, () => lab.logs(20));
+    expect((await lab.ctmgr('network', 'ls')).stdout).toContain('appnet');
+    expect(lab.agentLog('h3')).toMatch(/network appnet is in use by 2 endpoint\(s\) in the cluster/);
+    await ok(docker('h1', 'rm', '-f', 'web1'));
+    await ok(lab.ctmgr('rm', '-f', 'native'));
+    await waitUntil(async () => (await usage('appnet')) === 0, 15_000, () => lab.logs(20));
+    expect(await ok(lab.exec('h1', 'ip', '-br', 'link'))).not.toMatch(/ctve-|ctdk/);
+    await ok(docker('h3', 'network', 'rm', 'appnet'));
+    await waitUntil(async () => !(await lab.ctmgr('network', 'ls')).stdout.includes('appnet'), 10_000, () => lab.logs(20));
+    await waitUntil(async () => !(await docker('h1', 'network', 'ls', '--format', '{{.Name}}')).stdout.includes('appnet'), 10_000, () => lab.logs(20));
+  });
+});
