@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # apt package : a command it provides
-wanted=(etcd-server:etcd iproute2:ip nftables:nft iputils-ping:ping dnsutils:dig protobuf-compiler:protoc dnsperf:dnsperf dnsmasq-base:dnsmasq gcc:cc containerd:containerd busybox-static:busybox iptables:iptables)
+wanted=(etcd-server:etcd iproute2:ip nftables:nft iputils-ping:ping dnsutils:dig protobuf-compiler:protoc dnsperf:dnsperf dnsmasq-base:dnsmasq gcc:cc containerd:containerd busybox-static:busybox iptables:iptables docker.io:dockerd)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair#*:}" >/dev/null 2>&1 || missing+=("${pair%%:*}")
@@ -17,7 +17,8 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian may start a stock etcd on 2379 after install; ctnet does not use it.
+  # Debian may start a stock etcd on 2379 (and dockerd) after install, where systemd runs;
+  # ctnet uses neither: its labs run their own.
 fi
 command -v node >/dev/null || { echo "setup: Node.js >= 20 is required (apt-get install nodejs npm)" >&2; exit 1; }
 

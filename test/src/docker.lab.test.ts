@@ -1,7 +1,10 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labUnavailableReason, startLab, type Lab } from './lab/lab.js';
 import { LAB_DOCKER_IMAGE, dockerdUnavailableReason, startDockerd, type LabDockerd } from './lab/dockerd.js';
-import { ok, waitUntil } from './harness.js';
+import { REPO, ok, waitUntil } from './harness.js';
+
+const PROBE = join(REPO, 'test/src/lab/fixtures/tcp-probe.mjs');
 
 // A real engine: Debian's dockerd 20.10 on h1 and h3, started with the one line of daemon
 // configuration ctnet asks for (--dns <the agent's Docker resolver address>); h2 runs ctnet's
@@ -80,6 +83,73 @@ describe.skipIf(reason !== undefined)(`Docker network and IPAM plugin with docke
     const eps = (await networkDetail('appnet'))[0]!.endpoints ?? [];
     expect(eps.find((e) => e.ip === ip3)).toMatchObject({ node: 'h3' });
     expect(eps.find((e) => e.ip === ip3)?.aliases).toContain('web3');
+  });
+
+  it('-p publishes on the host\'s address from the underlay; connect, disconnect, stop, start and --rm keep the cluster in step', async () => {
+    const h1 = lab.hosts.find((h) => h.name === 'h1')!.addr;
+    // A server that answers each connection with one line.
+    await ok(docker('h1', 'run', '-d', '--name', 'pub', '--network', 'appnet', '-p', '8080:80', '-p', '80', LAB_DOCKER_IMAGE, 'nc', '-ll', '-p', '80', '-e', 'echo', 'hello-from-pub'));
+    const probe = async (port: number) => JSON.parse(await ok(lab.exec('h2', process.execPath, PROBE, 'once', h1, String(port), '1', '2000'))) as { answers: string[]; errors: string[] };
+    let diag = '';
+    await waitUntil(
+      async () => {
+        const r = await probe(8080);
+        if (!r.answers[0]) {
+          const ip = await ipOf('h1', 'pub', 'appnet');
+          diag = [
+            JSON.stringify(r),
+            (await docker('h1', 'ps', '-a')).stdout,
+            (await docker('h1', 'logs', 'pub')).stderr,
+            JSON.stringify(await probe(8080)),
+            (await lab.exec('h1', process.execPath, PROBE, 'once', ip, '80', '1', '2000')).stdout,
+            (await lab.exec('h1', 'nft', 'list', 'table', 'ip', 'ctnet')).stdout,
+            JSON.stringify((await networkDetail('appnet'))[0]!.endpoints),
+          ].join('\n');
+        }
+        return r.answers[0]?.includes('hello-from-pub') === true;
+      },
+      15_000,
+      () => diag,
+    );
+    // -p 80: the cluster chose the host port (dockerd's "docker port" shows only its own
+    // drivers' mappings; ctmgr network inspect shows this one).
+    const pubIp = await ipOf('h1', 'pub', 'appnet');
+    const pubEp = (await networkDetail('appnet'))[0]!.endpoints?.find((e) => e.ip === pubIp) as { ports?: { hostPort: number; containerPort: number }[] } | undefined;
+    const chosen = pubEp?.ports?.find((p) => p.hostPort !== 8080)?.hostPort ?? 0;
+    expect(chosen, JSON.stringify(pubEp)).toBeGreaterThanOrEqual(32768);
+    await waitUntil(async () => (await probe(chosen)).answers[0]?.includes('hello-from-pub') === true, 15_000, () => lab.logs(20));
+    // The same host port again on h1: refused, naming who has it.
+    expect(await failure(docker('h1', 'run', '-d', '--name', 'pub2', '--network', 'appnet', '-p', '8080:80', LAB_DOCKER_IMAGE, 'sleep', '600'))).toMatch(/8080.*already published by .*pub/);
+    await docker('h1', 'rm', '-f', 'pub2');
+
+    // Egress: a non-internal network reaches beyond the cluster (here the underlay) through its host.
+    await ok(docker('h1', 'exec', 'pub', 'ping', '-c1', '-W2', lab.hosts.find((h) => h.name === 'h2')!.addr));
+
+    // connect/disconnect: a second network on a running container, reachable and named across hosts.
+    await ok(docker('h3', 'network', 'connect', '--alias', 'second', 'fromctmgr', 'web3'));
+    const ip3b = await ipOf('h3', 'web3', 'fromctmgr');
+    expect(ip3b).toMatch(/^10\.78\.0\./);
+    await ok(docker('h1', 'run', '-d', '--name', 'other1', '--network', 'fromctmgr', '--ip', '10.78.0.77', '--mac-address', '02:42:aa:bb:cc:dd', LAB_DOCKER_IMAGE, 'sleep', '600'));
+    expect(await ipOf('h1', 'other1', 'fromctmgr')).toBe('10.78.0.77');
+    expect((await ok(docker('h1', 'exec', 'other1', 'cat', '/sys/class/net/eth0/address'))).trim()).toBe('02:42:aa:bb:cc:dd');
+    await waitUntil(async () => (await docker('h1', 'exec', 'other1', 'ping', '-c1', '-W2', 'second')).code === 0, 15_000, () => lab.logs(20));
+    await ok(docker('h3', 'network', 'disconnect', 'fromctmgr', 'web3'));
+    await waitUntil(async () => !(await networkDetail('fromctmgr'))[0]!.endpoints?.some((e) => e.ip === ip3b), 10_000, () => lab.logs(20));
+    expect((await docker('h1', 'exec', 'other1', 'ping', '-c1', '-W1', ip3b)).code).not.toBe(0);
+
+    // stop releases the address and the ports; start claims them again.
+    const before = await usage('appnet');
+    await ok(docker('h1', 'stop', '-t', '1', 'pub'));
+    await waitUntil(async () => (await usage('appnet')) === before - 1, 10_000, () => lab.logs(20));
+    expect((await probe(8080)).answers).toHaveLength(0);
+    await ok(docker('h1', 'start', 'pub'));
+    await waitUntil(async () => (await probe(8080)).answers[0]?.includes('hello-from-pub') === true, 15_000, () => lab.logs(20));
+    await ok(docker('h1', 'rm', '-f', 'pub', 'other1'));
+    await waitUntil(async () => (await usage('appnet')) === before - 1 && (await usage('fromctmgr')) === 0, 10_000, () => lab.logs(20));
+
+    // --rm: the container and its address go when it ends.
+    await ok(docker('h3', 'run', '--rm', '--network', 'appnet', LAB_DOCKER_IMAGE, 'ping', '-c1', '-W2', 'www'));
+    await waitUntil(async () => (await usage('appnet')) === before - 1, 10_000, () => lab.logs(20));
   });
 
   it('refuses what it cannot do, with the reason in the docker CLI\'s own message', async () => {

@@ -82,6 +82,9 @@ export function endpointView(e: Endpoint) {
     mac: e.mac,
     aliases: [...e.aliases],
     createdAt: e.createdAt,
+    // Who made it: "docker" for a Docker container's endpoint (its names are the aliases).
+    ...(e.origin && { origin: e.origin }),
+    ...(e.ports.length > 0 && { ports: e.ports.map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort })) }),
   };
 }
 

@@ -43,6 +43,12 @@ export function containerPortGuards(c: Pick<Container, 'name' | 'node' | 'ports'
   return g;
 }
 
+/** The host-port claim keys a Docker endpoint holds (its -p), to delete with it. */
+export const endpointPortKeys = (ep: Pick<Endpoint, 'node' | 'ports'>): string[] => (ep.ports ?? []).map((p) => keys.port(p.protocol, p.hostPort, ep.node, p.hostIp));
+
+/** How a Docker endpoint is named as a port's holder: its container's name once known. */
+export const endpointHolderName = (ep: Pick<Endpoint, 'name' | 'aliases'>): string => ep.aliases[0] ?? ep.name;
+
 /** The claim keys a container holds, to delete with it. */
 export const containerPortKeys = (c: Pick<Container, 'node' | 'ports'>): string[] =>
   (c.ports ?? []).map((p: PortMapping) => keys.port(p.protocol, p.hostPort, c.node, p.hostIp));

@@ -9,7 +9,9 @@ import {
   containerPortGuards,
   containerPortKeys,
   endpointNameGuards,
+  endpointHolderName,
   endpointNameKeys,
+  endpointPortKeys,
   mergeGuards,
   prefixEnd,
   serviceGuards,
@@ -23,11 +25,13 @@ import type {
   ClusterConfig,
   CreateEndpointOutcome,
   CreateServiceOutcome,
+  EndpointChange,
   NodeAck,
   NodeLiveness,
   RemoveNetworkOutcome,
   StateSnapshot,
   Store,
+  UpdateEndpointOutcome,
   Watch,
 } from './store.js';
 
@@ -251,7 +255,11 @@ class EtcdStore implements Store {
         const txn = await this.client
           .if(epKey, 'Mod', '==', rev(kv.mod_revision))
           .and(claimKey, 'Value', '==', ep.name)
-          .then(this.client.delete().key(epKey), this.client.delete().key(claimKey), ...endpointNameKeys(ep).map((k) => this.client.delete().key(k)))
+          .then(
+            this.client.delete().key(epKey),
+            this.client.delete().key(claimKey),
+            ...[...endpointNameKeys(ep), ...endpointPortKeys(ep)].map((k) => this.client.delete().key(k)),
+          )
           .else(this.client.get(claimKey))
           .commit();
         if (txn.succeeded) return ep;
@@ -260,7 +268,7 @@ class EtcdStore implements Store {
           // The claim is already gone or belongs elsewhere (should not happen): drop the endpoint alone.
           const only = await this.client
             .if(epKey, 'Mod', '==', rev(kv.mod_revision))
-            .then(this.client.delete().key(epKey), ...endpointNameKeys(ep).map((k) => this.client.delete().key(k)))
+            .then(this.client.delete().key(epKey), ...[...endpointNameKeys(ep), ...endpointPortKeys(ep)].map((k) => this.client.delete().key(k)))
             .commit();
           if (only.succeeded) return ep;
         }
@@ -268,21 +276,30 @@ class EtcdStore implements Store {
     });
   }
 
-  async updateEndpointAliases(networkId: string, name: string, aliases: readonly string[]): Promise<Endpoint | { clash: string } | undefined> {
+  async updateEndpoint(networkId: string, name: string, change: EndpointChange): Promise<UpdateEndpointOutcome> {
     const epKey = keys.endpoint(networkId, name);
-    return this.io(`updating the aliases of endpoint ${name}`, async () => {
+    return this.io(`updating endpoint ${name}`, async () => {
       for (;;) {
         const kv = (await this.client.get(epKey).exec()).kvs[0];
         if (!kv) return undefined;
         const before = json(kv) as Endpoint;
-        const after: Endpoint = { ...before, aliases: [...aliases] };
-        const guards = endpointNameGuards(after);
-        // Its old name claims go and the new ones come, with the endpoint, or nothing does (etcd
-        // refuses a key twice in one transaction: a name kept is only put).
-        const kept = new Set(guards.puts.map(([k]) => k));
+        const after: Endpoint = {
+          ...before,
+          ...(change.aliases && { aliases: [...change.aliases] }),
+          ...(change.ports && { ports: change.ports.map((p) => ({ ...p })) }),
+        };
+        if (after.ports?.length === 0) delete (after as { ports?: unknown }).ports;
+        // Names: the old claims go and the new ones come. Ports: only the new ones are guarded
+        // (a port it keeps is its own already). All with the endpoint, or nothing.
+        const oldPorts = new Set(endpointPortKeys(before));
+        const newPorts = (after.ports ?? []).filter((p) => !oldPorts.has(keys.port(p.protocol, p.hostPort, after.node, p.hostIp)));
+        const guards = mergeGuards(endpointNameGuards(after), containerPortGuards({ name: endpointHolderName(after), node: after.node, ports: newPorts }));
+        // etcd refuses a key twice in one transaction: a key kept is only put.
+        const kept = new Set([...guards.puts.map(([k]) => k), ...endpointPortKeys(after)]);
+        const drop = [...endpointNameKeys(before), ...oldPorts].filter((k) => !kept.has(k));
         const txn = await applyGuards(this.client.if(epKey, 'Mod', '==', rev(kv.mod_revision)), guards)
           .then(
-            ...endpointNameKeys(before).filter((k) => !kept.has(k)).map((k) => this.client.delete().key(k)),
+            ...drop.map((k) => this.client.delete().key(k)),
             this.client.put(epKey).value(JSON.stringify(after)),
             ...guards.puts.map(([k, v]) => this.client.put(k).value(v)),
           )
@@ -291,9 +308,14 @@ class EtcdStore implements Store {
         if (txn.succeeded) return after;
         const now = txn.responses[0]?.response_range?.kvs[0];
         if (now && now.mod_revision === kv.mod_revision) {
-          // The endpoint did not change: a service answers to one of the names.
+          // The endpoint did not change: a guard failed. Name the holder.
           for (const k of guards.absent) {
-            if ((await this.client.get(k).exec()).kvs.length > 0) return { clash: k.split('/').pop() ?? k };
+            const held = (await this.client.get(k).exec()).kvs[0];
+            if (held) return k.includes('/ports/') ? { portTaken: k, holder: held.value.toString() } : { clash: k.split('/').pop() ?? k };
+          }
+          for (const prefix of guards.empty) {
+            const held = (await this.client.getAll().prefix(prefix).limit(1).exec()).kvs[0];
+            if (held) return { portTaken: held.key.toString(), holder: held.value.toString() };
           }
         }
       }

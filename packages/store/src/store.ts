@@ -1,5 +1,5 @@
 import type { PkiStore } from './pki-store.js';
-import type { Container, Endpoint, Network, Node, Service } from '@ctnet/core';
+import type { Container, Endpoint, Network, Node, PortMapping, Service } from '@ctnet/core';
 
 /**
  * The store contract: the manager's only way to etcd. Every method that writes does so in
@@ -65,6 +65,13 @@ export type CreateServiceOutcome =
   /** A container on one of its networks answers to the service's name. */
   | { ok: false; reason: 'name-taken'; network: string; holder: string };
 
+export interface EndpointChange {
+  readonly aliases?: readonly string[];
+  readonly ports?: readonly PortMapping[];
+}
+
+export type UpdateEndpointOutcome = Endpoint | { clash: string } | { portTaken: string; holder: string } | undefined;
+
 export type RemoveNetworkOutcome = { ok: true } | { ok: false; endpoints: readonly Endpoint[] };
 
 export interface NodeLiveness {
@@ -105,10 +112,11 @@ export interface Store {
   /** Deletes the endpoint and releases its address together; undefined if it did not exist. */
   deleteEndpoint(networkId: string, name: string): Promise<Endpoint | undefined>;
   /**
-   * Replaces an endpoint's aliases in one transaction with its name claims: undefined when
-   * there is no such endpoint; { clash } naming a service that already answers to an alias.
+   * Replaces an endpoint's aliases and/or published ports in one transaction with their
+   * claims: undefined when there is no such endpoint; { clash } naming a service that already
+   * answers to an alias; { portTaken, holder } for a host port held by someone else.
    */
-  updateEndpointAliases(networkId: string, name: string, aliases: readonly string[]): Promise<Endpoint | { clash: string } | undefined>;
+  updateEndpoint(networkId: string, name: string, change: EndpointChange): Promise<UpdateEndpointOutcome>;
   getEndpoint(networkId: string, name: string): Promise<Endpoint | undefined>;
   listEndpoints(networkId?: string): Promise<Endpoint[]>;
   listClaims(networkId: string): Promise<{ claims: Claim[]; revision: number }>;

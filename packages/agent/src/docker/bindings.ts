@@ -20,6 +20,9 @@ export interface EndpointBinding {
   readonly id: string; // ctnet endpoint id (names its veth)
   readonly ip: string;
   readonly mac: string;
+  /** While joined: the sandbox, and whether this endpoint gave it the route to the resolver address. */
+  readonly sandbox?: string;
+  readonly routesDns?: boolean;
 }
 
 export interface DockerBindings {

@@ -29,8 +29,9 @@ import {
   type Logger,
   type Network,
   type Occupied,
+  parsePortMap,
 } from '@ctnet/core';
-import type { CreateEndpointRequest, CreateNetworkRequest, Endpoint as WireEndpoint, Network as WireNetwork } from '@ctnet/proto';
+import { endpointFromWire, type CreateEndpointRequest, type CreateNetworkRequest, type UpdateEndpointRequest, type Endpoint as WireEndpoint, type Network as WireNetwork } from '@ctnet/proto';
 import type { LocalState } from '../state.js';
 import type { DockerBindings } from './bindings.js';
 
@@ -40,6 +41,7 @@ export interface DockerManagerCalls {
   deleteEndpoint(network: string, name: string): Promise<unknown>;
   createNetwork(req: CreateNetworkRequest): Promise<WireNetwork>;
   removeNetwork(nameOrId: string): Promise<unknown>;
+  updateEndpoint(req: UpdateEndpointRequest): Promise<WireEndpoint>;
 }
 
 export interface DockerPluginDeps {
@@ -69,6 +71,11 @@ export const DOCKER_ORIGIN_LABEL = 'ctnet.origin';
 const DOCKER_ADDRESS_SPACE = 'ctnet';
 
 type Json = Record<string, unknown>;
+
+const obj = (body: Json, key: string): Json => {
+  const v = body[key];
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {};
+};
 
 /** The remote driver's verbs over this agent's state and managers; each returns the JSON answer or throws a CtnetError. */
 export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMethod, body: Json) => Promise<Json> {
@@ -148,7 +155,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
       mac: a.mac,
       origin: 'docker',
     });
-    const domain: Endpoint = { ...ep, aliases: [...ep.aliases], origin: 'docker' };
+    const domain = endpointFromWire(ep);
     claimed.set(`${target.id}/${ep.ip}`, domain);
     setTimeout(() => claimed.delete(`${target.id}/${ep.ip}`), 60_000).unref();
     return { Address: `${ep.ip}/${a.pool.prefix}`, Data: {} };
@@ -235,11 +242,16 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     // The first endpoint of the network on this host: its bridge is made by the run the new endpoint started.
     if (!deps.bridgeExists(bridge)) await deps.waitUntil(() => deps.bridgeExists(bridge), WAIT_MS, `the bridge of network ${net.name} on ${deps.node}`);
     const srcName = await deps.plug({ id: b.id, mac: b.mac, bridge, mtu: overlayMtu(net, deps.underlayMtu) });
+    // The resolver address is routed through the first ctnet network a sandbox joins (whatever
+    // its default route: Docker's bridge, an --internal network without one); a second route to
+    // it would make Docker fail the join ("file exists").
+    const routed = [...bindings.endpoints()].some(([id, o]) => id !== j.endpointId && o.sandbox === j.sandboxKey && o.routesDns);
+    await bindings.setEndpoint(j.endpointId, { ...b, sandbox: j.sandboxKey, routesDns: !routed });
     return {
       InterfaceName: { SrcName: srcName, DstPrefix: 'eth' },
       // An --internal network gives no default route (Docker's rule), but its names resolve.
       ...(!net.internal && { Gateway: net.gateway }),
-      StaticRoutes: [{ Destination: `${deps.dnsAddr}/32`, RouteType: 0, NextHop: net.gateway }],
+      StaticRoutes: routed ? [] : [{ Destination: `${deps.dnsAddr}/32`, RouteType: 0, NextHop: net.gateway }],
       DisableGatewayService: true,
     };
   };
@@ -247,7 +259,11 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
   const leave = async (body: Json): Promise<Json> => {
     const r = parseEndpointRef(body);
     const b = bindings.endpoint(r.endpointId);
-    if (b) await deps.unplug(b.id);
+    if (b) {
+      await deps.unplug(b.id);
+      const { sandbox: _s, routesDns: _r, ...left } = b;
+      await bindings.setEndpoint(r.endpointId, left);
+    }
     return {};
   };
 
@@ -259,6 +275,36 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     return {};
   };
 
+  /** The cluster endpoint a Docker endpoint is, as this host's state shows it. */
+  const shown = (dockerEndpoint: string): Endpoint | undefined => {
+    const b = bindings.endpoint(dockerEndpoint);
+    return b && state.endpoints.get(`${b.network}/${nameKey(b.name)}`);
+  };
+
+  /**
+   * -p: the host ports are claimed in the cluster (one holder per port and node, by an etcd
+   * transaction; a host port 0 is chosen there), and every host's nftables follow from the state.
+   */
+  const publish = async (body: Json): Promise<Json> => {
+    const r = parseEndpointRef(body);
+    const ports = parsePortMap(obj(body, 'Options'));
+    const b = bindings.endpoint(r.endpointId);
+    if (!b) throw failedPrecondition(`endpoint ${r.endpointId.slice(0, 12)} is unknown to ctnet on ${deps.node}`);
+    if (ports.length === 0) return {};
+    requireReady();
+    await deps.manager.updateEndpoint({ network: b.network, name: b.name, aliases: [], setAliases: false, ports: ports.map((p) => ({ ...p })), setPorts: true });
+    return {};
+  };
+  const unpublish = async (body: Json): Promise<Json> => {
+    const r = parseEndpointRef(body);
+    const b = bindings.endpoint(r.endpointId);
+    if (!b || !shown(r.endpointId)?.ports?.length) return {};
+    requireReady();
+    await deps.manager.updateEndpoint({ network: b.network, name: b.name, aliases: [], setAliases: false, ports: [], setPorts: true }).catch((err: unknown) => {
+      if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw err;
+    });
+    return {};
+  };
   return async (method, body) => {
     switch (method) {
       case 'Plugin.Activate':
@@ -287,6 +333,8 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
       case 'NetworkDriver.CreateEndpoint':
         return createEndpoint(body);
       case 'NetworkDriver.EndpointOperInfo':
+        // dockerd reads port mappings only from its own drivers here (typed, not JSON): a
+        // remote driver's show in "ctmgr network inspect", not in "docker port".
         parseEndpointRef(body);
         return { Value: {} };
       case 'NetworkDriver.DeleteEndpoint':
@@ -296,9 +344,9 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
       case 'NetworkDriver.Leave':
         return leave(body);
       case 'NetworkDriver.ProgramExternalConnectivity':
+        return publish(body);
       case 'NetworkDriver.RevokeExternalConnectivity':
-        parseEndpointRef(body);
-        return {};
+        return unpublish(body);
       case 'NetworkDriver.AllocateNetwork':
       case 'NetworkDriver.FreeNetwork':
       case 'NetworkDriver.DiscoverNew':

@@ -190,7 +190,7 @@ export function createDockerSync(deps: DockerSyncDeps): DockerSync {
     if (!b || !ep) return;
     const want = dockerNames(c, aliases, ep.name);
     if (want.length === ep.aliases.length && want.every((n, i) => n === ep.aliases[i])) return;
-    await deps.manager.updateEndpoint({ network: ep.networkId, name: ep.name, aliases: want }).catch((err: unknown) => {
+    await deps.manager.updateEndpoint({ network: ep.networkId, name: ep.name, aliases: want, setAliases: true, ports: [], setPorts: false }).catch((err: unknown) => {
       log.warn('could not give a Docker endpoint its names', { container: c.name, error: String(err) });
     });
   };

@@ -1,6 +1,7 @@
 import { invalidArgument } from '../errors.js';
 import { parseName } from './names.js';
 import { checkListSize } from './limits.js';
+import type { PortMapping } from './ports.js';
 
 /** An endpoint: one interface of one sandbox on one network, placed on one node. */
 export interface Endpoint {
@@ -16,6 +17,8 @@ export interface Endpoint {
   readonly container: string;
   /** Who made it: absent (ctmgr, a container) or 'docker' (its node's Docker plugin: Docker's container holds the interface). */
   readonly origin?: EndpointOrigin;
+  /** A Docker endpoint's published ports (-p), host ports chosen; a container's are on the container. */
+  readonly ports?: readonly PortMapping[];
 }
 
 export type EndpointOrigin = 'docker';

@@ -1,5 +1,5 @@
 import { bridgeName, type ClusterState, type DesiredOverlay } from '../desired/host.js';
-import type { Container } from '../model/container.js';
+import type { Endpoint } from '../model/endpoint.js';
 import { nameKey } from '../model/names.js';
 import type { PortMapping, Protocol } from '../model/ports.js';
 import type { NftChain, NftTable } from './nft.js';
@@ -40,9 +40,7 @@ export function desiredHostRules(
   const eps = endpointsByContainer(state);
   const held = opts.held ?? new Set<string>();
   const publish: string[] = [];
-  for (const { container: c, ports } of localPublishers(state, ctx.node)) {
-    const target = eps.get(c.id)?.[0];
-    if (!target) continue;
+  for (const { target, ports } of localPublishers(state, ctx.node, eps)) {
     for (const p of ports) {
       if (held.has(`${p.protocol}/${p.hostPort}`)) continue;
       const match = `${p.hostIp ? `ip daddr ${p.hostIp} ` : ''}${p.protocol} dport ${p.hostPort}`;
@@ -80,11 +78,24 @@ export function desiredHostRules(
   return { family: 'ip', name: HOST_TABLE, chains };
 }
 
-const localPublishers = (state: ClusterState, node: string): { container: Container; ports: readonly PortMapping[] }[] =>
-  [...state.containers.values()]
-    .filter((c) => nameKey(c.node) === nameKey(node) && c.ports?.length && c.mode === 'network' && (!c.task || c.task.desired === 'running'))
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map((c) => ({ container: c, ports: c.ports! }));
+/** Who publishes ports on this node: its containers (on their first endpoint) and Docker's (their endpoint itself). */
+function localPublishers(
+  state: ClusterState,
+  node: string,
+  eps: ReadonlyMap<string, readonly Endpoint[]> = endpointsByContainer(state),
+): { name: string; target: Endpoint; ports: readonly PortMapping[] }[] {
+  const out: { name: string; target: Endpoint; ports: readonly PortMapping[] }[] = [];
+  const here = (n: string) => nameKey(n) === nameKey(node);
+  for (const c of state.containers.values()) {
+    if (!here(c.node) || !c.ports?.length || c.mode !== 'network' || (c.task && c.task.desired !== 'running')) continue;
+    const target = eps.get(c.id)?.[0];
+    if (target) out.push({ name: `container ${c.name}`, target, ports: c.ports });
+  }
+  for (const e of state.endpoints.values()) {
+    if (e.ports?.length && e.container === '' && here(e.node)) out.push({ name: `Docker container ${e.aliases[0] ?? e.name}`, target: e, ports: e.ports });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
 
 /** What this node publishes (its containers' -p and host-mode tasks, and every ingress port), with who asked. */
 export function publishedHere(
@@ -93,8 +104,9 @@ export function publishedHere(
   traffic: ServiceTraffic = serviceTraffic(state),
 ): { protocol: Protocol; port: number; holder: string; container?: string }[] {
   const out: { protocol: Protocol; port: number; holder: string; container?: string }[] = [];
-  for (const { container, ports } of localPublishers(state, node)) {
-    for (const p of ports) out.push({ protocol: p.protocol, port: p.hostPort, holder: `container ${container.name}`, container: container.name });
+  for (const { name, target, ports } of localPublishers(state, node)) {
+    const container = target.container === '' ? undefined : name.slice('container '.length);
+    for (const p of ports) out.push({ protocol: p.protocol, port: p.hostPort, holder: name, ...(container && { container }) });
   }
   for (const m of traffic.mesh) for (const p of m.publish) out.push({ protocol: p.protocol, port: p.published, holder: `service ${m.service} (ingress)` });
   return out;

@@ -1,4 +1,6 @@
-import { alreadyExists, checkListSize, notFound, parseEndpointRequest, parseName } from '@ctnet/core';
+import { alreadyExists, checkListSize, failedPrecondition, notFound, parseEndpointRequest, parseName, type PortMapping } from '@ctnet/core';
+import { portMappingFromWire } from '@ctnet/proto';
+import { assignContainerPorts } from './ports.js';
 import {
   endpointToWire,
   type CreateEndpointRequest,
@@ -42,11 +44,28 @@ export async function deleteEndpoint(deps: ManagerDeps, req: DeleteEndpointReque
 export async function updateEndpoint(deps: ManagerDeps, req: UpdateEndpointRequest): Promise<WireEndpoint> {
   const net = await findNetwork(deps, req.network);
   const name = parseName(req.name, 'endpoint');
-  checkListSize(req.aliases, 'network aliases');
-  const aliases = [...new Set(req.aliases.map((a) => parseName(a, 'alias')))];
-  const out = await deps.store.updateEndpointAliases(net.id, name, aliases);
-  if (!out) throw notFound(`no endpoint named ${name} in network ${net.name}; list them with "ctmgr endpoint ls --network ${net.name}"`);
+  const missing = () => notFound(`no endpoint named ${name} in network ${net.name}; list them with "ctmgr endpoint ls --network ${net.name}"`);
+  let aliases: string[] | undefined;
+  if (req.setAliases) {
+    checkListSize(req.aliases, 'network aliases');
+    aliases = [...new Set(req.aliases.map((a) => parseName(a, 'alias')))];
+  }
+  let ports: PortMapping[] | undefined;
+  if (req.setPorts) {
+    checkListSize(req.ports, 'published ports');
+    const ep = await deps.store.getEndpoint(net.id, name);
+    if (!ep) throw missing();
+    if (ep.container !== '') throw failedPrecondition(`endpoint ${name} is an interface of a container: its ports are the container's (-p at ctmgr run)`);
+    // A host port 0 is for the manager to choose: checked as port 1, then put back.
+    const wanted = req.ports.map((p) => ({ ...portMappingFromWire({ ...p, hostPort: p.hostPort || 1 }, `endpoint ${name}`), hostPort: p.hostPort }));
+    // Its own ports are replaced, not clashed with: they go first.
+    if (ep.ports?.length && wanted.length > 0) await deps.store.updateEndpoint(net.id, name, { ports: [] });
+    ports = wanted.length > 0 ? assignContainerPorts(deps, ep.node, wanted) : [];
+  }
+  const out = await deps.store.updateEndpoint(net.id, name, { ...(aliases && { aliases }), ...(ports && { ports }) });
+  if (!out) throw missing();
   if ('clash' in out) throw alreadyExists(`service ${out.clash} answers to that name on network ${net.name}; choose another alias`);
+  if ('portTaken' in out) throw alreadyExists(`host port ${out.portTaken.split('/ports/')[1] ?? out.portTaken} is already published by ${out.holder}; choose another host port`);
   return endpointToWire(out);
 }
 

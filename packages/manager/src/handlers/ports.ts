@@ -34,6 +34,10 @@ export function portClaims(deps: ManagerDeps, node: string): Claim[] {
     if (node !== '' && nameKey(c.node) !== nameKey(node)) continue;
     for (const p of c.ports ?? []) claims.push({ ...p, holder: `container ${c.name} on node ${c.node}`, everyNode: false });
   }
+  for (const e of deps.view.endpoints.values()) {
+    if (!e.ports?.length || (node !== '' && nameKey(e.node) !== nameKey(node))) continue;
+    for (const p of e.ports) claims.push({ ...p, holder: `Docker container ${e.aliases[0] ?? e.name} on node ${e.node}`, everyNode: false });
+  }
   return claims;
 }
 

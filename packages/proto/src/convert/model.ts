@@ -66,13 +66,19 @@ export function networkFromWire(w: Network): DomainNetwork {
 }
 
 export function endpointToWire(e: DomainEndpoint): Endpoint {
-  return { ...e, origin: e.origin ?? '', aliases: [...e.aliases] };
+  return { ...e, origin: e.origin ?? '', aliases: [...e.aliases], ports: (e.ports ?? []).map((p) => ({ ...p })) };
 }
 
 export function endpointFromWire(w: Endpoint): DomainEndpoint {
   parseIPv4(w.ip, `endpoint ${w.name} address`);
-  const { origin, ...rest } = w;
-  return { ...rest, mac: parseMac(w.mac), aliases: [...w.aliases], ...(origin === 'docker' && { origin }) };
+  const { origin, ports, ...rest } = w;
+  return {
+    ...rest,
+    mac: parseMac(w.mac),
+    aliases: [...w.aliases],
+    ...(origin === 'docker' && { origin }),
+    ...(ports.length > 0 && { ports: ports.map((p) => portMappingFromWire(p, `endpoint ${w.name}`)) }),
+  };
 }
 
 export function nodeToWire(n: DomainNode): Node {
@@ -118,8 +124,9 @@ export function publishFromWire(p: Publish, name: string): PublishSpec {
 }
 
 export function portMappingFromWire(p: Container['ports'][number], name: string): PortMapping {
-  if (p.hostIp) parseIPv4(p.hostIp, `container ${name} host IP`);
-  return { protocol: protocol(p.protocol, `container ${name}`), hostIp: p.hostIp, hostPort: port(p.hostPort, `container ${name} host port`), containerPort: port(p.containerPort, `container ${name} port`) };
+  const who = name.includes(' ') ? name : `container ${name}`;
+  if (p.hostIp) parseIPv4(p.hostIp, `${who} host IP`);
+  return { protocol: protocol(p.protocol, who), hostIp: p.hostIp, hostPort: port(p.hostPort, `${who} host port`), containerPort: port(p.containerPort, `${who} port`) };
 }
 
 function portsFromWire(w: Container): Pick<DomainContainer, 'ports' | 'expose' | 'links'> {

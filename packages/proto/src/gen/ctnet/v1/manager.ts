@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { CniAttachment, Container, Endpoint, Network, Node, Service } from "./model.js";
+import { CniAttachment, Container, Endpoint, Network, Node, PortMapping, Service } from "./model.js";
 
 export interface JoinTokenRequest {
   /** "worker" */
@@ -180,11 +180,17 @@ export interface CreateEndpointRequest {
   origin: string;
 }
 
-/** Replaces an endpoint's aliases (the names it answers to besides its own), keeping its address. */
+/**
+ * Replaces an endpoint's aliases (the names it answers to besides its own) and/or its published
+ * ports (docker endpoints: -p; a host port 0 is chosen), keeping its address.
+ */
 export interface UpdateEndpointRequest {
   network: string;
   name: string;
   aliases: string[];
+  setAliases: boolean;
+  ports: PortMapping[];
+  setPorts: boolean;
 }
 
 export interface DeleteEndpointRequest {
@@ -3013,7 +3019,7 @@ export const CreateEndpointRequest: MessageFns<CreateEndpointRequest> = {
 };
 
 function createBaseUpdateEndpointRequest(): UpdateEndpointRequest {
-  return { network: "", name: "", aliases: [] };
+  return { network: "", name: "", aliases: [], setAliases: false, ports: [], setPorts: false };
 }
 
 export const UpdateEndpointRequest: MessageFns<UpdateEndpointRequest> = {
@@ -3026,6 +3032,15 @@ export const UpdateEndpointRequest: MessageFns<UpdateEndpointRequest> = {
     }
     for (const v of message.aliases) {
       writer.uint32(26).string(v!);
+    }
+    if (message.setAliases !== false) {
+      writer.uint32(32).bool(message.setAliases);
+    }
+    for (const v of message.ports) {
+      PortMapping.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.setPorts !== false) {
+      writer.uint32(48).bool(message.setPorts);
     }
     return writer;
   },
@@ -3067,6 +3082,30 @@ export const UpdateEndpointRequest: MessageFns<UpdateEndpointRequest> = {
             message.aliases.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.setAliases = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ports.push(PortMapping.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.setPorts = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3084,6 +3123,17 @@ export const UpdateEndpointRequest: MessageFns<UpdateEndpointRequest> = {
       network: isSet(object.network) ? globalThis.String(object.network) : "",
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
+      setAliases: isSet(object.setAliases)
+        ? globalThis.Boolean(object.setAliases)
+        : isSet(object.set_aliases)
+        ? globalThis.Boolean(object.set_aliases)
+        : false,
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortMapping.fromJSON(e)) : [],
+      setPorts: isSet(object.setPorts)
+        ? globalThis.Boolean(object.setPorts)
+        : isSet(object.set_ports)
+        ? globalThis.Boolean(object.set_ports)
+        : false,
     };
   },
 
@@ -3098,6 +3148,15 @@ export const UpdateEndpointRequest: MessageFns<UpdateEndpointRequest> = {
     if (message.aliases?.length) {
       obj.aliases = message.aliases;
     }
+    if (message.setAliases !== false) {
+      obj.setAliases = message.setAliases;
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => PortMapping.toJSON(e));
+    }
+    if (message.setPorts !== false) {
+      obj.setPorts = message.setPorts;
+    }
     return obj;
   },
 
@@ -3109,6 +3168,9 @@ export const UpdateEndpointRequest: MessageFns<UpdateEndpointRequest> = {
     message.network = object.network ?? "";
     message.name = object.name ?? "";
     message.aliases = object.aliases?.map((e) => e) || [];
+    message.setAliases = object.setAliases ?? false;
+    message.ports = object.ports?.map((e) => PortMapping.fromPartial(e)) || [];
+    message.setPorts = object.setPorts ?? false;
     return message;
   },
 };

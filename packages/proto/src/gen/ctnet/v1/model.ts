@@ -70,6 +70,8 @@ export interface Endpoint {
   container: string;
   /** who made it: empty (ctmgr) | docker (the Docker plugin of its node) */
   origin: string;
+  /** docker endpoints: their -p (a container's are on the container) */
+  ports: PortMapping[];
 }
 
 /**
@@ -1078,6 +1080,7 @@ function createBaseEndpoint(): Endpoint {
     createdAt: "",
     container: "",
     origin: "",
+    ports: [],
   };
 }
 
@@ -1112,6 +1115,9 @@ export const Endpoint: MessageFns<Endpoint> = {
     }
     if (message.origin !== "") {
       writer.uint32(82).string(message.origin);
+    }
+    for (const v of message.ports) {
+      PortMapping.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1209,6 +1215,14 @@ export const Endpoint: MessageFns<Endpoint> = {
             message.origin = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.ports.push(PortMapping.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1241,6 +1255,7 @@ export const Endpoint: MessageFns<Endpoint> = {
         : "",
       container: isSet(object.container) ? globalThis.String(object.container) : "",
       origin: isSet(object.origin) ? globalThis.String(object.origin) : "",
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortMapping.fromJSON(e)) : [],
     };
   },
 
@@ -1276,6 +1291,9 @@ export const Endpoint: MessageFns<Endpoint> = {
     if (message.origin !== "") {
       obj.origin = message.origin;
     }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => PortMapping.toJSON(e));
+    }
     return obj;
   },
 
@@ -1294,6 +1312,7 @@ export const Endpoint: MessageFns<Endpoint> = {
     message.createdAt = object.createdAt ?? "";
     message.container = object.container ?? "";
     message.origin = object.origin ?? "";
+    message.ports = object.ports?.map((e) => PortMapping.fromPartial(e)) || [];
     return message;
   },
 };
