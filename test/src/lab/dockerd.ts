@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeCgroups } from './containerd.js';
 import type { Lab } from './lab.js';
@@ -7,7 +7,7 @@ import { run, spawnLogged, type LabProcess, type RunResult } from './process.js'
 
 /**
  * A real dockerd (Debian's docker.io, 20.10) in a lab host, as if that namespace were its own
- * machine (fixtures/dockerd-in-netns.sh): its own data root, exec root and socket under
+ * machine (fixtures/docker-host.sh), beside its own containerd: its own data root, exec root and socket under
  * <work dir>/<host>/docker, its plugin directory <…>/docker/plugins seen by it as
  * /run/docker/plugins (where the host's agent serves ctnet.sock: Lab option `docker`), and its
  * containers' cgroups under ctnetlab-<prefix>-<host>. Started with the one line of daemon
@@ -28,6 +28,14 @@ export interface LabDockerd {
 
 export const DOCKER_DNS = '169.254.53.53';
 
+const readComm = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+
 export const dockerdUnavailableReason = (): string | undefined => {
   for (const [cmd, pkg] of [['dockerd', 'docker.io'], ['containerd', 'containerd'], ['runc', 'runc'], ['iptables', 'iptables']] as const) {
     try {
@@ -39,7 +47,7 @@ export const dockerdUnavailableReason = (): string | undefined => {
   return undefined;
 };
 
-const SCRIPT = join(import.meta.dirname, 'fixtures', 'dockerd-in-netns.sh');
+const HOST_SCRIPT = join(import.meta.dirname, 'fixtures', 'docker-host.sh');
 const ROOTFS = join(import.meta.dirname, 'fixtures', 'busybox-rootfs.sh');
 // The 20.10 CLI that comes with docker.io, when there (another docker on PATH may be newer).
 const CLI = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
@@ -54,9 +62,42 @@ export async function startDockerd(lab: Lab, hostName: string, extraArgs: readon
   const cgroup = `${lab.prefix}-${hostName}`;
   const log = join(lab.workDir, `dockerd-${hostName}.log`);
   const docker = (...args: string[]) => run([CLI, '-H', `unix://${sock}`, ...args], { timeoutMs: 120_000 });
+  // The host's mount namespace (held by a sleeping process), then containerd in it, as a
+  // host's init would run them: both outlive any one dockerd.
+  const holder = spawnLogged(`docker host ${hostName}`, ['bash', HOST_SCRIPT, host.ns, cgroup, dir], log, process.env);
+  const ready = Date.now() + 20_000;
+  while (readComm(holder.pid) !== 'sleep') {
+    if (!holder.running() || Date.now() > ready) throw new Error(`the Docker host namespace of ${hostName} did not come up (log: ${log})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const enter = ['nsenter', `--target=${holder.pid}`, '--mount', '--uts', '--net', '--'];
+  const containerdSock = join(dir, 'containerd', 'containerd.sock');
+  writeFileSync(join(dir, 'containerd', 'config.toml'), 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n');
+  const containerd = spawnLogged(
+    `containerd ${hostName}`,
+    [...enter, 'containerd', '--config', join(dir, 'containerd', 'config.toml'), '--root', join(dir, 'containerd', 'root'), '--state', join(dir, 'containerd', 'state'), '--address', containerdSock],
+    log,
+    process.env,
+  );
   let proc: LabProcess | undefined;
   const start = async (): Promise<void> => {
-    proc = spawnLogged(`dockerd ${hostName}`, ['bash', SCRIPT, host.ns, cgroup, dir, '--dns', DOCKER_DNS, ...extraArgs], log, process.env);
+    proc = spawnLogged(
+      `dockerd ${hostName}`,
+      [
+        ...enter,
+        'dockerd',
+        '--containerd', containerdSock,
+        '--data-root', join(dir, 'data'),
+        '--exec-root', join(dir, 'exec'),
+        '--pidfile', join(dir, 'dockerd.pid'),
+        '-H', `unix://${sock}`,
+        '--cgroup-parent', `/ctnetlab-${cgroup}`,
+        '--dns', DOCKER_DNS,
+        ...extraArgs,
+      ],
+      log,
+      { ...process.env, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: '1' },
+    );
     const deadline = Date.now() + 60_000;
     while ((await run([CLI, '-H', `unix://${sock}`, 'version', '--format', '{{.Server.Version}}'], { timeoutMs: 10_000 })).code !== 0) {
       if (!proc.running() || Date.now() > deadline) throw new Error(`dockerd on ${hostName} did not start (log: ${log})`);
@@ -86,9 +127,9 @@ export async function startDockerd(lab: Lab, hostName: string, extraArgs: readon
         if (ids.length > 0) await docker('rm', '-f', ...ids);
       }
       await stop();
-      // What this run's containerd left (a dockerd killed with -9 leaves it running): known by
-      // this run's state directory, unique to it.
-      for (const pattern of [`containerd.*${dir}`, `containerd-shim.*${dir}`]) {
+      await containerd.stop('SIGTERM', 10_000);
+      // Shims of this run's containerd (known by its socket path, unique to this run).
+      for (const pattern of [`containerd-shim.*${dir}`]) {
         for (const pid of (await run(['pgrep', '-f', pattern])).stdout.split('\n').filter(Boolean).map(Number)) {
           try {
             process.kill(pid, 'SIGKILL');
@@ -97,7 +138,7 @@ export async function startDockerd(lab: Lab, hostName: string, extraArgs: readon
           }
         }
       }
-      await run(['umount', '-R', join(dir, 'exec')]).catch(() => undefined);
+      await holder.stop('SIGKILL', 5_000);
       removeCgroups(`ctnetlab-${cgroup}`);
     },
   };

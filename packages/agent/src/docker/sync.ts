@@ -6,7 +6,7 @@ import { DockerApiError, type DockerContainer, type DockerEngine, type DockerNet
 import { dockerNetworkRequest, type DockerManagerCalls } from './plugin.js';
 
 /** Docker endpoints younger than this are never taken for leftovers (Docker may not list them yet). */
-const GRACE_MS = 60_000;
+const GRACE_MS = 30_000;
 const PASS_INTERVAL_MS = 10_000;
 
 export interface DockerSyncDeps {
