@@ -208,7 +208,7 @@ describe.skipIf(reason !== undefined)(`Docker network and IPAM plugin with docke
     expect(await failure(docker('h1', 'network', 'create', '-d', 'ctnet', '--subnet', '10.79.0.0/24', 'noipam'))).toMatch(/--ipam-driver ctnet/);
     // An address another host's container has.
     const ip1 = await ipOf('h1', 'web1', 'appnet');
-    expect(await failure(docker('h3', 'run', '-d', '--name', 'dup', '--network', 'appnet', '--ip', ip1, LAB_DOCKER_IMAGE, 'sleep', '600'))).toMatch(new RegExp(`${ip1.replaceAll('.', '\\.')}.*(in use|taken)`));
+    expect(await failure(docker('h3', 'run', '-d', '--name', 'dup', '--network', 'appnet', '--ip', ip1, LAB_DOCKER_IMAGE, 'sleep', '600'))).toMatch(new RegExp(`${ip1.replaceAll('.', '\\.')} is already in use in network appnet by Docker container web1 on node h1`));
     await docker('h3', 'rm', '-f', 'dup');
     for (const name of ['clash', 'opts', 'noipam']) expect((await lab.ctmgr('network', 'ls')).stdout).not.toContain(name);
   });

@@ -107,6 +107,29 @@ describe('cluster security', () => {
     a.close();
   });
 
+  it('a node\'s Docker plugin may make Docker endpoints on itself only, and make and remove only networks made through Docker', async () => {
+    const node = apiClient(mgr, await nodeCredential(mgr, 'n1'));
+    expect(await codeOf(node.createEndpoint({ network: 'x', node: 'n2', name: 'dk-1', origin: 'docker' }))).toMatch(/^PERMISSION_DENIED: node n1's Docker plugin may only create Docker endpoints on n1/);
+    expect(await codeOf(node.createEndpoint({ network: 'x', node: 'n1', name: 'dk-1' }))).toMatch(/^PERMISSION_DENIED/);
+    expect(await codeOf(node.createNetwork({ name: 'dnet', driver: 'overlay' }))).toMatch(/^PERMISSION_DENIED: .*labelled ctnet.origin=docker/);
+    expect(await codeOf(node.createNetwork({ name: 'dnet', driver: 'macvlan', labels: { 'ctnet.origin': 'docker' } }))).toMatch(/^PERMISSION_DENIED/);
+    const made = await node.createNetwork({ name: 'dnet', driver: 'overlay', subnet: '10.201.0.0/24', labels: { 'ctnet.origin': 'docker' } });
+    expect(made.name).toBe('dnet');
+    await admin.createNetwork({ name: 'anet', subnet: '10.202.0.0/24' });
+    expect(await codeOf(node.removeNetwork({ nameOrId: 'anet' }))).toMatch(/^PERMISSION_DENIED: network anet was created with ctmgr, not through Docker; remove it with "ctmgr network rm anet"/);
+    // An endpoint that is not a Docker one of n1 cannot be changed or removed by n1.
+    const stream = connectAgent(mgr, { name: 'n1', addr: '192.168.91.21' }, 0, true);
+    await waitUntil(async () => (await admin.listNodes({})).nodes.some((n) => n.node?.name === 'n1'), 10_000);
+    await admin.createEndpoint({ network: 'dnet', node: 'n1', name: 'plain' });
+    expect(await codeOf(node.updateEndpoint({ network: 'dnet', name: 'plain', aliases: ['x'], setAliases: true }))).toMatch(/^PERMISSION_DENIED: node n1's Docker plugin may only change the Docker endpoints of n1/);
+    expect(await codeOf(node.deleteEndpoint({ network: 'dnet', name: 'plain' }))).toMatch(/^PERMISSION_DENIED/);
+    await admin.deleteEndpoint({ network: 'dnet', name: 'plain' });
+    expect(await codeOf(node.removeNetwork({ nameOrId: 'dnet' }))).toBe('OK');
+    await admin.removeNetwork({ nameOrId: 'anet' });
+    stream.close();
+    node.close();
+  });
+
   it('an agent whose certificate says n2 cannot say Hello as n3', async () => {
     const liar = connectAgent(mgr, { name: 'n3', addr: '192.168.91.3' }, 0, false, { as: 'n2' });
     await waitUntil(() => liar.errors.length > 0, 10_000);

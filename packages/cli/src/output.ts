@@ -84,7 +84,7 @@ export function endpointView(e: Endpoint) {
     createdAt: e.createdAt,
     // Who made it: "docker" for a Docker container's endpoint (its names are the aliases).
     ...(e.origin && { origin: e.origin }),
-    ...(e.ports.length > 0 && { ports: e.ports.map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort })) }),
+    ...((e.ports ?? []).length > 0 && { ports: e.ports.map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort })) }),
   };
 }
 

@@ -101,6 +101,12 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
     ...(spec.origin && { origin: spec.origin }),
   });
 
+  /** A Docker endpoint is named as its container, with its host: that is what its user knows. */
+  const ownerOf = (net: Network, name: string): string => {
+    const ep = view.endpoints.get(`${net.id}/${nameKey(name)}`);
+    return ep?.origin === 'docker' ? `Docker container ${ep.aliases[0] ?? name} on node ${ep.node}` : name;
+  };
+
   const fail = (net: Network, spec: EndpointSpec, outcome: Exclude<CreateEndpointOutcome, { ok: true }>): CtnetError => {
     switch (outcome.reason) {
       case 'container-taken':
@@ -118,7 +124,7 @@ export function createAllocator(store: Store, view: ClusterView, metrics: Manage
       case 'network-removing':
         return failedPrecondition(`network ${net.name} is being removed; wait for the removal or pick another network`);
       case 'address-taken':
-        return addressTaken(spec.ip ?? '?', net.name, outcome.owner);
+        return addressTaken(spec.ip ?? '?', net.name, ownerOf(net, outcome.owner));
       case 'port-taken':
         return alreadyExists(`${describePortKey(outcome.port)} is already published by ${outcome.holder}; choose another host port (e.g. -p CONTAINER_PORT picks a free one)`);
       case 'service-name':

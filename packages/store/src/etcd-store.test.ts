@@ -238,6 +238,35 @@ describe('etcd store', () => {
     expect((await store.createService(svc('api'))).ok).toBe(true); // c2's alias went with it
   });
 
+  it('updates a Docker endpoint\'s aliases and ports with their claims: clashes refused naming the holder, removal frees them', async () => {
+    const { revision } = await store.listNetworks();
+    await store.createNetwork(network('nd', 'dock', '10.6.0.0/24'), revision);
+    expect((await store.createEndpoint({ ...endpoint('nd', 'dk-1', '10.6.0.2'), origin: 'docker' })).ok).toBe(true);
+    expect((await store.createEndpoint({ ...endpoint('nd', 'dk-2', '10.6.0.3'), origin: 'docker' })).ok).toBe(true);
+    const web = await store.updateEndpoint('nd', 'dk-1', { aliases: ['web1', 'www'] });
+    expect(web).toMatchObject({ aliases: ['web1', 'www'], ip: '10.6.0.2' });
+    // Same alias on two endpoints is fine (as --network-alias in Docker); a service's name is not.
+    expect(await store.updateEndpoint('nd', 'dk-2', { aliases: ['www'] })).toMatchObject({ aliases: ['www'] });
+    expect(await store.createService({ id: 's-dkapi', name: 'dkapi', networks: ['nd'], replicas: 0, endpointMode: 'dnsrr', constraints: [], cmd: ['true'], env: {}, createdAt: 'now', updatedAt: 'now' })).toMatchObject({ ok: true });
+    expect(await store.updateEndpoint('nd', 'dk-2', { aliases: ['dkapi'] })).toEqual({ clash: 'dkapi' });
+    // Ports: one holder per host port and node.
+    const p8080 = { protocol: 'tcp' as const, hostIp: '', hostPort: 8080, containerPort: 80 };
+    expect(await store.updateEndpoint('nd', 'dk-1', { ports: [p8080] })).toMatchObject({ ports: [p8080], aliases: ['web1', 'www'] });
+    expect(await store.updateEndpoint('nd', 'dk-2', { ports: [p8080] })).toMatchObject({ portTaken: expect.stringContaining('/ports/tcp/8080/h1/'), holder: 'container web1 on node h1' });
+    // Setting the same ports again, or aliases alone, keeps the claim.
+    expect(await store.updateEndpoint('nd', 'dk-1', { ports: [p8080] })).toMatchObject({ ports: [p8080] });
+    expect(await store.updateEndpoint('nd', 'dk-1', { aliases: ['web1'] })).toMatchObject({ ports: [p8080] });
+    expect(await store.updateEndpoint('nd', 'dk-2', { ports: [p8080] })).toMatchObject({ portTaken: expect.any(String) });
+    // Cleared, or the endpoint removed: the port is free again.
+    await store.updateEndpoint('nd', 'dk-1', { ports: [] });
+    expect(await store.updateEndpoint('nd', 'dk-2', { ports: [p8080] })).toMatchObject({ ports: [p8080] });
+    await store.deleteEndpoint('nd', 'dk-2');
+    expect(await store.updateEndpoint('nd', 'dk-1', { ports: [p8080] })).toMatchObject({ ports: [p8080] });
+    expect(await store.updateEndpoint('nd', 'nobody', { aliases: [] })).toBeUndefined();
+    await store.deleteEndpoint('nd', 'dk-1');
+    await store.deleteService('dkapi');
+  });
+
   it('certificates: one CA for racing managers, first certificate create-only, renewals only while honoured, node removal revokes', async () => {
     const ca = (n: string) => ({ ca: { certPem: `cert-${n}`, keyPem: `key-${n}` }, joinSecret: `secret-${n}` });
     const [a, b] = await Promise.all([store.pki.init(ca('a')), store.pki.init(ca('b'))]);

@@ -43,8 +43,8 @@ export async function serveDockerPlugin(dir: string, handle: DockerCallHandler, 
       size += d.length;
       if (size > MAX_BODY) {
         refused = true;
+        // Answered at once; the rest is read and dropped (within requestTimeout), never kept.
         answer(200, dockerErrorBody(method, `ctnet plugin: request body over ${MAX_BODY} bytes refused`));
-        req.destroy();
         return;
       }
       chunks.push(d);

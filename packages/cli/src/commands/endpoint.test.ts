@@ -16,7 +16,7 @@ describe('ctmgr endpoint create', () => {
     expect(fake.calls).toEqual([
       {
         method: 'createEndpoint',
-        args: [{ network: 'blue', node: 'host1', name: 'web', ip: '10.10.0.9', mac: '02:42:0a:0a:00:09', aliases: ['www', 'api'] }],
+        args: [{ network: 'blue', node: 'host1', name: 'web', ip: '10.10.0.9', mac: '02:42:0a:0a:00:09', aliases: ['www', 'api'], origin: '' }],
       },
     ]);
   });

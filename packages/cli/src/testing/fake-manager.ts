@@ -53,6 +53,8 @@ export function wireEndpoint(over: Partial<Endpoint> = {}): Endpoint {
     aliases: [],
     createdAt: '2026-01-02T03:05:00Z',
     container: '',
+    origin: '',
+    ports: [],
     ...over,
   };
 }

@@ -167,3 +167,26 @@ describe('projectApplied', () => {
     expect(p.fdb).toContainEqual({ dev: 'ctvx-aaaaaaaa', mac: 'aa:bb:cc:dd:ee:ff', permanent: true });
   });
 });
+
+describe('Docker endpoints (plugged veths)', () => {
+  const dockerEp = { ...ep('dk-1', 'h1', '10.10.0.9'), id: 'dddddddd0000', origin: 'docker' as const };
+  const withDocker = state([ep('web', 'h1', '10.10.0.2', ctr.id), ep('db', 'h2', '10.10.0.3'), ep('cache', 'h3', '10.10.0.4'), dockerEp]);
+  const plugged: ActualLink = { name: 'ctve-dddddddd', kind: 'veth', mtu: 1500, up: false, mac: 'p' };
+
+  it('keeps the host end Docker holds on its bridge, and never makes one itself', () => {
+    const d = desiredHost(withDocker, ctx, 'ctns-');
+    expect(d.plugged).toEqual([{ endpointId: 'dddddddd0000', networkId: net.id, hostVeth: 'ctve-dddddddd', bridge: 'ctbr-aaaaaaaa', mtu: 1450 }]);
+    const actual = converged();
+    // Not there (Docker has not joined yet, or it left): nothing to do, nothing made.
+    expect(planOverlays(d, actual)).toEqual([]);
+    // There, loose: back on the bridge, not taken for stale.
+    expect(planOverlays(d, { ...actual, links: [...actual.links, plugged] })).toEqual([{ op: 'link-set', name: 'ctve-dddddddd', master: 'ctbr-aaaaaaaa', mtu: 1450, up: true }]);
+    expect(planOverlays(d, projectApplied(d, { ...actual, links: [...actual.links, plugged] }))).toEqual([]);
+  });
+
+  it('removes the host end once its endpoint is gone from the cluster', () => {
+    const d = desiredHost(cluster, ctx, 'ctns-');
+    const actual = converged();
+    expect(planOverlays(d, { ...actual, links: [...actual.links, { ...plugged, master: 'ctbr-aaaaaaaa', up: true, mtu: 1450 }] })).toEqual([{ op: 'link-del', name: 'ctve-dddddddd' }]);
+  });
+});
