@@ -128,6 +128,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
         runs,
         connected: () => link?.manager() !== undefined,
         onProblems: (p) => ((dockerProblems = p), reportProblems()),
+        metrics,
         log,
       })
     : undefined;

@@ -11,6 +11,7 @@ export interface AgentMetrics {
   readonly connected: Gauge;
   readonly sandboxes: Gauge;
   readonly taskRestarts: Counter;
+  readonly dockerCallSeconds: Histogram<'method' | 'result'>;
 }
 
 export function createAgentMetrics(): AgentMetrics {
@@ -37,5 +38,12 @@ export function createAgentMetrics(): AgentMetrics {
     connected: new Gauge({ name: 'ctnet_agent_manager_connected', help: '1 while a manager stream is up', registers: r }),
     sandboxes: new Gauge({ name: 'ctnet_agent_sandboxes', help: 'Local sandboxes', registers: r }),
     taskRestarts: new Counter({ name: 'ctnet_agent_task_restarts_total', help: 'Service tasks started again after their process ended', registers: r }),
+    dockerCallSeconds: new Histogram({
+      name: 'ctnet_agent_docker_call_seconds',
+      help: 'Calls of the Docker network and IPAM plugin, by method and result (ok or refused)',
+      labelNames: ['method', 'result'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers: r,
+    }),
   };
 }

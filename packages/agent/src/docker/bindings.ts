@@ -47,10 +47,12 @@ export async function loadDockerBindings(file: string): Promise<DockerBindings> 
     // none yet (or unreadable: the periodic sync against Docker's API rebuilds what matters)
   }
   let writing: Promise<void> = Promise.resolve();
+  let dirMade = false;
   const save = (): Promise<void> => {
     const text = JSON.stringify({ networks: Object.fromEntries(nets), endpoints: Object.fromEntries(eps) });
     writing = writing.then(async () => {
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      if (!dirMade) await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      dirMade = true;
       await writeFile(`${file}.tmp`, text, { mode: 0o600 });
       await rename(`${file}.tmp`, file);
     });

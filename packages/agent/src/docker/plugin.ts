@@ -227,7 +227,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     const ep = localDockerEndpoint(net.id, e.address);
     if (!ep) throw failedPrecondition(`address ${e.address} on network ${net.name} was not handed out by ctnet on ${deps.node}; create the network with --ipam-driver ctnet`);
     if (e.mac && e.mac !== ep.mac) throw invalidArgument(`MAC ${e.mac} differs from ${ep.mac} recorded for ${e.address}; pass --mac-address once, to the network given with --network`);
-    await bindings.setEndpoint(e.endpointId, { network: net.id, name: ep.name, id: ep.id, ip: ep.ip, mac: ep.mac });
+    remember(bindings.setEndpoint(e.endpointId, { network: net.id, name: ep.name, id: ep.id, ip: ep.ip, mac: ep.mac }));
     claimed.delete(`${net.id}/${ep.ip}`);
     // Only what Docker left empty may be answered.
     return { Interface: e.mac ? {} : { MacAddress: ep.mac } };
@@ -246,7 +246,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     // its default route: Docker's bridge, an --internal network without one); a second route to
     // it would make Docker fail the join ("file exists").
     const routed = [...bindings.endpoints()].some(([id, o]) => id !== j.endpointId && o.sandbox === j.sandboxKey && o.routesDns);
-    await bindings.setEndpoint(j.endpointId, { ...b, sandbox: j.sandboxKey, routesDns: !routed });
+    remember(bindings.setEndpoint(j.endpointId, { ...b, sandbox: j.sandboxKey, routesDns: !routed }));
     return {
       InterfaceName: { SrcName: srcName, DstPrefix: 'eth' },
       // An --internal network gives no default route (Docker's rule), but its names resolve.
@@ -274,6 +274,9 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     await bindings.dropEndpoint(r.endpointId);
     return {};
   };
+
+  /** An endpoint binding is written behind the answer (the map in memory is current at once). */
+  const remember = (write: Promise<void>): void => void write.catch((err: unknown) => deps.log.warn('could not save the Docker bindings', { error: String(err) }));
 
   /** The cluster endpoint a Docker endpoint is, as this host's state shows it. */
   const shown = (dockerEndpoint: string): Endpoint | undefined => {

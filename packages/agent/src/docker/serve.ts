@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { hostVethName, pluggedPeerName, type AgentConfig, type Logger } from '@ctnet/core';
 import type { RunWaits } from '../cni/waits.js';
 import type { ManagerCalls } from '../manager-calls.js';
+import type { AgentMetrics } from '../metrics.js';
 import type { CommandRunner } from '../netlink/runner.js';
 import type { LocalState } from '../state.js';
 import { loadDockerBindings } from './bindings.js';
@@ -26,6 +27,7 @@ export async function serveDocker(deps: {
   runs: RunWaits;
   connected(): boolean;
   onProblems(p: ReadonlyMap<string, string>): void;
+  metrics: AgentMetrics;
   log: Logger;
 }): Promise<{ request(): void; close(): Promise<void> }> {
   const { config, state, runner, log } = deps;
@@ -81,7 +83,9 @@ export async function serveDocker(deps: {
     adopt: (id) => sync.adopt(id),
     log,
   });
-  const server = await serveDockerPlugin(config.dockerPluginDir, plugin, log);
+  const server = await serveDockerPlugin(config.dockerPluginDir, plugin, log, (method, ok, seconds) =>
+    deps.metrics.dockerCallSeconds.observe({ method, result: ok ? 'ok' : 'refused' }, seconds),
+  );
   sync.request();
   return {
     request: () => sync.request(),

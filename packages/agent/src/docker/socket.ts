@@ -20,7 +20,13 @@ export type DockerCallHandler = (method: DockerMethod, body: Record<string, unkn
  * into the cluster network. Errors are answered with status 200 and Err/Error set, which is how
  * dockerd carries the message to the docker CLI ("remote: …").
  */
-export async function serveDockerPlugin(dir: string, handle: DockerCallHandler, log: Logger): Promise<{ path: string; close(): Promise<void> }> {
+export async function serveDockerPlugin(
+  dir: string,
+  handle: DockerCallHandler,
+  log: Logger,
+  /** Each call's method, outcome and duration (the agent's metrics). */
+  onCall: (method: DockerMethod, ok: boolean, seconds: number) => void = () => undefined,
+): Promise<{ path: string; close(): Promise<void> }> {
   const path = join(dir, 'ctnet.sock');
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const method = parseDockerMethod(req.url ?? '');
@@ -63,13 +69,16 @@ export async function serveDockerPlugin(dir: string, handle: DockerCallHandler, 
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`ctnet: ${method} did not finish within ${CALL_DEADLINE_MS / 1000} s; see the ctagent log on this host`)), CALL_DEADLINE_MS);
       });
+      const t0 = Date.now();
       Promise.race([handle(method, body), deadline]).then(
         (out) => {
           clearTimeout(timer);
+          onCall(method, true, (Date.now() - t0) / 1000);
           answer(200, out);
         },
         (err: unknown) => {
           clearTimeout(timer);
+          onCall(method, false, (Date.now() - t0) / 1000);
           const e = CtnetError.from(err);
           log.warn('docker call refused', { method, code: e.code, error: e.message });
           answer(200, dockerErrorBody(method, `ctnet: ${e.message}`));

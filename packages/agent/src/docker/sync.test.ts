@@ -110,10 +110,16 @@ describe('the Docker sync', () => {
     endpoints.set('n1/dk-c', mine('dk-c', '10.7.0.4', '2026-12-02T11:59:50Z')); // too young to judge
     await bindings.setNetwork('d'.repeat(64), { ctnet: 'n1' });
     await bindings.setEndpoint('e'.repeat(64), { network: 'n1', name: 'dk-a', id: 'dk-a-id', ip: '10.7.0.2', mac: '02:42:00:00:00:01' });
-    containers = [{ id: 'f'.repeat(64), name: 'web', attachments: [{ networkId: 'd'.repeat(64), endpointId: 'e'.repeat(64), ip: '10.7.0.2', aliases: ['www', 'ffffffffffff'] }] }];
+    containers = [
+      { id: 'f'.repeat(64), name: 'web', attachments: [{ networkId: 'd'.repeat(64), endpointId: 'e'.repeat(64), ip: '10.7.0.2', aliases: ['www', 'ffffffffffff'] }] },
+      // Its binding never written (the agent died first): found again by the cluster's address.
+      { id: '9'.repeat(64), name: 'young', attachments: [{ networkId: 'd'.repeat(64), endpointId: '8'.repeat(64), ip: '10.7.0.4', aliases: [] }] },
+    ];
     start().request();
     await settle(() => deleted.length > 0 && updates.length > 0);
     expect(updates[0]).toMatchObject({ network: 'n1', name: 'dk-a', aliases: ['web', 'www', 'ffffffffffff'], setAliases: true, setPorts: false });
     expect(deleted).toEqual(['dk-b']);
+    expect(bindings.endpoint('8'.repeat(64))).toMatchObject({ network: 'n1', name: 'dk-c', ip: '10.7.0.4' });
+    expect(updates.find((u) => u.name === 'dk-c')?.aliases).toEqual(['young']);
   });
 });

@@ -164,6 +164,11 @@ export function createDockerSync(deps: DockerSyncDeps): DockerSync {
         const net = bindings.network(a.networkId)?.ctnet;
         if (!net) continue;
         held.add(`${net}/${a.ip}`);
+        if (!bindings.endpoint(a.endpointId)) {
+          // A binding lost (the agent died before writing it): the cluster's address says which endpoint it is.
+          const ep = [...state.endpoints.values()].find((e) => e.networkId === net && e.ip === a.ip && e.origin === 'docker' && nameKey(e.node) === nameKey(deps.node));
+          if (ep) await bindings.setEndpoint(a.endpointId, { network: net, name: ep.name, id: ep.id, ip: ep.ip, mac: ep.mac });
+        }
         await nameEndpoint(c, a.endpointId, a.aliases);
       }
     }
