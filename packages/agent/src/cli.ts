@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
-import { CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseKeyValues } from '@ctnet/core';
+import { CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseIPv4, parseKeyValues } from '@ctnet/core';
 import { clientCredentials, clientOptions, fromServiceError, ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
 import { createExecaRunner } from './netlink/runner.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
@@ -25,6 +25,9 @@ Commands:
   attach --pid PID --network NET --name NAME [--ip IP]
                           plug a running process's network namespace into a network (pipework-style)
   detach --name NAME      undo attach: its interfaces go, the process keeps running
+  docker-config [--daemon-json /etc/docker/daemon.json] [--docker-dns IP] [--force]
+                          write the one line of Docker daemon configuration ctnet needs
+                          ("dns": [the agent's Docker resolver address]); restart dockerd after
 
 run flags (environment variable in brackets):
   --manager ADDR[,ADDR…]      managers to stream from, tried in turn [CTNET_MANAGER]
@@ -77,6 +80,8 @@ export async function runAgentCli(argv: readonly string[], env: Env, io: AgentIo
         return await run(rest, env, io);
       case 'ps':
         return await ps(rest, env, io);
+      case 'docker-config':
+        return await dockerConfig(rest, env, io);
       case 'exec':
         return await exec(rest, env, io);
       case 'attach':
@@ -235,5 +240,21 @@ async function detach(argv: readonly string[], env: Env, io: AgentIo): Promise<n
   if (record && !record.attached) throw new CtnetError(ErrorCode.FailedPrecondition, `${values.name} was not attached; remove it with "ctmgr rm -f ${values.name}"`);
   await managerCall(me.managers[0]!, String(values['data-dir'] ?? env.CTNET_DATA_DIR ?? '/var/lib/ctnet/agent'), (c, cb) => c.removeContainer({ name: values.name! }, cb));
   io.out(`${values.name}\n`);
+  return 0;
+}
+
+async function dockerConfig(argv: readonly string[], env: Env, io: AgentIo): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { 'daemon-json': { type: 'string' }, 'docker-dns': { type: 'string' }, force: { type: 'boolean' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  const path = values['daemon-json'] ?? '/etc/docker/daemon.json';
+  const dns = (values['docker-dns'] ?? env.CTNET_DOCKER_DNS ?? '').trim() || '169.254.53.53';
+  parseIPv4(dns, '--docker-dns');
+  const { writeDaemonDns } = await import('./docker/daemon-config.js');
+  const changed = await writeDaemonDns(path, dns, values.force === true);
+  io.out(changed ? `${path}: "dns": ["${dns}"] written; restart dockerd to apply it\n` : `${path}: already has "dns": ["${dns}"]\n`);
   return 0;
 }

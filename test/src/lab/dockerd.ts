@@ -11,7 +11,8 @@ import { run, spawnLogged, type LabProcess, type RunResult } from './process.js'
  * <work dir>/<host>/docker, its plugin directory <…>/docker/plugins seen by it as
  * /run/docker/plugins (where the host's agent serves ctnet.sock: Lab option `docker`), and its
  * containers' cgroups under ctnetlab-<prefix>-<host>. Started with the one line of daemon
- * configuration ctnet asks for: "dns": [the agent's Docker resolver address].
+ * configuration ctnet asks for, "dns": [the agent's Docker resolver address], in a
+ * daemon.json written by `ctagent docker-config`.
  */
 export interface LabDockerd {
   readonly host: string;
@@ -26,7 +27,6 @@ export interface LabDockerd {
   destroy(): Promise<void>;
 }
 
-export const DOCKER_DNS = '169.254.53.53';
 
 const readComm = (pid: number): string => {
   try {
@@ -47,6 +47,7 @@ export const dockerdUnavailableReason = (): string | undefined => {
   return undefined;
 };
 
+const AGENT_JS = join(import.meta.dirname, '..', '..', '..', 'packages', 'agent', 'dist', 'main.js');
 const HOST_SCRIPT = join(import.meta.dirname, 'fixtures', 'docker-host.sh');
 const ROOTFS = join(import.meta.dirname, 'fixtures', 'busybox-rootfs.sh');
 // The 20.10 CLI that comes with docker.io, when there (another docker on PATH may be newer).
@@ -79,6 +80,10 @@ export async function startDockerd(lab: Lab, hostName: string, extraArgs: readon
     log,
     process.env,
   );
+  // The one line of daemon configuration ctnet asks for, written as a user would: ctagent docker-config.
+  const daemonJson = join(dir, 'daemon.json');
+  const wrote = await run([process.execPath, AGENT_JS, 'docker-config', '--daemon-json', daemonJson]);
+  if (wrote.code !== 0) throw new Error(`ctagent docker-config: ${wrote.stderr}`);
   let proc: LabProcess | undefined;
   const start = async (): Promise<void> => {
     proc = spawnLogged(
@@ -92,7 +97,7 @@ export async function startDockerd(lab: Lab, hostName: string, extraArgs: readon
         '--pidfile', join(dir, 'dockerd.pid'),
         '-H', `unix://${sock}`,
         '--cgroup-parent', `/ctnetlab-${cgroup}`,
-        '--dns', DOCKER_DNS,
+        '--config-file', daemonJson,
         ...extraArgs,
       ],
       log,
