@@ -84,6 +84,7 @@ describe.skipIf(reason !== undefined)(`Docker network and IPAM plugin with docke
     const eps = (await networkDetail('appnet'))[0]!.endpoints ?? [];
     expect(eps.find((e) => e.ip === ip3)).toMatchObject({ node: 'h3' });
     expect(eps.find((e) => e.ip === ip3)?.aliases).toContain('web3');
+    expect((await ok(lab.ctmgr('ps'))).split('\n').find((l) => /\bweb3\b/.test(l))).toMatch(/^\(docker\)\s+web3\s+h3\s+appnet\s+/);
   });
 
   it('-p publishes on the host\'s address from the underlay; connect, disconnect, stop, start and --rm keep the cluster in step', async () => {

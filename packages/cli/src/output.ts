@@ -193,20 +193,22 @@ export function endpointTable(endpoints: readonly Endpoint[], networkName: (id: 
 
 const COMMAND_WIDTH = 30;
 
-export function containerTable(details: readonly ContainerDetail[], networkName: (id: string) => string): string {
+/** `docker`: the rows that are Docker's containers (ctnet knows no id or command for them). */
+export function containerTable(details: readonly ContainerDetail[], networkName: (id: string) => string, docker: ReadonlySet<ContainerDetail> = new Set()): string {
   return formatTable(
     ['CONTAINER ID', 'NAME', 'NODE', 'NETWORKS', 'IP', 'PORTS', 'COMMAND', 'CREATED'],
     details.map((d) => {
       const c = requireContainer(d.container);
+      const fromDocker = docker.has(d);
       return [
-        shortId(c.id),
+        fromDocker ? '(docker)' : shortId(c.id),
         c.name,
         c.node,
         dash(d.endpoints.map((e) => networkName(e.networkId)).join(',')),
         dash(d.endpoints.map((e) => e.ip).join(',')),
         // as docker ps: 0.0.0.0:8080->80/tcp
         dash(c.ports.map((p) => `${hostBinding(p)}->${p.containerPort}/${p.protocol}`).join(', ')),
-        truncate(commandLine(c.cmd), COMMAND_WIDTH),
+        fromDocker ? '(see docker ps)' : truncate(commandLine(c.cmd), COMMAND_WIDTH),
         c.createdAt,
       ];
     }),

@@ -41,7 +41,7 @@ describe('runCli: top level', () => {
   it('runs a single-word command with the rest of the line as its arguments', async () => {
     const r = await ctmgr(fake, ['--manager', '10.9.9.9:4700', 'ps', '--node', 'host1']);
     expect(r).toMatchObject({ code: 0, address: '10.9.9.9:4700' });
-    expect(fake.calls).toEqual([{ method: 'listContainers', args: [{ node: 'host1' }] }]);
+    expect(fake.calls).toEqual([{ method: 'listContainers', args: [{ node: 'host1' }] }, { method: 'listEndpoints', args: [{ network: '', node: 'host1' }] }]);
     expect(fake.closed).toBe(true);
     const help = await ctmgr(fake, ['rm', '--help']);
     expect(help.out).toMatch(/^Usage: {2}ctmgr \[--manager ADDR\] rm \[OPTIONS\] NAME\.\.\.\n/);

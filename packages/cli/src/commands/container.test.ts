@@ -156,7 +156,7 @@ describe('ctmgr ps', () => {
   it('prints a table sorted by name, with network names and a shortened command', async () => {
     const r = await ctmgr(fake, ['ps']);
     expect(r).toMatchObject({ code: 0, err: '' });
-    expect(fake.calls.map((c) => c.method)).toEqual(['listContainers', 'listNetworks']);
+    expect(fake.calls.map((c) => c.method)).toEqual(['listContainers', 'listEndpoints', 'listNetworks']);
     expect(fake.calls[0]?.args).toEqual([{ node: '' }]);
     expect(r.out).toBe(
       [
@@ -181,7 +181,20 @@ describe('ctmgr ps', () => {
     fake.containers = [];
     const r = await ctmgr(fake, ['ps']);
     expect(r.out).toBe('CONTAINER ID   NAME   NODE   NETWORKS   IP   PORTS   COMMAND   CREATED\n');
-    expect(fake.calls.map((c) => c.method)).toEqual(['listContainers']);
+    expect(fake.calls.map((c) => c.method)).toEqual(['listContainers', 'listEndpoints']);
+  });
+
+  it('lists Docker\'s containers on ctnet networks beside ctnet\'s own, marked, one row per container and host', async () => {
+    fake.containers = [];
+    fake.endpoints = [
+      wireEndpoint({ name: 'dk-1', node: 'host3', ip: '10.10.0.7', origin: 'docker', aliases: ['web1', 'www'], ports: [{ protocol: 'tcp', hostIp: '', hostPort: 8080, containerPort: 80 }] }),
+      wireEndpoint({ name: 'plain', node: 'host3', ip: '10.10.0.8' }),
+    ];
+    const r = await ctmgr(fake, ['ps']);
+    expect(r.out).toMatch(/\(docker\)\s+web1\s+host3\s+blue\s+10\.10\.0\.7\s+0\.0\.0\.0:8080->80\/tcp\s+\(see docker ps\)/);
+    expect(r.out).not.toContain('plain');
+    const json = JSON.parse((await ctmgr(fake, ['ps', '--format', 'json'])).out) as { name: string; origin?: string }[];
+    expect(json).toEqual([expect.objectContaining({ name: 'web1', origin: 'docker' })]);
   });
 
   it('takes no operands', async () => {
