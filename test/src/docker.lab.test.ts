@@ -212,6 +212,18 @@ describe.skipIf(reason !== undefined)(`Docker network and IPAM plugin with docke
     expect(await failure(docker('h3', 'run', '-d', '--name', 'dup', '--network', 'appnet', '--ip', ip1, LAB_DOCKER_IMAGE, 'sleep', '600'))).toMatch(new RegExp(`${ip1.replaceAll('.', '\\.')} is already in use in network appnet by Docker container web1 on node h1`));
     await docker('h3', 'rm', '-f', 'dup');
     for (const name of ['clash', 'opts', 'noipam']) expect((await lab.ctmgr('network', 'ls')).stdout).not.toContain(name);
+
+    // A name h3's Docker has for another driver: refused for a new cluster network, naming h3,
+    // with ctmgr at once; through Docker on h1, removed again from h1's Docker (Docker tells a
+    // driver no name: the cluster learns it just after), and made nowhere.
+    await ok(docker('h3', 'network', 'create', '--subnet', '10.79.9.0/24', 'clashnet'));
+    await waitUntil(async () => (await ok(lab.ctmgr('node', 'inspect', 'h3', '--format', 'json'))).includes('"clashnet": "bridge"'), 15_000, () => lab.logs(20));
+    expect(await failure(lab.ctmgr('network', 'create', '--subnet', '10.79.1.0/24', 'clashnet'))).toMatch(/Docker already has a network named clashnet on node h3 \(a bridge network\)/);
+    await ok(docker('h1', 'network', 'create', '-d', 'ctnet', '--ipam-driver', 'ctnet', '--subnet', '10.79.2.0/24', 'clashnet'));
+    await waitUntil(async () => !(await docker('h1', 'network', 'ls', '--format', '{{.Name}}')).stdout.includes('clashnet'), 15_000, () => lab.logs(20));
+    expect(lab.agentLog('h1')).toMatch(/docker network clashnet was removed again: the cluster refused it/);
+    expect((await lab.ctmgr('network', 'ls')).stdout).not.toContain('clashnet');
+    await ok(docker('h3', 'network', 'rm', 'clashnet'));
   });
 
   it('removing containers releases their addresses and names; network rm on one host removes it everywhere', async () => {

@@ -165,7 +165,7 @@ describe('hardening', () => {
     const errors: ServiceError[] = [];
     twice.on('error', (e: ServiceError) => errors.push(e));
     twice.on('data', () => undefined);
-    const hello = { msg: { $case: 'hello' as const, value: { node: { name: 'h8', addr: '192.168.90.8', hostname: 'h8', labels: {}, routes: [], registeredAt: '', problems: {} }, resumeRevision: 0 } } };
+    const hello = { msg: { $case: 'hello' as const, value: { node: { name: 'h8', addr: '192.168.90.8', hostname: 'h8', labels: {}, routes: [], registeredAt: '', problems: {}, dockerNetworks: {} }, resumeRevision: 0 } } };
     twice.write(hello);
     twice.write(hello);
     await waitUntil(() => errors.length > 0, 10_000);

@@ -221,7 +221,7 @@ export function connectAgent(
         msg: {
           $case: 'hello',
           value: {
-            node: { name: node.name, addr: node.addr, hostname: node.name, labels: node.labels ?? {}, routes: node.routes ?? [], registeredAt: '', problems: {} },
+            node: { name: node.name, addr: node.addr, hostname: node.name, labels: node.labels ?? {}, routes: node.routes ?? [], registeredAt: '', problems: {}, dockerNetworks: {} },
             resumeRevision,
           },
         },

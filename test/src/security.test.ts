@@ -321,7 +321,7 @@ describe('CA rotation', () => {
     const first = await new Promise<string>((resolve) => {
       call.on('data', (x: { msg?: { $case: string } }) => resolve(x.msg?.$case ?? ''));
       call.on('error', (e: ServiceError) => resolve(`error ${e.details}`));
-      call.write({ msg: { $case: 'hello', value: { node: { name: 'a1', addr: '192.168.92.1', hostname: 'a1', labels: {}, routes: [], registeredAt: '', problems: {} }, resumeRevision: 0 } } });
+      call.write({ msg: { $case: 'hello', value: { node: { name: 'a1', addr: '192.168.92.1', hostname: 'a1', labels: {}, routes: [], registeredAt: '', problems: {}, dockerNetworks: {} }, resumeRevision: 0 } } });
     });
     expect(first).toBe('snapshot');
     call.cancel();

@@ -56,7 +56,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     reconciler: () => reconciler!,
   });
   const reporter = createStateReporter((states) => link?.report(states) ?? false);
-  const problems = createProblemReporter((p) => link?.reportProblems(p) ?? false);
+  const problems = createProblemReporter((p, d) => link?.reportProblems(p, d) ?? false);
   const dockerDns = config.dockerPluginDir ? [config.dockerDns] : [];
   const dns = createDnsServer({ log, ttl: config.dnsTtlSeconds, openTo: dockerDns });
   // The host's problems: the reconciler's and the Docker sync's (a network name Docker has for another driver).
@@ -128,6 +128,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
         runs,
         connected: () => link?.manager() !== undefined,
         onProblems: (p) => ((dockerProblems = p), reportProblems()),
+        onForeignNetworks: (n) => problems.updateDocker(n),
         metrics,
         log,
       })

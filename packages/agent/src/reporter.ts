@@ -39,22 +39,32 @@ export function createStateReporter(send: (states: readonly ContainerState[]) =>
   };
 }
 
-/** Sends the host's network problems when they change, and again after a reconnect. */
+/**
+ * Sends the host's network problems, and its Docker's networks of other drivers (names no
+ * ctnet network may take), when they change, and again after a reconnect.
+ */
 export interface ProblemReporter {
   update(problems: ReadonlyMap<string, string>): void;
+  updateDocker(networks: ReadonlyMap<string, string>): void;
   resend(): void;
 }
 
-export function createProblemReporter(send: (problems: Record<string, string>) => boolean): ProblemReporter {
+export function createProblemReporter(send: (problems: Record<string, string>, dockerNetworks: Record<string, string>) => boolean): ProblemReporter {
   let latest: Record<string, string> = {};
+  let docker: Record<string, string> = {};
   let sent: string | undefined; // what the manager was last told
+  const sorted = (m: ReadonlyMap<string, string>) => Object.fromEntries([...m].sort(([a], [b]) => a.localeCompare(b)));
   const flush = (): void => {
-    const text = JSON.stringify(latest);
-    if (text !== sent && send(latest)) sent = text;
+    const text = JSON.stringify([latest, docker]);
+    if (text !== sent && send(latest, docker)) sent = text;
   };
   return {
     update(problems) {
-      latest = Object.fromEntries([...problems].sort(([a], [b]) => a.localeCompare(b)));
+      latest = sorted(problems);
+      flush();
+    },
+    updateDocker(networks) {
+      docker = sorted(networks);
       flush();
     },
     resend() {

@@ -19,8 +19,8 @@ export interface ManagerLink {
   ack(revision: number): void;
   /** Sends container states on the current stream; false when no stream is up. */
   report(states: readonly ContainerState[]): boolean;
-  /** Sends the host's network problems (network id -> message); false when no stream is up. */
-  reportProblems(problems: Readonly<Record<string, string>>): boolean;
+  /** Sends the host's network problems (network id -> message) and its Docker's foreign networks; false when no stream is up. */
+  reportProblems(problems: Readonly<Record<string, string>>, dockerNetworks: Readonly<Record<string, string>>): boolean;
   /** The manager the stream is up to now, if any (local calls such as the CNI plugin's go there). */
   manager(): string | undefined;
   stop(): void;
@@ -97,7 +97,7 @@ export function connectToManagers(deps: {
         msg: {
           $case: 'hello',
           value: {
-            node: { name: config.nodeName, addr: config.advertiseAddr, hostname: config.nodeName, labels: { ...config.labels }, routes: [...deps.host.routes], registeredAt: '', problems: {} },
+            node: { name: config.nodeName, addr: config.advertiseAddr, hostname: config.nodeName, labels: { ...config.labels }, routes: [...deps.host.routes], registeredAt: '', problems: {}, dockerNetworks: {} },
             resumeRevision: state.hasSnapshot ? state.revision : 0,
           },
         },
@@ -137,9 +137,9 @@ export function connectToManagers(deps: {
       current.write({ msg: { $case: 'taskReport', value: { states: [...states] } } });
       return true;
     },
-    reportProblems(problems) {
+    reportProblems(problems, dockerNetworks) {
       if (!current) return false;
-      current.write({ msg: { $case: 'nodeReport', value: { problems: { ...problems } } } });
+      current.write({ msg: { $case: 'nodeReport', value: { problems: { ...problems }, dockerNetworks: { ...dockerNetworks } } } });
       return true;
     },
     manager: () => current?.addr,

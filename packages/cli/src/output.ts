@@ -103,6 +103,8 @@ export function nodeView(s: NodeStatus) {
     routes: [...(n?.routes ?? [])],
     registeredAt: n?.registeredAt ?? '',
     problems: sortedMap(n?.problems ?? {}),
+    // Its Docker's networks of other drivers: names a ctnet network cannot take (shown when there are any).
+    ...(Object.keys(n?.dockerNetworks ?? {}).length > 0 && { dockerNetworks: sortedMap(n!.dockerNetworks) }),
   };
 }
 

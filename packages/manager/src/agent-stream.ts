@@ -171,7 +171,12 @@ export class AgentSession {
       throw alreadyExists(`node name ${parsed.name} is in use by a ready node at ${existing.addr}; give this host another --node-name`);
     }
     // Problems stay as last reported until the agent reports again (right after connecting).
-    const node: Node = { ...parsed, registeredAt: existing?.registeredAt ?? now, ...(existing?.problems && { problems: existing.problems }) };
+    const node: Node = {
+      ...parsed,
+      registeredAt: existing?.registeredAt ?? now,
+      ...(existing?.problems && { problems: existing.problems }),
+      ...(existing?.dockerNetworks && { dockerNetworks: existing.dockerNetworks }),
+    };
     // Re-registering with nothing changed writes nothing: no revision for agents to chase.
     if (!existing || JSON.stringify(existing) !== JSON.stringify(node)) {
       // The snapshot comes from the view: let it catch up with this write first, so the
@@ -293,10 +298,11 @@ export class AgentSession {
     const node = this.node;
     if (!node) return;
     const problems = { ...report.problems };
+    const docker = { ...report.dockerNetworks };
     try {
       await this.deps.store.updateNode(node.name, (n) => {
-        const { problems: _, ...rest } = n;
-        return Object.keys(problems).length > 0 ? { ...rest, problems } : rest;
+        const { problems: _, dockerNetworks: _d, ...rest } = n;
+        return { ...rest, ...(Object.keys(problems).length > 0 && { problems }), ...(Object.keys(docker).length > 0 && { dockerNetworks: docker }) };
       });
       if (Object.keys(problems).length > 0) this.deps.log.warn('node reports network problems', { node: node.name, problems: Object.values(problems).join('; ') });
     } catch (err) {

@@ -27,6 +27,7 @@ export async function serveDocker(deps: {
   runs: RunWaits;
   connected(): boolean;
   onProblems(p: ReadonlyMap<string, string>): void;
+  onForeignNetworks(n: ReadonlyMap<string, string>): void;
   metrics: AgentMetrics;
   log: Logger;
 }): Promise<{ request(): void; close(): Promise<void> }> {
@@ -55,6 +56,7 @@ export async function serveDocker(deps: {
     ready,
     unplug,
     onProblems: deps.onProblems,
+    onForeignNetworks: deps.onForeignNetworks,
     now: () => Date.now(),
     log,
   });

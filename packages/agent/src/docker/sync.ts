@@ -19,6 +19,8 @@ export interface DockerSyncDeps {
   unplug(endpointId: string): Promise<void>;
   /** Problems of ctnet networks on this host's Docker (a name held by another driver), by network id. */
   onProblems(problems: ReadonlyMap<string, string>): void;
+  /** This host's Docker networks of other drivers (name -> driver): the manager refuses those names for new networks. */
+  onForeignNetworks?(networks: ReadonlyMap<string, string>): void;
   now(): number;
   readonly log: Logger;
 }
@@ -154,6 +156,7 @@ export function createDockerSync(deps: DockerSyncDeps): DockerSync {
       );
     }
     deps.onProblems(problems);
+    deps.onForeignNetworks?.(new Map(dockerNets.filter((d) => d.driver !== 'ctnet').map((d) => [d.name, d.driver])));
   };
 
   /** Names from Docker to the endpoints; endpoints Docker no longer has are released. */

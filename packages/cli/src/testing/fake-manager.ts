@@ -91,7 +91,7 @@ export function wireContainerDetail(over: Partial<Container> = {}, endpoints?: E
 
 export function wireNodeStatus(name: string, over: Partial<NodeStatus> = {}): NodeStatus {
   return {
-    node: { name, addr: '192.168.50.11', hostname: name, labels: {}, routes: [], registeredAt: '2026-01-01T00:00:00Z', problems: {} },
+    node: { name, addr: '192.168.50.11', hostname: name, labels: {}, routes: [], registeredAt: '2026-01-01T00:00:00Z', problems: {}, dockerNetworks: {} },
     status: 'ready',
     endpoints: 0,
     ackedRevision: 40,

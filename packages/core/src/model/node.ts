@@ -18,6 +18,8 @@ export interface Node {
   readonly registeredAt: string;
   /** What its agent reports wrong with networks on this host (network id -> message); absent when nothing. */
   readonly problems?: Readonly<Record<string, string>>;
+  /** Its Docker's networks of other drivers (name -> driver), as its agent reports them: names a ctnet network cannot take. */
+  readonly dockerNetworks?: Readonly<Record<string, string>>;
 }
 
 export type NodeStatus = 'ready' | 'down';

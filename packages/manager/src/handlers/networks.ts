@@ -77,6 +77,15 @@ async function createFromSpec(deps: ManagerDeps, spec: NetworkSpec, opts: { buil
       ...node.routes.map((r): Occupied => ({ cidr: parseCidr(r, 'route', false), what: `route on node ${node.name}` })),
       { cidr: parseCidr(`${node.addr}/32`, 'address', false), what: `the address of node ${node.name}` },
     ]);
+  // A host's Docker holding the name for another driver: ctnet's network could not exist in
+  // that Docker; refused before anything is made anywhere.
+  if (!opts.builtIn) {
+    const held = nodes.filter((n) => Object.keys(n.dockerNetworks ?? {}).some((d) => nameKey(d) === nameKey(spec.name)));
+    if (held.length > 0) {
+      const where = held.map((n) => `node ${n.name} (a ${Object.entries(n.dockerNetworks!).find(([d]) => nameKey(d) === nameKey(spec.name))![1]} network)`).join(', ');
+      throw failedPrecondition(`Docker already has a network named ${spec.name} on ${where}; choose another name, or remove it there ("docker network rm ${spec.name}")`);
+    }
+  }
   // Optimistic: list, decide, then commit only if nobody changed the network table meanwhile.
   for (let attempt = 0; attempt < 8; attempt++) {
     const { networks, revision } = await deps.store.listNetworks();

@@ -82,13 +82,19 @@ export function endpointFromWire(w: Endpoint): DomainEndpoint {
 }
 
 export function nodeToWire(n: DomainNode): Node {
-  return { ...n, labels: { ...n.labels }, routes: [...n.routes], problems: { ...(n.problems ?? {}) } };
+  return { ...n, labels: { ...n.labels }, routes: [...n.routes], problems: { ...(n.problems ?? {}) }, dockerNetworks: { ...(n.dockerNetworks ?? {}) } };
 }
 
 export function nodeFromWire(w: Node): DomainNode {
   parseIPv4(w.addr, `node ${w.name} address`);
-  const { problems, ...rest } = w;
-  return { ...rest, labels: { ...w.labels }, routes: [...w.routes], ...(problems && Object.keys(problems).length > 0 && { problems: { ...problems } }) };
+  const { problems, dockerNetworks, ...rest } = w;
+  return {
+    ...rest,
+    labels: { ...w.labels },
+    routes: [...w.routes],
+    ...(problems && Object.keys(problems).length > 0 && { problems: { ...problems } }),
+    ...(dockerNetworks && Object.keys(dockerNetworks).length > 0 && { dockerNetworks: { ...dockerNetworks } }),
+  };
 }
 
 export function containerToWire(c: DomainContainer): Container {

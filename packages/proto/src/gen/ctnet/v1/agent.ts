@@ -64,9 +64,16 @@ export interface AgentMessage {
 export interface NodeReport {
   /** network id -> message */
   problems: { [key: string]: string };
+  /** this host's Docker networks of other drivers: name -> driver */
+  dockerNetworks: { [key: string]: string };
 }
 
 export interface NodeReport_ProblemsEntry {
+  key: string;
+  value: string;
+}
+
+export interface NodeReport_DockerNetworksEntry {
   key: string;
   value: string;
 }
@@ -707,13 +714,16 @@ export const AgentMessage: MessageFns<AgentMessage> = {
 };
 
 function createBaseNodeReport(): NodeReport {
-  return { problems: {} };
+  return { problems: {}, dockerNetworks: {} };
 }
 
 export const NodeReport: MessageFns<NodeReport> = {
   encode(message: NodeReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     globalThis.Object.entries(message.problems).forEach(([key, value]: [string, string]) => {
       NodeReport_ProblemsEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+    });
+    globalThis.Object.entries(message.dockerNetworks).forEach(([key, value]: [string, string]) => {
+      NodeReport_DockerNetworksEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
     });
     return writer;
   },
@@ -739,6 +749,17 @@ export const NodeReport: MessageFns<NodeReport> = {
             const entry1 = NodeReport_ProblemsEntry.decode(reader, reader.uint32());
             if (entry1.value !== undefined) {
               message.problems[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = NodeReport_DockerNetworksEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.dockerNetworks[entry2.key] = entry2.value;
             }
             continue;
           }
@@ -770,6 +791,33 @@ export const NodeReport: MessageFns<NodeReport> = {
           {},
         )
         : {},
+      dockerNetworks: isObject(object.dockerNetworks)
+        ? (globalThis.Object.entries(object.dockerNetworks) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.docker_networks)
+        ? (globalThis.Object.entries(object.docker_networks) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -784,6 +832,15 @@ export const NodeReport: MessageFns<NodeReport> = {
         });
       }
     }
+    if (message.dockerNetworks) {
+      const entries = globalThis.Object.entries(message.dockerNetworks) as [string, string][];
+      if (entries.length > 0) {
+        obj.dockerNetworks = {};
+        entries.forEach(([k, v]) => {
+          obj.dockerNetworks[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -793,6 +850,15 @@ export const NodeReport: MessageFns<NodeReport> = {
   fromPartial<I extends Exact<DeepPartial<NodeReport>, I>>(object: I): NodeReport {
     const message = createBaseNodeReport();
     message.problems = (globalThis.Object.entries(object.problems ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.dockerNetworks = (globalThis.Object.entries(object.dockerNetworks ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -884,6 +950,93 @@ export const NodeReport_ProblemsEntry: MessageFns<NodeReport_ProblemsEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<NodeReport_ProblemsEntry>, I>>(object: I): NodeReport_ProblemsEntry {
     const message = createBaseNodeReport_ProblemsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseNodeReport_DockerNetworksEntry(): NodeReport_DockerNetworksEntry {
+  return { key: "", value: "" };
+}
+
+export const NodeReport_DockerNetworksEntry: MessageFns<NodeReport_DockerNetworksEntry> = {
+  encode(message: NodeReport_DockerNetworksEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeReport_DockerNetworksEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeReport_DockerNetworksEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeReport_DockerNetworksEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: NodeReport_DockerNetworksEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeReport_DockerNetworksEntry>, I>>(base?: I): NodeReport_DockerNetworksEntry {
+    return NodeReport_DockerNetworksEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeReport_DockerNetworksEntry>, I>>(
+    object: I,
+  ): NodeReport_DockerNetworksEntry {
+    const message = createBaseNodeReport_DockerNetworksEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;

@@ -215,6 +215,8 @@ export interface Node {
   registeredAt: string;
   /** network id -> what is wrong with it on this node (its agent reports it) */
   problems: { [key: string]: string };
+  /** its Docker's networks of other drivers (name -> driver): names ctnet cannot take */
+  dockerNetworks: { [key: string]: string };
 }
 
 export interface Node_LabelsEntry {
@@ -223,6 +225,11 @@ export interface Node_LabelsEntry {
 }
 
 export interface Node_ProblemsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Node_DockerNetworksEntry {
   key: string;
   value: string;
 }
@@ -3025,7 +3032,16 @@ export const Service_EnvEntry: MessageFns<Service_EnvEntry> = {
 };
 
 function createBaseNode(): Node {
-  return { name: "", addr: "", hostname: "", labels: {}, routes: [], registeredAt: "", problems: {} };
+  return {
+    name: "",
+    addr: "",
+    hostname: "",
+    labels: {},
+    routes: [],
+    registeredAt: "",
+    problems: {},
+    dockerNetworks: {},
+  };
 }
 
 export const Node: MessageFns<Node> = {
@@ -3050,6 +3066,9 @@ export const Node: MessageFns<Node> = {
     }
     globalThis.Object.entries(message.problems).forEach(([key, value]: [string, string]) => {
       Node_ProblemsEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
+    globalThis.Object.entries(message.dockerNetworks).forEach(([key, value]: [string, string]) => {
+      Node_DockerNetworksEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
     });
     return writer;
   },
@@ -3129,6 +3148,17 @@ export const Node: MessageFns<Node> = {
             }
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = Node_DockerNetworksEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.dockerNetworks[entry8.key] = entry8.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3180,6 +3210,33 @@ export const Node: MessageFns<Node> = {
           {},
         )
         : {},
+      dockerNetworks: isObject(object.dockerNetworks)
+        ? (globalThis.Object.entries(object.dockerNetworks) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.docker_networks)
+        ? (globalThis.Object.entries(object.docker_networks) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -3218,6 +3275,15 @@ export const Node: MessageFns<Node> = {
         });
       }
     }
+    if (message.dockerNetworks) {
+      const entries = globalThis.Object.entries(message.dockerNetworks) as [string, string][];
+      if (entries.length > 0) {
+        obj.dockerNetworks = {};
+        entries.forEach(([k, v]) => {
+          obj.dockerNetworks[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -3241,6 +3307,15 @@ export const Node: MessageFns<Node> = {
     message.routes = object.routes?.map((e) => e) || [];
     message.registeredAt = object.registeredAt ?? "";
     message.problems = (globalThis.Object.entries(object.problems ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.dockerNetworks = (globalThis.Object.entries(object.dockerNetworks ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -3417,6 +3492,91 @@ export const Node_ProblemsEntry: MessageFns<Node_ProblemsEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<Node_ProblemsEntry>, I>>(object: I): Node_ProblemsEntry {
     const message = createBaseNode_ProblemsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseNode_DockerNetworksEntry(): Node_DockerNetworksEntry {
+  return { key: "", value: "" };
+}
+
+export const Node_DockerNetworksEntry: MessageFns<Node_DockerNetworksEntry> = {
+  encode(message: Node_DockerNetworksEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Node_DockerNetworksEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNode_DockerNetworksEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Node_DockerNetworksEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Node_DockerNetworksEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Node_DockerNetworksEntry>, I>>(base?: I): Node_DockerNetworksEntry {
+    return Node_DockerNetworksEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Node_DockerNetworksEntry>, I>>(object: I): Node_DockerNetworksEntry {
+    const message = createBaseNode_DockerNetworksEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
