@@ -115,14 +115,19 @@ describe('cluster security', () => {
     expect(await codeOf(node.createNetwork({ name: 'dnet', driver: 'macvlan', labels: { 'ctnet.origin': 'docker' } }))).toMatch(/^PERMISSION_DENIED/);
     const made = await node.createNetwork({ name: 'dnet', driver: 'overlay', subnet: '10.201.0.0/24', labels: { 'ctnet.origin': 'docker' } });
     expect(made.name).toBe('dnet');
-    await admin.createNetwork({ name: 'anet', subnet: '10.202.0.0/24' });
+    const anet = await admin.createNetwork({ name: 'anet', subnet: '10.202.0.0/24' });
     expect(await codeOf(node.removeNetwork({ nameOrId: 'anet' }))).toMatch(/^PERMISSION_DENIED: network anet was created with ctmgr, not through Docker; remove it with "ctmgr network rm anet"/);
+    // Spelled as the handler would also accept it (an id prefix, a padded name): the same answer.
+    expect(await codeOf(node.removeNetwork({ nameOrId: anet.id.slice(0, 6) }))).toMatch(/^PERMISSION_DENIED/);
+    expect(await codeOf(node.removeNetwork({ nameOrId: ' anet ' }))).toMatch(/^PERMISSION_DENIED/);
     // An endpoint that is not a Docker one of n1 cannot be changed or removed by n1.
     const stream = connectAgent(mgr, { name: 'n1', addr: '192.168.91.21' }, 0, true);
     await waitUntil(async () => (await admin.listNodes({})).nodes.some((n) => n.node?.name === 'n1'), 10_000);
     await admin.createEndpoint({ network: 'dnet', node: 'n1', name: 'plain' });
     expect(await codeOf(node.updateEndpoint({ network: 'dnet', name: 'plain', aliases: ['x'], setAliases: true }))).toMatch(/^PERMISSION_DENIED: node n1's Docker plugin may only change the Docker endpoints of n1/);
     expect(await codeOf(node.deleteEndpoint({ network: 'dnet', name: 'plain' }))).toMatch(/^PERMISSION_DENIED/);
+    expect(await codeOf(node.deleteEndpoint({ network: made.id.slice(0, 6), name: ' plain' }))).toMatch(/^PERMISSION_DENIED/);
+    expect(await codeOf(node.updateEndpoint({ network: 'dnet', name: 'nobody', aliases: [], setAliases: true }))).toMatch(/^NOT_FOUND/);
     await admin.deleteEndpoint({ network: 'dnet', name: 'plain' });
     expect(await codeOf(node.removeNetwork({ nameOrId: 'dnet' }))).toBe('OK');
     await admin.removeNetwork({ nameOrId: 'anet' });

@@ -1,6 +1,6 @@
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatHostPort, type AgentConfig, type Logger } from '@ctnet/core';
+import { formatHostPort, type AgentConfig, type Logger, type PluggedVeth } from '@ctnet/core';
 import { readHostInfo } from './host-info.js';
 import { serveAgentHttp } from './http.js';
 import { createAgentMetrics } from './metrics.js';
@@ -64,6 +64,15 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   let dockerProblems: ReadonlyMap<string, string> = new Map();
   const reportProblems = (): void => problems.update(new Map([...dockerProblems, ...hostProblems]));
   const hostUpstreams = nameservers(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+  // Docker's veth pairs made ahead of the state (by the plugin's Join): runs keep them until
+  // the state shows their endpoint, then the state does.
+  const dockerAhead = new Map<string, PluggedVeth>();
+  const pluggedAhead = (): PluggedVeth[] => {
+    if (dockerAhead.size === 0) return [];
+    const shown = new Set([...state.endpoints.values()].map((e) => e.id));
+    for (const [veth, p] of dockerAhead) if (shown.has(p.endpointId)) dockerAhead.delete(veth);
+    return [...dockerAhead.values()];
+  };
   reconciler = createReconciler({
     dns,
     hostUpstreams,
@@ -78,6 +87,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     supervisor,
     policy,
     pending: () => direct.pending(),
+    plugged: pluggedAhead,
     onApplied: (revision) => link?.ack(revision),
     onStates: (states) => reporter.update(states),
     onProblems: (p) => ((hostProblems = p), reportProblems()),
@@ -126,6 +136,8 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
         runner,
         manager: managerCalls,
         runs,
+        reconciler: rec,
+        ahead: dockerAhead,
         connected: () => link?.manager() !== undefined,
         onProblems: (p) => ((dockerProblems = p), reportProblems()),
         onForeignNetworks: (n) => problems.updateDocker(n),

@@ -10,7 +10,9 @@ import {
   publishedHere,
   serviceTraffic,
   type ActualHost,
+  type DesiredHost,
   type HostContext,
+  type PluggedVeth,
   type ServiceTraffic,
 } from '@ctnet/core';
 import type { PolicyApplier } from './nft/policy.js';
@@ -75,6 +77,11 @@ export function createReconciler(deps: {
    * container): container ids and namespaces no run may take for leftovers.
    */
   pending?(): { readonly ids: ReadonlySet<string>; readonly netns: ReadonlySet<string>; readonly removed: ReadonlySet<string> };
+  /**
+   * Docker's veth pairs made ahead of the state (the plugin's Join, in an exclusive job): kept
+   * on their bridge and never taken for stale until the state shows their endpoint.
+   */
+  plugged?(): readonly PluggedVeth[];
 }): Reconciler {
   let running: Promise<void> | undefined;
   let pending: 'change' | 'resync' | 'start' | undefined;
@@ -96,7 +103,7 @@ export function createReconciler(deps: {
     const stop = metrics.reconcileSeconds.startTimer();
     const ctx: HostContext = { ...deps.host, vxlanPort: state.vxlanPort };
     const traffic = serviceTraffic(state); // once per run: DNS-like rules, the mesh, VIP maps
-    const desired = desiredHost(state, ctx, deps.netnsPrefix, traffic);
+    const desired = withPlugged(desiredHost(state, ctx, deps.netnsPrefix, traffic), deps.plugged?.() ?? []);
     const errors: string[] = [];
     let hostErrors = -1; // how many of errors are the host's own: all of them until the sandbox step
     try {
@@ -151,7 +158,7 @@ export function createReconciler(deps: {
         else forwardingOn = true;
       }
       await checkHeldPorts(thorough, traffic);
-      const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays, { traffic, held }), thorough);
+      const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays, { traffic, held, ...(deps.extraDnsAddrs?.[0] && { containerResolver: deps.extraDnsAddrs[0] }) }), thorough);
       if (hostRules.applied) metrics.opsApplied.inc({ op: 'nft-host' });
       if (hostRules.drift) {
         metrics.driftRepairs.inc();
@@ -372,4 +379,11 @@ export function createReconciler(deps: {
       return hostError;
     },
   };
+}
+
+/** The desired host with Docker's veths made ahead of the state (each once). */
+function withPlugged(desired: DesiredHost, ahead: readonly PluggedVeth[]): DesiredHost {
+  if (ahead.length === 0) return desired;
+  const known = new Set((desired.plugged ?? []).map((p) => p.hostVeth));
+  return { ...desired, plugged: [...(desired.plugged ?? []), ...ahead.filter((p) => !known.has(p.hostVeth))] };
 }

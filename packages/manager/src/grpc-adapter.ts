@@ -49,7 +49,7 @@ export function createManagerService(deps: ManagerDeps): ManagerServiceServer {
       // list), then what its role may ask: nothing reaches a handler unauthenticated.
       const authorized = (async () => {
         const caller = await deps.authority.identify(peerCertificate(call), NODE_METHODS.has(method) ? ['admin', 'node'] : ['admin']);
-        authorizeRequest(deps, method, caller, call.request);
+        await authorizeRequest(deps, method, caller, call.request);
         return (handler as (d: ManagerDeps, r: unknown) => Promise<unknown>)(deps, call.request);
       })();
       authorized.then(

@@ -23,6 +23,8 @@ export interface EndpointBinding {
   /** While joined: the sandbox, and whether this endpoint gave it the route to the resolver address. */
   readonly sandbox?: string;
   readonly routesDns?: boolean;
+  /** When this agent made it (its own clock): a young binding is not yet in the state or in Docker's lists. */
+  readonly at?: number;
 }
 
 export interface DockerBindings {
@@ -50,7 +52,8 @@ export async function loadDockerBindings(file: string): Promise<DockerBindings> 
   let dirMade = false;
   const save = (): Promise<void> => {
     const text = JSON.stringify({ networks: Object.fromEntries(nets), endpoints: Object.fromEntries(eps) });
-    writing = writing.then(async () => {
+    // After a failed write (a full disk) the next one still runs.
+    writing = writing.catch(() => undefined).then(async () => {
       if (!dirMade) await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       dirMade = true;
       await writeFile(`${file}.tmp`, text, { mode: 0o600 });

@@ -38,8 +38,11 @@ export interface DockerEngine {
   createNetwork(body: Record<string, unknown>): Promise<string>;
   /** Missing is fine (already gone). */
   removeNetwork(id: string): Promise<void>;
-  /** Every container, running or not, with its attachments (inspected: the list lacks aliases). */
-  listContainers(): Promise<DockerContainer[]>;
+  /**
+   * Every container, running or not, with its attachments (inspected: the list lacks aliases);
+   * complete is false when one of them could not be inspected (a start holding it too long).
+   */
+  listContainers(): Promise<{ containers: DockerContainer[]; complete: boolean }>;
   inspectContainer(id: string): Promise<DockerContainer | undefined>;
   /** Follows Docker's network events until closed; onEnd when the stream ends or fails (dockerd stopped). */
   events(onEvent: (e: DockerEvent) => void, onEnd: (err?: Error) => void): { close(): void };
@@ -129,8 +132,9 @@ export function createDockerEngine(where: AgentConfig['dockerHost']): DockerEngi
     async listContainers() {
       const r = await ok('GET', '/containers/json?all=1');
       const ids = (Array.isArray(r.json) ? r.json : []).map((j) => String((j as { Id?: string }).Id ?? ''));
-      const all = await Promise.all(ids.map((id) => engine.inspectContainer(id)));
-      return all.filter((c): c is DockerContainer => c !== undefined);
+      const all = await Promise.allSettled(ids.map((id) => engine.inspectContainer(id)));
+      const containers = all.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
+      return { containers, complete: all.every((r) => r.status === 'fulfilled') };
     },
     async inspectContainer(id) {
       const r = await ok('GET', `/containers/${encodeURIComponent(id)}/json`, undefined, [404]);

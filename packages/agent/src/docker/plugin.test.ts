@@ -175,8 +175,12 @@ describe('the Docker plugin\'s verbs', () => {
     await call('NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': { 'ctnet.network': 'n1000000' } }, IPv4Data: [{ AddressSpace: 'ctnet', Pool: '10.5.0.0/24' }] });
     endpoints.set('n1000000/web', { id: 'x', networkId: 'n1000000', name: 'web', node: 'h3', ip: '10.5.0.7', mac: '02:42:0a:05:00:07', aliases: [], createdAt: '', container: 'c' });
     await expect(call('NetworkDriver.DeleteNetwork', { NetworkID: NET })).rejects.toThrow(/in use by 1 endpoint\(s\) in the cluster: web on h3/);
+    // Docker removed its copy all the same: the binding goes; the mirror makes a new one.
+    expect(bindings.network(NET)).toBeUndefined();
+    const again = 'f'.repeat(64);
+    await call('NetworkDriver.CreateNetwork', { NetworkID: again, Options: { 'com.docker.network.generic': { 'ctnet.network': 'n1000000' } }, IPv4Data: [{ AddressSpace: 'ctnet', Pool: '10.5.0.0/24' }] });
     endpoints.clear();
-    expect(await call('NetworkDriver.DeleteNetwork', { NetworkID: NET })).toEqual({});
+    expect(await call('NetworkDriver.DeleteNetwork', { NetworkID: again })).toEqual({});
     expect(removedNetworks).toEqual(['n1000000']);
   });
 });

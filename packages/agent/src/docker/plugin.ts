@@ -58,7 +58,7 @@ export interface DockerPluginDeps {
   waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void>;
   bridgeExists(bridge: string): boolean;
   /** Makes the veth pair of a Docker endpoint: host end on the bridge, the peer (returned) left for Docker. */
-  plug(ep: { id: string; mac: string; bridge: string; mtu: number }): Promise<string>;
+  plug(ep: { id: string; networkId: string; mac: string; bridge: string; mtu: number }): Promise<string>;
   /** Deletes the pair (wherever its peer is); nothing to delete is fine. */
   unplug(endpointId: string): Promise<void>;
   /** A network made through this host's Docker: learn its name from Docker and make it in the cluster. */
@@ -86,6 +86,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     return undefined;
   };
   const networkOf = (dockerId: string): Network => {
+    requireReady(); // before the first snapshot nothing is known: "try again", not "remove it"
     const b = bindings.network(dockerId);
     const net = b?.ctnet ? state.networks.get(b.ctnet) : undefined;
     if (!net) throw failedPrecondition(`Docker network ${dockerId.slice(0, 12)} is not (or no longer) a ctnet network on node ${deps.node}; remove it with "docker network rm" and create it again`);
@@ -167,6 +168,10 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     if (!net || !a.address || a.address === net.gateway) return {}; // the gateway is the network's, not claimed
     const ep = localDockerEndpoint(net.id, a.address);
     if (!ep) return {}; // released already
+    // Docker drops the endpoint (DeleteEndpoint) before it releases the address: a binding that
+    // still names this endpoint means the address went to another container meanwhile and this
+    // is a late retry.
+    if ([...bindings.endpoints().values()].some((b) => b.network === net.id && b.name === ep.name)) return {};
     requireReady();
     claimed.delete(`${net.id}/${ep.ip}`);
     await deps.unplug(ep.id);
@@ -211,6 +216,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
       const where = users.slice(0, 5).map((e) => `${e.aliases[0] ?? e.name} on ${e.node}`).join(', ');
       // Docker removes its own copy whatever a driver answers here (it honours no driver error
       // on delete): the cluster keeps the network, and the sync puts it back in this Docker.
+      await bindings.dropNetwork(id);
       throw failedPrecondition(
         `network ${net.name} is in use by ${users.length} endpoint(s) in the cluster: ${where}${users.length > 5 ? ', …' : ''}; it stays, and comes back in this host's Docker: remove those containers first`,
       );
@@ -227,7 +233,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     const ep = localDockerEndpoint(net.id, e.address);
     if (!ep) throw failedPrecondition(`address ${e.address} on network ${net.name} was not handed out by ctnet on ${deps.node}; create the network with --ipam-driver ctnet`);
     if (e.mac && e.mac !== ep.mac) throw invalidArgument(`MAC ${e.mac} differs from ${ep.mac} recorded for ${e.address}; pass --mac-address once, to the network given with --network`);
-    remember(bindings.setEndpoint(e.endpointId, { network: net.id, name: ep.name, id: ep.id, ip: ep.ip, mac: ep.mac }));
+    remember(bindings.setEndpoint(e.endpointId, { network: net.id, name: ep.name, id: ep.id, ip: ep.ip, mac: ep.mac, at: Date.now() }));
     claimed.delete(`${net.id}/${ep.ip}`);
     // Only what Docker left empty may be answered.
     return { Interface: e.mac ? {} : { MacAddress: ep.mac } };
@@ -241,7 +247,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
     const bridge = bridgeName(net.id);
     // The first endpoint of the network on this host: its bridge is made by the run the new endpoint started.
     if (!deps.bridgeExists(bridge)) await deps.waitUntil(() => deps.bridgeExists(bridge), WAIT_MS, `the bridge of network ${net.name} on ${deps.node}`);
-    const srcName = await deps.plug({ id: b.id, mac: b.mac, bridge, mtu: overlayMtu(net, deps.underlayMtu) });
+    const srcName = await deps.plug({ id: b.id, networkId: net.id, mac: b.mac, bridge, mtu: overlayMtu(net, deps.underlayMtu) });
     // The resolver address is routed through the first ctnet network a sandbox joins (whatever
     // its default route: Docker's bridge, an --internal network without one); a second route to
     // it would make Docker fail the join ("file exists").
@@ -278,12 +284,6 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
   /** An endpoint binding is written behind the answer (the map in memory is current at once). */
   const remember = (write: Promise<void>): void => void write.catch((err: unknown) => deps.log.warn('could not save the Docker bindings', { error: String(err) }));
 
-  /** The cluster endpoint a Docker endpoint is, as this host's state shows it. */
-  const shown = (dockerEndpoint: string): Endpoint | undefined => {
-    const b = bindings.endpoint(dockerEndpoint);
-    return b && state.endpoints.get(`${b.network}/${nameKey(b.name)}`);
-  };
-
   /**
    * -p: the host ports are claimed in the cluster (one holder per port and node, by an etcd
    * transaction; a host port 0 is chosen there), and every host's nftables follow from the state.
@@ -301,7 +301,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
   const unpublish = async (body: Json): Promise<Json> => {
     const r = parseEndpointRef(body);
     const b = bindings.endpoint(r.endpointId);
-    if (!b || !shown(r.endpointId)?.ports?.length) return {};
+    if (!b) return {};
     requireReady();
     await deps.manager.updateEndpoint({ network: b.network, name: b.name, aliases: [], setAliases: false, ports: [], setPorts: true }).catch((err: unknown) => {
       if (!(err instanceof CtnetError && err.code === ErrorCode.NotFound)) throw err;

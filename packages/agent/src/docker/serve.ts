@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { hostVethName, pluggedPeerName, type AgentConfig, type Logger } from '@ctnet/core';
+import { hostVethName, pluggedPeerName, type AgentConfig, type Logger, type PluggedVeth } from '@ctnet/core';
 import type { RunWaits } from '../cni/waits.js';
+import type { Reconciler } from '../reconciler.js';
 import type { ManagerCalls } from '../manager-calls.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { CommandRunner } from '../netlink/runner.js';
@@ -25,6 +26,10 @@ export async function serveDocker(deps: {
   runner: CommandRunner;
   manager: ManagerCalls;
   runs: RunWaits;
+  /** Plugging and unplugging run as exclusive jobs: no reconcile run is halfway through meanwhile. */
+  reconciler: Pick<Reconciler, 'exclusive'>;
+  /** Docker's veths made ahead of the state, which runs keep (the reconciler's plugged()). */
+  ahead: Map<string, PluggedVeth>;
   connected(): boolean;
   onProblems(p: ReadonlyMap<string, string>): void;
   onForeignNetworks(n: ReadonlyMap<string, string>): void;
@@ -43,10 +48,12 @@ export async function serveDocker(deps: {
     const r = await runner.run('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
     if (r.exitCode !== 0) throw new Error(`${what}: ${r.stderr.trim()}`);
   };
-  const unplug = async (endpointId: string): Promise<void> => {
-    const gone = [hostVethName(endpointId), pluggedPeerName(endpointId)].filter(linkExists);
-    if (gone.length > 0) await ip(gone.slice(0, 1).map((n) => `link del ${n}`), 'removing a Docker endpoint\'s veth');
-  };
+  const unplug = (endpointId: string): Promise<void> =>
+    deps.reconciler.exclusive(async () => {
+      deps.ahead.delete(hostVethName(endpointId));
+      const gone = [hostVethName(endpointId), pluggedPeerName(endpointId)].filter(linkExists);
+      if (gone.length > 0) await ip(gone.slice(0, 1).map((n) => `link del ${n}`), 'removing a Docker endpoint\'s veth');
+    });
   const sync = createDockerSync({
     node: config.nodeName,
     state,
@@ -70,16 +77,21 @@ export async function serveDocker(deps: {
     ready,
     waitUntil: (check, ms, what) => deps.runs.until(ms, `timed out waiting for ${what}`, async () => (check() ? true : undefined)).then(() => undefined),
     bridgeExists: linkExists,
-    async plug(ep) {
-      const host = hostVethName(ep.id);
-      const peer = pluggedPeerName(ep.id);
-      // A repeated Join (Docker retried): a fresh pair, the peer is what Docker moves in.
-      const stale = [host, peer].filter(linkExists).map((n) => `link del ${n}`);
-      await ip(
-        [...stale.slice(0, 1), `link add ${host} mtu ${ep.mtu} type veth peer name ${peer} mtu ${ep.mtu} address ${ep.mac}`, `link set ${host} master ${ep.bridge} up`],
-        `making the veth pair of a Docker endpoint on ${ep.bridge}`,
-      );
-      return peer;
+    plug(ep) {
+      // Alone (a run that planned before this pair existed must not find it afterwards and take
+      // it for stale), and recorded ahead of the state, so later runs keep it.
+      return deps.reconciler.exclusive(async () => {
+        const host = hostVethName(ep.id);
+        const peer = pluggedPeerName(ep.id);
+        // A repeated Join (Docker retried): a fresh pair, the peer is what Docker moves in.
+        const stale = [host, peer].filter(linkExists).map((n) => `link del ${n}`);
+        await ip(
+          [...stale.slice(0, 1), `link add ${host} mtu ${ep.mtu} type veth peer name ${peer} mtu ${ep.mtu} address ${ep.mac}`, `link set ${host} master ${ep.bridge} up`],
+          `making the veth pair of a Docker endpoint on ${ep.bridge}`,
+        );
+        deps.ahead.set(host, { endpointId: ep.id, networkId: ep.networkId, hostVeth: host, bridge: ep.bridge, mtu: ep.mtu });
+        return peer;
+      });
     },
     unplug,
     adopt: (id) => sync.adopt(id),

@@ -61,6 +61,8 @@ export function dockerNames(c: DockerContainer, aliases: readonly string[], own:
 export function createDockerSync(deps: DockerSyncDeps): DockerSync {
   const { state, engine, bindings, log } = deps;
   const adopting = new Set<string>();
+  /** Docker endpoints of this host Docker has not listed, since when (this agent's clock). */
+  const unheldSince = new Map<string, number>();
   let stopped = false;
   let running = false;
   let again = false;
@@ -159,8 +161,13 @@ export function createDockerSync(deps: DockerSyncDeps): DockerSync {
     deps.onForeignNetworks?.(new Map(dockerNets.filter((d) => d.driver !== 'ctnet').map((d) => [d.name, d.driver])));
   };
 
-  /** Names from Docker to the endpoints; endpoints Docker no longer has are released. */
-  const endpoints = async (containers: readonly DockerContainer[]): Promise<void> => {
+  /**
+   * Names from Docker to the endpoints; endpoints Docker no longer has are released once this
+   * agent has seen them missing for the grace period (its own clock: no comparison with the
+   * manager's timestamps). With `complete` false (a container Docker would not describe), no
+   * endpoint is judged missing.
+   */
+  const endpoints = async (containers: readonly DockerContainer[], complete: boolean): Promise<void> => {
     const held = new Set<string>(); // "<ctnet network>/<ip>" Docker still has
     for (const c of containers) {
       for (const a of c.attachments) {
@@ -170,18 +177,27 @@ export function createDockerSync(deps: DockerSyncDeps): DockerSync {
         if (!bindings.endpoint(a.endpointId)) {
           // A binding lost (the agent died before writing it): the cluster's address says which endpoint it is.
           const ep = [...state.endpoints.values()].find((e) => e.networkId === net && e.ip === a.ip && e.origin === 'docker' && nameKey(e.node) === nameKey(deps.node));
-          if (ep) await bindings.setEndpoint(a.endpointId, { network: net, name: ep.name, id: ep.id, ip: ep.ip, mac: ep.mac });
+          if (ep) await bindings.setEndpoint(a.endpointId, { network: net, name: ep.name, id: ep.id, ip: ep.ip, mac: ep.mac, at: deps.now() });
         }
         await nameEndpoint(c, a.endpointId, a.aliases);
       }
     }
+    if (!complete) return;
     const me = nameKey(deps.node);
+    const now = deps.now();
+    const missing = new Set<string>();
     for (const ep of [...state.endpoints.values()]) {
       if (ep.origin !== 'docker' || nameKey(ep.node) !== me || held.has(`${ep.networkId}/${ep.ip}`)) continue;
-      if (deps.now() - Date.parse(ep.createdAt) < GRACE_MS) continue;
-      await release(ep);
+      missing.add(ep.id);
+      const since = unheldSince.get(ep.id) ?? now;
+      unheldSince.set(ep.id, since);
+      if (now - since >= GRACE_MS) await release(ep);
     }
-    for (const [id, b] of bindings.endpoints()) if (!state.endpoints.has(endpointKey(b)) && !held.has(`${b.network}/${b.ip}`)) await bindings.dropEndpoint(id);
+    for (const id of [...unheldSince.keys()]) if (!missing.has(id)) unheldSince.delete(id);
+    for (const [id, b] of bindings.endpoints()) {
+      // A young binding may be ahead of both the state and Docker's lists.
+      if (!state.endpoints.has(endpointKey(b)) && !held.has(`${b.network}/${b.ip}`) && now - (b.at ?? 0) >= GRACE_MS) await bindings.dropEndpoint(id);
+    }
   };
 
   const release = async (ep: Endpoint): Promise<void> => {
@@ -215,7 +231,8 @@ export function createDockerSync(deps: DockerSyncDeps): DockerSync {
         if (!deps.ready() || stopped) return;
         try {
           await mirror(await engine.listNetworks());
-          await endpoints(await engine.listContainers());
+          const { containers, complete } = await engine.listContainers();
+          await endpoints(containers, complete);
           if (dockerDown) log.info('Docker is reachable again');
           dockerDown = false;
         } catch (err) {

@@ -35,6 +35,12 @@ export function desiredHostRules(
     traffic?: ServiceTraffic;
     /** "tcp/8080": ports a process on the host already listens on; left to it (see publishedHere). */
     held?: ReadonlySet<string>;
+    /**
+     * The resolver address of Docker's containers (on lo): reached only from the host itself
+     * and its container bridges (ctnet's, docker0, br-*), never from the wire — Linux would
+     * otherwise answer it for any neighbour that routes it here.
+     */
+    containerResolver?: string;
   } = {},
 ): NftTable {
   const eps = endpointsByContainer(state);
@@ -69,7 +75,14 @@ export function desiredHostRules(
     { name: 'publish', rules: publish },
     { name: 'nat_post', base: { type: 'nat', hook: 'postrouting', priority: 100, policy: 'accept' }, rules: post },
     { name: 'filter_fwd', base: { type: 'filter', hook: 'forward', priority: 0, policy: 'accept' }, rules: forward },
-    { name: 'filter_in', base: { type: 'filter', hook: 'input', priority: 0, policy: 'accept' }, rules: [`iifname ${BRIDGES} jump sandbox_in`] },
+    {
+      name: 'filter_in',
+      base: { type: 'filter', hook: 'input', priority: 0, policy: 'accept' },
+      rules: [
+        ...(opts.containerResolver ? [`ip daddr ${opts.containerResolver} iifname != "lo" iifname != ${BRIDGES} iifname != "docker0" iifname != "br-*" drop`] : []),
+        `iifname ${BRIDGES} jump sandbox_in`,
+      ],
+    },
     {
       name: 'sandbox_in',
       rules: ['ct state established,related accept', 'udp dport 53 accept', 'tcp dport 53 accept', 'drop'],

@@ -108,6 +108,25 @@ describe('host rules', () => {
     ]);
     expect(rules.chains.find((c) => c.name === 'sandbox_in')!.rules.at(-1)).toBe('drop');
   });
+
+  it('the resolver address of Docker\'s containers is reached from the host and container bridges only, never from the wire', () => {
+    const s = cluster();
+    const overlays = desiredHost(s, ctx('h3', '192.168.1.3'), 'p').overlays;
+    expect(desiredHostRules(s, ctx('h3', '192.168.1.3'), overlays).chains.find((c) => c.name === 'filter_in')!.rules).toHaveLength(1);
+    const rules = desiredHostRules(s, ctx('h3', '192.168.1.3'), overlays, { containerResolver: '169.254.53.53' });
+    expect(rules.chains.find((c) => c.name === 'filter_in')!.rules[0]).toBe('ip daddr 169.254.53.53 iifname != "lo" iifname != "ctbr-*" iifname != "docker0" iifname != "br-*" drop');
+  });
+
+  it('publishes a Docker endpoint\'s ports on its own node, to the endpoint itself', () => {
+    const s = cluster();
+    const dockerEp: Endpoint = { ...ep('app', 'dk-1', 'h3', '10.0.0.50', ''), origin: 'docker', aliases: ['web'], ports: [{ protocol: 'tcp', hostIp: '', hostPort: 8088, containerPort: 80 }] };
+    const withDocker = { ...s, endpoints: new Map([...s.endpoints, ['app/dk-1', dockerEp]]) };
+    const overlays = desiredHost(withDocker, ctx('h3', '192.168.1.3'), 'p').overlays;
+    expect(desiredHostRules(withDocker, ctx('h3', '192.168.1.3'), overlays).chains.find((c) => c.name === 'publish')!.rules).toContain('tcp dport 8088 dnat to 10.0.0.50:80');
+    expect(publishedHere(withDocker, 'h3')).toContainEqual({ protocol: 'tcp', port: 8088, holder: 'Docker container web' });
+    const h1 = desiredHost(withDocker, ctx('h1', '192.168.1.1'), 'p').overlays;
+    expect(desiredHostRules(withDocker, ctx('h1', '192.168.1.1'), h1).chains.find((c) => c.name === 'publish')!.rules.join('\n')).not.toContain('8088');
+  });
 });
 
 describe('sandbox rules', () => {

@@ -58,9 +58,8 @@ export async function updateEndpoint(deps: ManagerDeps, req: UpdateEndpointReque
     if (ep.container !== '') throw failedPrecondition(`endpoint ${name} is an interface of a container: its ports are the container's (-p at ctmgr run)`);
     // A host port 0 is for the manager to choose: checked as port 1, then put back.
     const wanted = req.ports.map((p) => ({ ...portMappingFromWire({ ...p, hostPort: p.hostPort || 1 }, `endpoint ${name}`), hostPort: p.hostPort }));
-    // Its own ports are replaced, not clashed with: they go first.
-    if (ep.ports?.length && wanted.length > 0) await deps.store.updateEndpoint(net.id, name, { ports: [] });
-    ports = wanted.length > 0 ? assignContainerPorts(deps, ep.node, wanted) : [];
+    // Its own ports are replaced, not clashed with (the store keeps a claim it already holds).
+    ports = wanted.length > 0 ? assignContainerPorts(deps, ep.node, wanted, ep.id) : [];
   }
   const out = await deps.store.updateEndpoint(net.id, name, { ...(aliases && { aliases }), ...(ports && { ports }) });
   if (!out) throw missing();

@@ -23,7 +23,7 @@ interface Claim {
 }
 
 /** The claims on `node` (its containers' ports and every ingress port); '' = the claims on any node. */
-export function portClaims(deps: ManagerDeps, node: string): Claim[] {
+export function portClaims(deps: ManagerDeps, node: string, exceptEndpoint = ''): Claim[] {
   const claims: Claim[] = [];
   for (const svc of deps.view.services.values()) {
     for (const p of svc.publish ?? []) {
@@ -35,7 +35,7 @@ export function portClaims(deps: ManagerDeps, node: string): Claim[] {
     for (const p of c.ports ?? []) claims.push({ ...p, holder: `container ${c.name} on node ${c.node}`, everyNode: false });
   }
   for (const e of deps.view.endpoints.values()) {
-    if (!e.ports?.length || (node !== '' && nameKey(e.node) !== nameKey(node))) continue;
+    if (!e.ports?.length || e.id === exceptEndpoint || (node !== '' && nameKey(e.node) !== nameKey(node))) continue;
     for (const p of e.ports) claims.push({ ...p, holder: `Docker container ${e.aliases[0] ?? e.name} on node ${e.node}`, everyNode: false });
   }
   return claims;
@@ -71,8 +71,8 @@ function choosePort(range: { first: number; last: number }, cursor: Map<Protocol
  * holder. This reads the manager's view for a clear answer at once; the claim keys written
  * with the container (store) are what actually guarantee one holder per port.
  */
-export function assignContainerPorts(deps: ManagerDeps, node: string, ports: readonly PortMapping[]): PortMapping[] {
-  const held = indexClaims(portClaims(deps, node));
+export function assignContainerPorts(deps: ManagerDeps, node: string, ports: readonly PortMapping[], exceptEndpoint = ''): PortMapping[] {
+  const held = indexClaims(portClaims(deps, node, exceptEndpoint));
   const holderOf = (m: PortMapping): Claim | undefined => held.get(`${m.protocol}/${m.hostPort}`)?.find((c) => portsClash(c, m));
   const cursor = new Map<Protocol, number>();
   const out: PortMapping[] = [];

@@ -1,4 +1,4 @@
-import { invalidArgument, isAttached, nameKey, permissionDenied } from '@ctnet/core';
+import { invalidArgument, isAttached, nameKey, notFound, parseName, permissionDenied } from '@ctnet/core';
 import type { Identity } from '@ctnet/pki';
 import type {
   CreateEndpointRequest,
@@ -18,6 +18,7 @@ import type {
   RunContainerRequest,
 } from '@ctnet/proto';
 import type { ManagerDeps } from '../deps.js';
+import { findNetwork } from './networks.js';
 
 export async function joinToken(deps: ManagerDeps, req: JoinTokenRequest): Promise<JoinTokenResponse> {
   const role = req.role.trim() || 'worker';
@@ -62,19 +63,7 @@ export const NODE_METHODS: ReadonlySet<string> = new Set([
 /** The label a network made through a host's Docker (docker network create -d ctnet) carries. */
 export const DOCKER_ORIGIN_LABEL = 'ctnet.origin';
 
-/** A network (by name or id) as the manager's view has it. */
-function viewNetwork(deps: ManagerDeps, nameOrId: string) {
-  const key = nameKey(nameOrId.trim());
-  for (const n of deps.view.networks.values()) if (n.id === nameOrId.trim() || nameKey(n.name) === key) return n;
-  return undefined;
-}
-
-/**
- * What a caller may ask beyond its role. Attaching an existing process names a PID on a
- * host: only that host's agent credential (root on that host) may do it, for itself; the
- * admin API never can. A node may remove only what it attached.
- */
-export function authorizeRequest(deps: ManagerDeps, method: string, caller: Identity, req: unknown): void {
+export async function authorizeRequest(deps: ManagerDeps, method: string, caller: Identity, req: unknown): Promise<void> {
   if (method === 'runContainer') {
     const r = req as RunContainerRequest;
     const attaching = isAttached(r);
@@ -85,7 +74,7 @@ export function authorizeRequest(deps: ManagerDeps, method: string, caller: Iden
       throw permissionDenied(`node ${caller.name} may only attach its own processes and namespaces (ctagent attach, CNI), on itself`);
     }
   }
-  if (caller.role === 'node') authorizeDocker(deps, method, caller, req);
+  if (caller.role === 'node') await authorizeDocker(deps, method, caller, req);
   if (method === 'removeContainer' && caller.role === 'node') {
     const c = deps.view.containers.get(nameKey((req as RemoveContainerRequest).name));
     // None by that name: the handler says NotFound (a repeated CNI DEL is a success); a node
@@ -96,8 +85,13 @@ export function authorizeRequest(deps: ManagerDeps, method: string, caller: Iden
   }
 }
 
-/** What a node's Docker plugin may do: endpoints of its own Docker, networks made through Docker. */
-function authorizeDocker(deps: ManagerDeps, method: string, caller: Identity, req: unknown): void {
+/**
+ * What a node's Docker plugin may do: endpoints of its own Docker, networks made through
+ * Docker. The target is resolved exactly as the handler resolves it (an id prefix, a padded
+ * name), from the store, so no spelling reaches a record the check did not look at; one that
+ * does not exist is NotFound here already.
+ */
+async function authorizeDocker(deps: ManagerDeps, method: string, caller: Identity, req: unknown): Promise<void> {
   const plugin = `node ${caller.name}'s Docker plugin`;
   switch (method) {
     case 'createEndpoint': {
@@ -108,10 +102,11 @@ function authorizeDocker(deps: ManagerDeps, method: string, caller: Identity, re
     case 'deleteEndpoint':
     case 'updateEndpoint': {
       const r = req as DeleteEndpointRequest | UpdateEndpointRequest;
-      const net = viewNetwork(deps, r.network);
-      const ep = net && [...deps.view.endpoints.values()].find((e) => e.networkId === net.id && nameKey(e.name) === nameKey(r.name));
-      // None by that name: the handler says NotFound.
-      if (ep && (ep.origin !== 'docker' || nameKey(ep.node) !== caller.name)) throw permissionDenied(`${plugin} may only change the Docker endpoints of ${caller.name}`);
+      const net = await findNetwork(deps, r.network);
+      const name = parseName(r.name, 'endpoint');
+      const ep = await deps.store.getEndpoint(net.id, name);
+      if (!ep) throw notFound(`no endpoint named ${name} in network ${net.name}`);
+      if (ep.origin !== 'docker' || nameKey(ep.node) !== caller.name) throw permissionDenied(`${plugin} may only change the Docker endpoints of ${caller.name}`);
       return;
     }
     case 'createNetwork': {
@@ -122,8 +117,8 @@ function authorizeDocker(deps: ManagerDeps, method: string, caller: Identity, re
       return;
     }
     case 'removeNetwork': {
-      const net = viewNetwork(deps, (req as RemoveNetworkRequest).nameOrId);
-      if (net && net.labels[DOCKER_ORIGIN_LABEL] !== 'docker') {
+      const net = await findNetwork(deps, (req as RemoveNetworkRequest).nameOrId);
+      if (net.labels[DOCKER_ORIGIN_LABEL] !== 'docker') {
         throw permissionDenied(`network ${net.name} was created with ctmgr, not through Docker; remove it with "ctmgr network rm ${net.name}"`);
       }
       return;
