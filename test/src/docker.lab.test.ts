@@ -80,6 +80,15 @@ describe.skipIf(reason !== undefined)(`Docker network and IPAM plugin with docke
     await waitUntil(async () => (await docker('h1', 'exec', 'web1', 'ping', '-c1', '-W2', 'native')).code === 0, 15_000, () => lab.logs(20));
     const fromNative = await ok(lab.ctagent('h2', 'exec', 'native', '--', 'ping', '-c1', '-W2', 'web1'));
     expect(fromNative).toContain(ip1);
+    // A ctnet service (vip mode, tasks on h2): a Docker container, whose sandbox has no VIP
+    // balancing, is answered with the running tasks and reaches one.
+    await ok(lab.ctmgr('service', 'create', '--name', 'svc', '--network', 'appnet', '--replicas', '2', '--constraint', 'node.name==h2', '--', 'sleep', 'infinity'));
+    await waitUntil(async () => (await docker('h1', 'exec', 'web1', 'ping', '-c1', '-W2', 'svc')).code === 0, 20_000, () => lab.logs(20));
+    const tasks = (await networkDetail('appnet'))[0]!.endpoints!.filter((e) => e.name.startsWith('svc.')).map((e) => e.ip);
+    expect(tasks).toHaveLength(2);
+    const reached = /PING svc \((\d+\.\d+\.\d+\.\d+)\)/.exec(await ok(docker('h1', 'exec', 'web1', 'ping', '-c1', '-W2', 'svc')))?.[1];
+    expect(tasks).toContain(reached);
+    await ok(lab.ctmgr('service', 'rm', 'svc'));
     // The cluster shows the Docker containers beside its own, under their names.
     const eps = (await networkDetail('appnet'))[0]!.endpoints ?? [];
     expect(eps.find((e) => e.ip === ip3)).toMatchObject({ node: 'h3' });

@@ -112,6 +112,22 @@ describe('embedded DNS zone: services', () => {
     expect(ask('svc.3.b3')).toEqual({ kind: 'forward' });
   });
 
+  it('a Docker container (no VIP balancing in its sandbox) gets a vip service\'s running tasks, rotated; others the VIP', () => {
+    const withDocker: ClusterState = {
+      ...s,
+      endpoints: new Map([
+        ...[...s.endpoints].filter(([k]) => k !== 'web-n1'),
+        ['web-n1', { ...ep('n1', 'web', '10.1.0.100', ''), node: '' }], // a VIP has no node
+        ['dk-n1', { ...ep('n1', 'dk-1', '10.1.0.60', ''), origin: 'docker' as const, aliases: ['dockerweb'] }],
+      ]),
+    };
+    const zd = buildZone(withDocker);
+    expect(lookup(zd, ip('10.1.0.60'), 'web', 1, 0)).toEqual({ kind: 'a', addrs: [ip('10.1.0.11')] });
+    expect(lookup(zd, ip('10.1.0.50'), 'web', 1, 0)).toEqual({ kind: 'a', addrs: [ip('10.1.0.100')] });
+    expect(lookup(zd, ip('10.1.0.50'), 'dockerweb', 1, 0)).toEqual({ kind: 'a', addrs: [ip('10.1.0.60')] });
+    expect(lookup(zd, ip('10.1.0.60'), 'rr', 1, 1)).toEqual({ kind: 'a', addrs: [ip('10.1.0.22'), ip('10.1.0.21')] });
+  });
+
   it('a task that is not up can still ask (its address is in the view)', () => {
     expect(lookup(z, ip('10.1.0.12'), 'web', 1)).toEqual({ kind: 'a', addrs: [ip('10.1.0.100')] });
   });

@@ -2,6 +2,7 @@ import type { ClusterState } from '../desired/host.js';
 import { nameKey } from '../model/names.js';
 import { isDefaultBridge } from '../model/local.js';
 import { isServing } from '../model/service.js';
+import { isVirtualIp } from '../model/endpoint.js';
 import { parseIPv4 } from '../net/ipv4.js';
 import { ptrNameToIPv4 } from './names.js';
 
@@ -29,6 +30,14 @@ export interface Zone {
    * cluster, so names that are not ours are never forwarded for them.
    */
   readonly isolated: ReadonlySet<number>;
+  /**
+   * Askers with no VIP balancing of their own: Docker's containers (ctnet's nftables table is
+   * not in their sandbox, so a virtual IP would lead nowhere). To them a service in `vip` mode
+   * answers with its running tasks, in rotating order, as `dnsrr` does.
+   */
+  readonly noVip: ReadonlySet<number>;
+  /** A service's virtual IP -> its network and the name listing its tasks there. */
+  readonly vipTasks: ReadonlyMap<number, { readonly net: string; readonly tasks: string }>;
 }
 
 /**
@@ -47,6 +56,8 @@ export function buildZone(state: ClusterState, node?: string): Zone {
   const byContainer = new Map<string, string[]>();
   const addrOf = new Map<number, string>(); // address -> container id ('' = bare endpoint)
   const containers = new Map([...state.containers.values()].map((c) => [c.id, c]));
+  const vipTasks = new Map<number, { net: string; tasks: string }>();
+  const noVip = new Set<number>();
   const add = (net: string, name: string, addr: number) => {
     let m = names.get(net);
     if (!m) names.set(net, (m = new Map()));
@@ -69,6 +80,7 @@ export function buildZone(state: ClusterState, node?: string): Zone {
       else byContainer.set(ep.container, [net.id]);
     }
     if (net.driver === 'bridge' && (isDefaultBridge(net) || (me !== undefined && nameKey(ep.node) !== me))) continue;
+    if (isVirtualIp(ep)) vipTasks.set(addr, { net: net.id, tasks: nameKey(`tasks.${ep.name}`) });
     const owner = ep.container ? containers.get(ep.container) : undefined;
     // A task is in DNS only while it runs and is wanted: never an address that is not serving.
     if (owner && !isServing(owner)) continue;
@@ -90,10 +102,11 @@ export function buildZone(state: ClusterState, node?: string): Zone {
     const addr = parseIPv4(ep.ip);
     const view = addrOf.get(addr) ? (byContainer.get(ep.container) ?? [ep.networkId]) : [ep.networkId];
     viewOf.set(addr, view);
+    if (ep.origin === 'docker') noVip.add(addr);
     // One network with a way out is enough, as Docker decides (sandbox "has external access").
     if (view.every((id) => state.networks.get(id)?.internal === true)) isolated.add(addr);
   }
-  return { viewOf, names, networkByName, known, ptr, rotating, isolated };
+  return { viewOf, names, networkByName, known, ptr, rotating, isolated, noVip, vipTasks };
 }
 
 export type Lookup =
@@ -137,6 +150,17 @@ export function lookup(zone: Zone, source: number, qname: string, qtype: number,
   if (found.length === 0 && netId !== undefined && view.includes(netId)) {
     found = [...(zone.names.get(netId)?.get(bare) ?? [])];
     rotate = zone.rotating.has(`${netId}/${bare}`);
+  }
+  if (found.length > 0 && zone.noVip.has(source)) {
+    // A virtual IP means nothing where nothing balances it: its tasks instead.
+    const out: number[] = [];
+    for (const a of found) {
+      const v = zone.vipTasks.get(a);
+      for (const t of v ? (zone.names.get(v.net)?.get(v.tasks) ?? []) : [a]) if (!out.includes(t)) out.push(t);
+      rotate ||= v !== undefined;
+    }
+    found = out;
+    if (found.length === 0) return { kind: 'nodata' }; // the service runs no task: nothing to reach
   }
   if (found.length > 0) {
     if (qtype !== T_A) return { kind: 'nodata' };

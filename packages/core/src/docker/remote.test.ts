@@ -65,6 +65,7 @@ describe('Docker remote driver protocol', () => {
     expect(message(() => parseNetworkCreate(create({}, { 'com.docker.network.enable_ipv6': true })))).toMatch(/IPv4 only/);
     expect(message(() => parseNetworkCreate(create({ IPv4Data: [] })))).toMatch(/exactly one IPv4 subnet/);
     expect(message(() => parseNetworkCreate(create({ NetworkID: 'zz' })))).toMatch(/not a Docker id/);
+    expect(message(() => parseNetworkCreate(create({ IPv4Data: [{ AddressSpace: 'ctnet', Pool: '10.1.0.0/24', AuxAddresses: { router: '10.1.0.5/24' } }] })))).toMatch(/--aux-address.*ctmgr network create/);
   });
 
   it('names pools by their subnet, and refuses pools that are not ctnet\'s', () => {

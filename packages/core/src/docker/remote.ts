@@ -207,6 +207,9 @@ export function parseNetworkCreate(body: Json): NetworkCreate {
   }
   const data = v4[0] as Json;
   const subnet = parseCidr(str(data, 'Pool', true), 'subnet');
+  if (Object.keys(obj(data, 'AuxAddresses')).length > 0) {
+    throw invalidArgument('--aux-address is not taken through Docker; create the network with "ctmgr network create --aux-address …" and it appears in Docker by itself');
+  }
   const gwText = str(data, 'Gateway');
   return {
     networkId,
