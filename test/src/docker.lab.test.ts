@@ -214,13 +214,15 @@ describe.skipIf(reason !== undefined)(`Docker network and IPAM plugin with docke
     expect(await failure(docker('h3', 'network', 'create', '-d', 'ctnet', '--ipam-driver', 'ctnet', '--subnet', '10.77.0.128/25', 'clash'))).toMatch(/overlaps 10\.77\.0\.0\/24 \(ctnet network appnet\)/);
     // An option the driver does not know.
     expect(await failure(docker('h1', 'network', 'create', '-d', 'ctnet', '--ipam-driver', 'ctnet', '-o', 'color=blue', 'opts'))).toMatch(/unknown option "color"/);
+    // --aux-address: ctmgr's to give.
+    expect(await failure(docker('h1', 'network', 'create', '-d', 'ctnet', '--ipam-driver', 'ctnet', '--subnet', '10.79.3.0/24', '--aux-address', 'router=10.79.3.5', 'auxnet'))).toMatch(/--aux-address is not taken through Docker/);
     // Without ctnet's IPAM.
     expect(await failure(docker('h1', 'network', 'create', '-d', 'ctnet', '--subnet', '10.79.0.0/24', 'noipam'))).toMatch(/--ipam-driver ctnet/);
     // An address another host's container has.
     const ip1 = await ipOf('h1', 'web1', 'appnet');
     expect(await failure(docker('h3', 'run', '-d', '--name', 'dup', '--network', 'appnet', '--ip', ip1, LAB_DOCKER_IMAGE, 'sleep', '600'))).toMatch(new RegExp(`${ip1.replaceAll('.', '\\.')} is already in use in network appnet by Docker container web1 on node h1`));
     await docker('h3', 'rm', '-f', 'dup');
-    for (const name of ['clash', 'opts', 'noipam']) expect((await lab.ctmgr('network', 'ls')).stdout).not.toContain(name);
+    for (const name of ['clash', 'opts', 'noipam', 'auxnet']) expect((await lab.ctmgr('network', 'ls')).stdout).not.toContain(name);
 
     // A name h3's Docker has for another driver: refused for a new cluster network, naming h3,
     // with ctmgr at once; through Docker on h1, removed again from h1's Docker (Docker tells a

@@ -125,7 +125,10 @@ describe('the Docker plugin\'s verbs', () => {
     const a = await call('IpamDriver.RequestAddress', { PoolID: 'ctnet/10.5.0.0/24', Options: { 'com.docker.network.endpoint.macaddress': '02:42:0a:05:00:02' } });
     expect(a.Address).toBe('10.5.0.2/24');
     expect(created[0]).toMatchObject({ node: 'h1', origin: 'docker', mac: '02:42:0a:05:00:02' });
-    await expect(call('IpamDriver.RequestAddress', { PoolID: 'ctnet/10.5.0.0/24', Address: '10.5.0.99' })).rejects.toThrow(/Docker container x on node h3/);
+    await expect(call('IpamDriver.RequestAddress', { PoolID: 'ctnet/10.5.0.0/24', Address: '10.5.0.99', Options: { 'com.docker.network.endpoint.macaddress': '02:42:0a:05:00:63' } })).rejects.toThrow(/Docker container x on node h3/);
+    // No MAC: an --aux-address, refused at once (nothing claimed).
+    await expect(call('IpamDriver.RequestAddress', { PoolID: 'ctnet/10.5.0.0/24', Address: '10.5.0.98', Options: null })).rejects.toThrow(/--aux-address/);
+    expect(created).toHaveLength(1);
     // Docker gave no MAC: the one recorded is answered. It gave one: nothing may be answered.
     expect(await call('NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP1, Interface: { Address: '10.5.0.2/24' } })).toEqual({ Interface: { MacAddress: '02:42:0a:05:00:02' } });
     await expect(call('NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP2, Interface: { Address: '10.5.0.77/24' } })).rejects.toThrow(/not handed out by ctnet/);
@@ -148,9 +151,10 @@ describe('the Docker plugin\'s verbs', () => {
     const NET2 = 'e'.repeat(64);
     await call('NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': { 'ctnet.network': 'n1000000' } }, IPv4Data: [{ AddressSpace: 'ctnet', Pool: '10.5.0.0/24' }] });
     await call('NetworkDriver.CreateNetwork', { NetworkID: NET2, Options: { 'com.docker.network.generic': { 'ctnet.network': 'n2000000' } }, IPv4Data: [{ AddressSpace: 'ctnet', Pool: '10.6.0.0/24' }] });
-    await call('IpamDriver.RequestAddress', { PoolID: 'ctnet/10.5.0.0/24' });
+    const mac = { 'com.docker.network.endpoint.macaddress': '02:42:0a:05:00:02' };
+    await call('IpamDriver.RequestAddress', { PoolID: 'ctnet/10.5.0.0/24', Options: mac });
     await call('NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP1, Interface: { Address: '10.5.0.2/24' } });
-    await call('IpamDriver.RequestAddress', { PoolID: 'ctnet/10.6.0.0/24', Address: '10.6.0.5' });
+    await call('IpamDriver.RequestAddress', { PoolID: 'ctnet/10.6.0.0/24', Address: '10.6.0.5', Options: mac });
     await call('NetworkDriver.CreateEndpoint', { NetworkID: NET2, EndpointID: EP2, Interface: { Address: '10.6.0.5/24', MacAddress: '02:42:0a:05:00:02' } });
     const first = await call('NetworkDriver.Join', { NetworkID: NET, EndpointID: EP1, SandboxKey: '/x/netns/s1' });
     const second = await call('NetworkDriver.Join', { NetworkID: NET2, EndpointID: EP2, SandboxKey: '/x/netns/s1' });

@@ -144,6 +144,9 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
       if (net && a.address && a.address !== net.gateway) throw invalidArgument(`network ${net.name} has gateway ${net.gateway}, not ${a.address}`);
       return { Address: `${gw}/${a.pool.prefix}`, Data: {} };
     }
+    // A container's request always carries its MAC (RequiresMACAddress: Docker makes one up when
+    // none is given); one without is --aux-address, which ctnet takes only through ctmgr.
+    if (!a.mac) throw invalidArgument('--aux-address is not taken through Docker; create the network with "ctmgr network create --aux-address …" and it appears in Docker by itself');
     requireReady();
     // A network made through Docker a moment ago: its cluster network is being made.
     const target = net ?? (await deps.waitUntil(() => bySubnet(a.pool) !== undefined, WAIT_MS, `network ${formatCidr(a.pool)} to be created in the cluster`), bySubnet(a.pool)!);
