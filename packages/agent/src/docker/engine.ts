@@ -44,6 +44,11 @@ export interface DockerEngine {
    */
   listContainers(): Promise<{ containers: DockerContainer[]; complete: boolean }>;
   inspectContainer(id: string): Promise<DockerContainer | undefined>;
+  /**
+   * The containers on a network as libnetwork has them (name, endpoint, address): answered at
+   * once, while a container that is starting cannot be inspected until it has started.
+   */
+  networkContainers(networkId: string): Promise<{ containerId: string; name: string; endpointId: string }[]>;
   /** Follows Docker's network events until closed; onEnd when the stream ends or fails (dockerd stopped). */
   events(onEvent: (e: DockerEvent) => void, onEnd: (err?: Error) => void): { close(): void };
 }
@@ -139,6 +144,12 @@ export function createDockerEngine(where: AgentConfig['dockerHost']): DockerEngi
     async inspectContainer(id) {
       const r = await ok('GET', `/containers/${encodeURIComponent(id)}/json`, undefined, [404]);
       return r.status === 404 ? undefined : container(r.json as Record<string, unknown>);
+    },
+    async networkContainers(networkId) {
+      const r = await ok('GET', `/networks/${encodeURIComponent(networkId)}`, undefined, [404]);
+      if (r.status === 404) return [];
+      const list = ((r.json as { Containers?: Record<string, { Name?: string; EndpointID?: string }> }).Containers ?? {}) as Record<string, { Name?: string; EndpointID?: string }>;
+      return Object.entries(list).map(([containerId, c]) => ({ containerId, name: String(c.Name ?? ''), endpointId: String(c.EndpointID ?? '') }));
     },
     events(onEvent, onEnd) {
       let ended = false;

@@ -32,6 +32,9 @@ describe('the Docker sync', () => {
   let problems: ReadonlyMap<string, string>;
   let now: number;
   let sync: DockerSync | undefined;
+  let emit: ((e: { type: string; action: string; actorId: string; attributes: Record<string, string> }) => void) | undefined;
+  let onNetwork: { containerId: string; name: string; endpointId: string }[];
+  let inspectHangs = false;
 
   const engine = (): DockerEngine => ({
     listNetworks: async () => dockerNets,
@@ -46,8 +49,9 @@ describe('the Docker sync', () => {
       dockerNets = dockerNets.filter((d) => d.id !== id);
     },
     listContainers: async () => ({ containers, complete: true }),
-    inspectContainer: async (id) => containers.find((c) => c.id === id),
-    events: () => ({ close: () => undefined }),
+    inspectContainer: (id) => (inspectHangs ? new Promise(() => undefined) : Promise.resolve(containers.find((c) => c.id === id))),
+    networkContainers: async () => onNetwork,
+    events: (onEvent) => ((emit = onEvent), { close: () => undefined }),
   });
   const start = () =>
     (sync = createDockerSync({
@@ -88,6 +92,8 @@ describe('the Docker sync', () => {
     deleted = [];
     problems = new Map();
     now = Date.parse('2026-12-02T12:00:00Z');
+    onNetwork = [];
+    inspectHangs = false;
   });
   afterEach(() => {
     sync?.stop();
@@ -126,5 +132,17 @@ describe('the Docker sync', () => {
     expect(deleted).toEqual(['dk-b']);
     expect(bindings.endpoint('8'.repeat(64))).toMatchObject({ network: 'n1', name: 'dk-c', ip: '10.7.0.4' });
     expect(updates.find((u) => u.name === 'dk-c')?.aliases).toEqual(['young']);
+  });
+
+  it('names a container\'s endpoint from the network at its connect event, while Docker cannot describe the starting container yet', async () => {
+    endpoints.set('n1/dk-s', { id: 'dk-s-id', networkId: 'n1', name: 'dk-s', node: 'h1', ip: '10.7.0.9', mac: '02:42:00:00:00:09', aliases: [], createdAt: '', container: '', origin: 'docker' });
+    await bindings.setNetwork('d'.repeat(64), { ctnet: 'n1' });
+    await bindings.setEndpoint('7'.repeat(64), { network: 'n1', name: 'dk-s', id: 'dk-s-id', ip: '10.7.0.9', mac: '02:42:00:00:00:09' });
+    inspectHangs = true; // starting: its inspect waits for the start
+    onNetwork = [{ containerId: '6'.repeat(64), name: 'starting', endpointId: '7'.repeat(64) }];
+    start();
+    emit!({ type: 'network', action: 'connect', actorId: 'd'.repeat(64), attributes: { type: 'ctnet', container: '6'.repeat(64), name: 'app' } });
+    await settle(() => updates.length > 0);
+    expect(updates[0]).toMatchObject({ network: 'n1', name: 'dk-s', aliases: ['starting'], setAliases: true });
   });
 });

@@ -208,11 +208,23 @@ export function createDockerSync(deps: DockerSyncDeps): DockerSync {
     });
   };
 
-  const nameEndpoint = async (c: DockerContainer, dockerEndpoint: string, aliases: readonly string[]): Promise<void> => {
+  /**
+   * `nameOnly`: the container's name is known, its aliases not yet (they are kept, not
+   * replaced). Updates of one endpoint run in the order they were asked for, so a name-only
+   * update never lands after the full one it preceded.
+   */
+  const naming = new Map<string, Promise<void>>();
+  const nameEndpoint = (c: DockerContainer, dockerEndpoint: string, aliases: readonly string[], nameOnly = false): Promise<void> => {
+    const next = (naming.get(dockerEndpoint) ?? Promise.resolve()).then(() => applyNames(c, dockerEndpoint, aliases, nameOnly));
+    naming.set(dockerEndpoint, next);
+    void next.finally(() => naming.get(dockerEndpoint) === next && naming.delete(dockerEndpoint));
+    return next;
+  };
+  const applyNames = async (c: DockerContainer, dockerEndpoint: string, aliases: readonly string[], nameOnly: boolean): Promise<void> => {
     const b = bindings.endpoint(dockerEndpoint);
     const ep = b && state.endpoints.get(endpointKey(b));
     if (!b || !ep) return;
-    const want = dockerNames(c, aliases, ep.name);
+    const want = dockerNames(c, nameOnly ? ep.aliases : aliases, ep.name);
     if (want.length === ep.aliases.length && want.every((n, i) => n === ep.aliases[i])) return;
     await deps.manager.updateEndpoint({ network: ep.networkId, name: ep.name, aliases: want, setAliases: true, ports: [], setPorts: false }).catch((err: unknown) => {
       log.warn('could not give a Docker endpoint its names', { container: c.name, error: String(err) });
@@ -262,7 +274,17 @@ export function createDockerSync(deps: DockerSyncDeps): DockerSync {
       (e) => {
         if (e.type !== 'network') return;
         if (e.action === 'connect' && e.attributes.type === 'ctnet' && e.attributes.container) {
-          void engine.inspectContainer(e.attributes.container).then(
+          // The name at once from the network (the container may still be starting), then its
+          // aliases once Docker describes the container (after its start).
+          const cid = e.attributes.container;
+          void engine.networkContainers(e.actorId).then(
+            async (list) => {
+              const mine = list.find((x) => x.containerId === cid);
+              if (mine?.name && mine.endpointId) await nameEndpoint({ id: cid, name: mine.name, attachments: [] }, mine.endpointId, [], true);
+            },
+            () => undefined,
+          );
+          void engine.inspectContainer(cid).then(
             async (c) => {
               for (const a of c?.attachments ?? []) if (c && bindings.network(a.networkId)?.ctnet) await nameEndpoint(c, a.endpointId, a.aliases);
             },
