@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   CtnetError,
   DOCKER_NETWORK_OPTION,
+  DOCKER_ORIGIN_LABEL,
   ErrorCode,
   bridgeName,
   failedPrecondition,
@@ -29,7 +30,7 @@ import {
   type Logger,
   type Network,
   type Occupied,
-  parsePortMap,
+  parseProgramConnectivity,
 } from '@ctnet/core';
 import { endpointFromWire, type CreateEndpointRequest, type CreateNetworkRequest, type UpdateEndpointRequest, type Endpoint as WireEndpoint, type Network as WireNetwork } from '@ctnet/proto';
 import type { LocalState } from '../state.js';
@@ -67,15 +68,10 @@ export interface DockerPluginDeps {
 }
 
 const WAIT_MS = 20_000;
-export const DOCKER_ORIGIN_LABEL = 'ctnet.origin';
 const DOCKER_ADDRESS_SPACE = 'ctnet';
 
 type Json = Record<string, unknown>;
 
-const obj = (body: Json, key: string): Json => {
-  const v = body[key];
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {};
-};
 
 /** The remote driver's verbs over this agent's state and managers; each returns the JSON answer or throws a CtnetError. */
 export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMethod, body: Json) => Promise<Json> {
@@ -292,8 +288,7 @@ export function createDockerPlugin(deps: DockerPluginDeps): (method: DockerMetho
    * transaction; a host port 0 is chosen there), and every host's nftables follow from the state.
    */
   const publish = async (body: Json): Promise<Json> => {
-    const r = parseEndpointRef(body);
-    const ports = parsePortMap(obj(body, 'Options'));
+    const { ports, ...r } = parseProgramConnectivity(body);
     const b = bindings.endpoint(r.endpointId);
     if (!b) throw failedPrecondition(`endpoint ${r.endpointId.slice(0, 12)} is unknown to ctnet on ${deps.node}`);
     if (ports.length === 0) return {};

@@ -12,6 +12,8 @@ import { formatCidr, parseCidr, parseIPv4, type Cidr } from '../net/ipv4.js';
 
 /** The network option the mirror sets on networks it creates in a host's Docker: which ctnet network it is. */
 export const DOCKER_NETWORK_OPTION = 'ctnet.network';
+/** The label a cluster network made through a host's Docker carries (value "docker"): node certificates may remove only those. */
+export const DOCKER_ORIGIN_LABEL = 'ctnet.origin';
 /** RequestAddress for a network's gateway carries this option value. */
 export const DOCKER_GATEWAY_REQUEST = 'com.docker.network.gateway';
 /** Network options the driver understands (`docker network create -o KEY=VALUE`). */
@@ -290,6 +292,9 @@ export function parsePortMap(options: Json): DockerPortMapping[] {
     return { protocol, containerPort: port(p.Port, 'container port', false), hostIp, hostPort };
   });
 }
+
+/** ProgramExternalConnectivity: the endpoint and its -p. */
+export const parseProgramConnectivity = (body: Json): EndpointRef & { readonly ports: DockerPortMapping[] } => ({ ...parseEndpointRef(body), ports: parsePortMap(obj(body, 'Options')) });
 
 function stringMap(o: Json, what: string): Record<string, string> {
   const out: Record<string, string> = {};

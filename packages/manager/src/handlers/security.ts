@@ -1,4 +1,4 @@
-import { invalidArgument, isAttached, nameKey, notFound, parseName, permissionDenied } from '@ctnet/core';
+import { DOCKER_ORIGIN_LABEL, invalidArgument, isAttached, nameKey, notFound, parseName, permissionDenied } from '@ctnet/core';
 import type { Identity } from '@ctnet/pki';
 import type {
   CreateEndpointRequest,
@@ -60,8 +60,6 @@ export const NODE_METHODS: ReadonlySet<string> = new Set([
   'removeNetwork',
 ]);
 
-/** The label a network made through a host's Docker (docker network create -d ctnet) carries. */
-export const DOCKER_ORIGIN_LABEL = 'ctnet.origin';
 
 export async function authorizeRequest(deps: ManagerDeps, method: string, caller: Identity, req: unknown): Promise<void> {
   if (method === 'runContainer') {
