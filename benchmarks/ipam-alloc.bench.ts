@@ -188,7 +188,7 @@ runBench(async (bench) => {
 
   // 2. end-to-end: a client calling a ctmgr process over gRPC
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const mgr = spawn(process.execPath, [join(REPO, 'packages/cli/dist/main.js'), 'serve', `--listen=127.0.0.1:${grpcPort}`, `--http=127.0.0.1:${httpPort}`, `--etcd-endpoints=${etcd.endpoint}`, `--data-dir=${join(dataDir, 'grpc')}`], {
+  const mgr = spawn(process.execPath, [join(REPO, 'packages/cli/dist/bin/ctmgr'), 'serve', `--listen=127.0.0.1:${grpcPort}`, `--http=127.0.0.1:${httpPort}`, `--etcd-endpoints=${etcd.endpoint}`, `--data-dir=${join(dataDir, 'grpc')}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let mgrErr = '';

@@ -19,7 +19,7 @@ import { ok } from './support/lab.js';
 import { BenchSkipped, runBench } from './support/run.js';
 import { pct, fmtMs } from './support/stats.js';
 
-const AGENT_JS = join(import.meta.dirname, '..', 'packages', 'agent', 'dist', 'main.js');
+const AGENT_JS = join(import.meta.dirname, '..', 'packages', 'agent', 'dist', 'bin', 'ctagent');
 
 /** The stamp of the first log line after `from` (a byte offset) that matches `re`. */
 function stampOf(log: string, from: number, re: RegExp): number {

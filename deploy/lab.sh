@@ -12,7 +12,7 @@
 #   deploy/lab.sh logs NODE [-f]  the manager's (m) or an agent's (hN) log
 #   deploy/lab.sh down            stop what up started, delete every namespace of the lab
 #
-# Environment for up: LAB_AGENTS=auto|0|1 (auto: if packages/agent/dist/main.js exists),
+# Environment for up: LAB_AGENTS=auto|0|1 (auto: if packages/agent/dist/bin/ctagent exists),
 # LAB_AGENT_JS (another agent entry point), LAB_NODE_TTL (3s), LAB_NODE_GRACE (10s),
 # LAB_RESYNC (5s), LAB_MANAGER_ARGS, LAB_AGENT_ARGS.
 # For down: LAB_KEEP=1 keeps the work dir (logs, data dirs).
@@ -28,8 +28,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-CTMGR_JS=$REPO/packages/cli/dist/main.js
-AGENT_JS=${LAB_AGENT_JS:-$REPO/packages/agent/dist/main.js}
+CTMGR_JS=$REPO/packages/cli/dist/bin/ctmgr
+AGENT_JS=${LAB_AGENT_JS:-$REPO/packages/agent/dist/bin/ctagent}
 STATE_DIR=/tmp/ctnet-lab
 STATE=$STATE_DIR/current.env
 

@@ -21,7 +21,7 @@ describe.skipIf(reason !== undefined)(`manager failover${reason ? ` (skipped: ${
     const etcdTls = ['--etcd-cacert', join(tls, 'ca.pem'), '--etcd-cert', join(tls, 'cert.pem'), '--etcd-key', join(tls, 'key.pem')];
     second = spawn(
       'ip',
-      ['netns', 'exec', lab.manager.ns, process.execPath, join(REPO, 'packages/cli/dist/main.js'), 'serve', '--listen', '0.0.0.0:4710', '--http', '127.0.0.1:4711', '--etcd-endpoints', 'https://127.0.0.1:23790', ...etcdTls, '--data-dir', join(lab.workDir, 'manager2')],
+      ['netns', 'exec', lab.manager.ns, process.execPath, join(REPO, 'packages/cli/dist/bin/ctmgr'), 'serve', '--listen', '0.0.0.0:4710', '--http', '127.0.0.1:4711', '--etcd-endpoints', 'https://127.0.0.1:23790', ...etcdTls, '--data-dir', join(lab.workDir, 'manager2')],
       { stdio: 'ignore' },
     );
     const managers = `${lab.manager.addr}:4700,${lab.manager.addr}:4710`;

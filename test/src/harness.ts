@@ -11,7 +11,7 @@ import { createCsr, parseJoinToken, type Credential } from '@ctnet/pki';
 import { freePort } from '@ctnet/store';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-export const CTMGR = join(REPO, 'packages', 'cli', 'dist', 'main.js');
+export const CTMGR = join(REPO, 'packages', 'cli', 'dist', 'bin', 'ctmgr');
 
 export interface ManagerProcess {
   readonly addr: string;

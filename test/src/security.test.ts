@@ -173,7 +173,7 @@ describe('cluster security', () => {
     const logFrom = mgr.output().length;
     try {
       const r = await new Promise<{ code: number | null; err: string }>((resolve) => {
-        const child = spawn(process.execPath, [join(REPO, 'packages/agent/dist/main.js'), 'run', '--manager', mgr.addr, '--advertise-addr', '127.0.0.1', '--node-name', 'w1', '--data-dir', dir], {
+        const child = spawn(process.execPath, [join(REPO, 'packages/agent/dist/bin/ctagent'), 'run', '--manager', mgr.addr, '--advertise-addr', '127.0.0.1', '--node-name', 'w1', '--data-dir', dir], {
           env: { ...process.env, CTNET_JOIN_TOKEN: `CTNET-1-${'0'.repeat(50)}-${secret}` },
         });
         let err = '';

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
-import { CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseIPv4, parseKeyValues } from '@ctnet/core';
+import { AGENT_SETTINGS, CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseIPv4, parseKeyValues, parseSettingsFile, withSettings } from '@ctnet/core';
 import { clientCredentials, clientOptions, fromServiceError, ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
 import { createExecaRunner } from './netlink/runner.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
@@ -36,7 +36,7 @@ run flags (environment variable in brackets):
   --data-dir DIR              default /var/lib/ctnet/agent [CTNET_DATA_DIR]
   --http HOST:PORT            /metrics and /healthz, default 127.0.0.1:4702 [CTNET_HTTP]
   --resync-interval DURATION  periodic full reconcile, default 10s [CTNET_RESYNC_INTERVAL]
-  --label k=v                 node label, repeatable
+  --label k=v                 node label, repeatable [CTNET_LABELS, comma list]
   --dns-ttl SECONDS           TTL of embedded DNS answers, default 5 [CTNET_DNS_TTL]
   --cni-socket PATH           where the CNI plugin (packages/cni/dist/ctnet) reaches this agent,
                               default /run/ctnet/cni.sock; "none" turns it off [CTNET_CNI_SOCKET].
@@ -53,8 +53,14 @@ run flags (environment variable in brackets):
                               on a manager with "ctmgr join-token worker" [CTNET_JOIN_TOKEN].
                               The node certificate and key are kept in DATA-DIR/tls (0600):
                               restarts need no token
+  --config FILE               settings as KEY=VALUE lines with the names in brackets (what
+                              /etc/ctnet/ctagent.env holds); the environment overrides it,
+                              flags override both; an unknown key is refused
   (CTNET_NETNS_PREFIX sets the prefix of sandbox namespace names, default "ctns-")
 `;
+
+const list = (text: string | undefined): string[] =>
+  (text ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
 
 const runOptions = {
   manager: { type: 'string' },
@@ -69,6 +75,7 @@ const runOptions = {
   'docker-plugin-dir': { type: 'string' },
   'docker-dns': { type: 'string' },
   'join-token': { type: 'string' },
+  config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -110,6 +117,12 @@ async function run(argv: readonly string[], env: Env, io: AgentIo): Promise<numb
     io.out(USAGE);
     return 0;
   }
+  if (values.config !== undefined) {
+    const text = await readFile(values.config, 'utf8').catch((err: Error) => {
+      throw invalidArgument(`cannot read --config ${values.config}: ${err.message}`);
+    });
+    env = withSettings(env, parseSettingsFile(text, AGENT_SETTINGS, values.config));
+  }
   const config = parseAgentConfig({
     manager: values.manager ?? env.CTNET_MANAGER,
     advertiseAddr: values['advertise-addr'] ?? env.CTNET_ADVERTISE_ADDR,
@@ -118,7 +131,7 @@ async function run(argv: readonly string[], env: Env, io: AgentIo): Promise<numb
     http: values.http ?? env.CTNET_HTTP,
     resyncInterval: values['resync-interval'] ?? env.CTNET_RESYNC_INTERVAL,
     netnsPrefix: env.CTNET_NETNS_PREFIX,
-    labels: parseKeyValues(values.label ?? [], '--label'),
+    labels: parseKeyValues(values.label ?? list(env.CTNET_LABELS), '--label'),
     dnsTtl: values['dns-ttl'] ?? env.CTNET_DNS_TTL,
     cniSocket: values['cni-socket'] ?? env.CTNET_CNI_SOCKET,
     dockerPluginDir: values['docker-plugin-dir'] ?? env.CTNET_DOCKER_PLUGIN_DIR,

@@ -20,10 +20,11 @@ import {
   status,
 } from '@grpc/grpc-js';
 import type { ManagerApi } from './api.js';
+import { DEFAULT_TLS_DIR } from './defaults.js';
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
 /** Where `ctmgr serve` writes the admin credential with the default --data-dir. */
-export const DEFAULT_TLS_DIR = '/var/lib/ctnet/admin';
+export { DEFAULT_TLS_DIR };
 
 /** The admin credential in `dir`, or one clear line naming the fix. */
 export function readAdminCredential(dir: string): { caPem: string; certPem: string; keyPem: string } {

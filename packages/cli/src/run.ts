@@ -2,7 +2,7 @@ import { CtnetError, ErrorCode } from '@ctnet/core';
 import type { Command, ManagerApi, Writer } from './api.js';
 import { COMMANDS } from './commands/index.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
-import { DEFAULT_TLS_DIR, GrpcManagerApi } from './grpc-api.js';
+import { DEFAULT_TLS_DIR } from './defaults.js';
 import { VERSION } from './version.js';
 
 export const DEFAULT_MANAGER = '127.0.0.1:4700';
@@ -97,7 +97,10 @@ async function dispatch(argv: readonly string[], env: Env, io: CliIo): Promise<n
 
 /** Builds the client for one command and closes it afterwards, also when the command fails. */
 async function runCommand(command: Command, args: readonly string[], target: { address: string; tlsDir: string }, io: CliIo): Promise<number> {
-  const client = io.connect ? io.connect(target.address, target.tlsDir) : new GrpcManagerApi(target.address, undefined, target.tlsDir);
+  // gRPC is loaded on first use: --version, --help and usage errors start without it.
+  const client = io.connect
+    ? io.connect(target.address, target.tlsDir)
+    : new (await import('./grpc-api.js')).GrpcManagerApi(target.address, undefined, target.tlsDir);
   try {
     return await command.run(args, { client, out: io.out, err: io.err });
   } finally {

@@ -8,6 +8,7 @@ export * from './model/node.js';
 export * from './ipam/pool.js';
 export * from './ipam/subnets.js';
 export * from './config.js';
+export * from './settings-file.js';
 export * from './plan/ops.js';
 export * from './plan/actual.js';
 export * from './model/container.js';

@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { CtnetError, parseManagerConfig } from '@ctnet/core';
+import { CtnetError, invalidArgument, MANAGER_SETTINGS, parseManagerConfig, parseSettingsFile, withSettings } from '@ctnet/core';
 import { createLogger } from './deps.js';
 import { startManager } from './manager.js';
 
@@ -31,6 +32,9 @@ Flags (environment variable in brackets):
   --node-ttl DURATION             lease TTL: how soon a lost agent turns "down" [CTNET_NODE_TTL] (default 10s)
   --node-cert-ttl DURATION        lifetime of node certificates; agents renew at half of it
                                   [CTNET_NODE_CERT_TTL] (default 24h)
+  --config FILE                   settings as KEY=VALUE lines with the names in brackets (what
+                                  /etc/ctnet/ctmgr.env holds); the environment overrides it,
+                                  flags override both; an unknown key is refused
 
 Security: the first manager on an empty etcd creates the cluster's CA (kept in etcd) and
 writes an admin credential to <data-dir>/admin (ca.pem, cert.pem, key.pem; mode 0600) for
@@ -78,6 +82,7 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
         'stream-buffer-events': { type: 'string' },
         'node-ttl': { type: 'string' },
         'node-cert-ttl': { type: 'string' },
+        config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -91,6 +96,9 @@ export async function serveMain(argv: readonly string[], env: Env, io: ServeIo):
   }
   const log = createLogger(io.stderr, 'ctmgr');
   try {
+    if (values.config !== undefined) env = withSettings(env, parseSettingsFile(await readFile(values.config, 'utf8').catch((err: Error) => {
+      throw invalidArgument(`cannot read --config ${values.config}: ${err.message}`);
+    }), MANAGER_SETTINGS, values.config));
     const config = parseManagerConfig({
       listen: values.listen ?? env.CTNET_LISTEN,
       http: values.http ?? env.CTNET_HTTP,

@@ -47,7 +47,7 @@ export const dockerdUnavailableReason = (): string | undefined => {
   return undefined;
 };
 
-const AGENT_JS = join(import.meta.dirname, '..', '..', '..', 'packages', 'agent', 'dist', 'main.js');
+const AGENT_JS = join(import.meta.dirname, '..', '..', '..', 'packages', 'agent', 'dist', 'bin', 'ctagent');
 const HOST_SCRIPT = join(import.meta.dirname, 'fixtures', 'docker-host.sh');
 const ROOTFS = join(import.meta.dirname, 'fixtures', 'busybox-rootfs.sh');
 // The 20.10 CLI that comes with docker.io, when there (another docker on PATH may be newer).

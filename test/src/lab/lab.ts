@@ -31,8 +31,8 @@ import {
  */
 
 export const REPO = resolve(import.meta.dirname, '..', '..', '..');
-export const CTMGR_JS = join(REPO, 'packages', 'cli', 'dist', 'main.js');
-export const AGENT_JS = join(REPO, 'packages', 'agent', 'dist', 'main.js');
+export const CTMGR_JS = join(REPO, 'packages', 'cli', 'dist', 'bin', 'ctmgr');
+export const AGENT_JS = join(REPO, 'packages', 'agent', 'dist', 'bin', 'ctagent');
 const WATCHDOG_JS = join(import.meta.dirname, 'watchdog.mjs');
 const NETNS_EXEC = join(import.meta.dirname, 'netns-exec.sh');
 
@@ -41,11 +41,11 @@ export type { Exit, LabHost, LabNode, RunResult };
 export interface LabOptions {
   /** Number of hosts h1..hN (default 3). */
   readonly hosts?: number;
-  /** Start an agent on every host (default false); needs packages/agent/dist/main.js. */
+  /** Start an agent on every host (default false); needs the bundled packages/agent/dist/bin/ctagent. */
   readonly agents?: boolean;
   /** Appended to `ctmgr serve` (later flags override the lab's). */
   readonly managerArgs?: readonly string[];
-  /** The agent's entry point (default packages/agent/dist/main.js); run as `node <agentJs> run ...`. */
+  /** The agent's entry point (default the bundled packages/agent/dist/bin/ctagent); run as `node <agentJs> run ...`. */
   readonly agentJs?: string;
   /** Appended to every `ctagent run`. */
   readonly agentArgs?: readonly string[];
