@@ -7,6 +7,7 @@ import { createAgentMetrics } from './metrics.js';
 import type { CommandRunner } from './netlink/runner.js';
 import { createPolicyApplier } from './nft/policy.js';
 import { createReconciler } from './reconciler.js';
+import { controlSocketPath, createDiagnoser, serveControl } from './diag.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
 import { createSupervisor } from './sandbox/supervisor.js';
 import { createProblemReporter, createStateReporter } from './reporter.js';
@@ -73,6 +74,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     for (const [veth, p] of dockerAhead) if (shown.has(p.endpointId)) dockerAhead.delete(veth);
     return [...dockerAhead.values()];
   };
+  let appliedRevision = 0;
   reconciler = createReconciler({
     dns,
     hostUpstreams,
@@ -88,7 +90,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     policy,
     pending: () => direct.pending(),
     plugged: pluggedAhead,
-    onApplied: (revision) => link?.ack(revision),
+    onApplied: (revision) => ((appliedRevision = revision), link?.ack(revision)),
     onStates: (states) => reporter.update(states),
     onProblems: (p) => ((hostProblems = p), reportProblems()),
     onRunDone: (revision, failed) => runs.ran(revision, failed),
@@ -112,6 +114,16 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     !state.hasSnapshot ? 'no desired state received from a manager yet' : reconciler?.lastError,
   );
   const rec = reconciler;
+  const diagnose = createDiagnoser({
+    node: config.nodeName,
+    runner,
+    state,
+    reconciler: rec,
+    policy,
+    sandboxes,
+    manager: () => link?.manager(),
+    appliedRevision: () => appliedRevision,
+  });
   let docker: Awaited<ReturnType<typeof serveDocker>> | undefined;
   link = connectToManagers({
     config,
@@ -122,6 +134,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
     tls,
     onState: () => (rec.request('change'), runs.poke(), docker?.request()),
     readLogs,
+    diagnose: async () => JSON.stringify(await diagnose()),
     onConnected: () => (reporter.resendAll(), problems.resend()),
   });
   const managerCalls = createManagerCalls(() => link?.manager(), tls);
@@ -145,6 +158,12 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
         log,
       })
     : undefined;
+  // Diagnosis only: an agent whose control socket cannot be made (a path too long for a unix
+  // socket, say) still runs, and says why `ctagent diag` will not reach it.
+  const closeControl = await serveControl({ path: controlSocketPath(config.dataDir), diagnose, log }).catch((err: unknown) => {
+    log.warn('ctagent diag will not reach this agent: its control socket could not be made', { path: controlSocketPath(config.dataDir), error: String(err) });
+    return async () => {};
+  });
   const resync = setInterval(() => rec.request('resync'), config.resyncIntervalMs);
   // Processes adopted from an earlier agent run give no exit event: look at them often.
   const poll = setInterval(() => rec.poll(), 250);
@@ -155,6 +174,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
       clearInterval(poll);
       await cni?.close();
       await docker?.close();
+      await closeControl();
       managerCalls.close();
       link?.stop();
       tls.stop();

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceError } from '@grpc/grpc-js';
-import { AGENT_SETTINGS, CtnetError, ErrorCode, createLogger, invalidArgument, parseAgentConfig, parseIPv4, parseKeyValues, parseSettingsFile, withSettings } from '@ctnet/core';
+import { AGENT_SETTINGS, CtnetError, ErrorCode, createLogger, formatDiagnosis, invalidArgument, parseAgentConfig, parseIPv4, parseKeyValues, parseSettingsFile, withSettings } from '@ctnet/core';
 import { clientCredentials, clientOptions, fromServiceError, ManagerServiceClient, RunContainerRequest, type ContainerDetail } from '@ctnet/proto';
 import { createExecaRunner } from './netlink/runner.js';
 import { createSandboxRuntime } from './sandbox/runtime.js';
@@ -25,6 +25,9 @@ Commands:
   attach --pid PID --network NET --name NAME [--ip IP]
                           plug a running process's network namespace into a network (pipework-style)
   detach --name NAME      undo attach: its interfaces go, the process keeps running
+  diag [--format json]    what this host should have against what its kernel has, per network
+                          (devices, FDB, neighbours, nftables, sandboxes, the last run), from
+                          the running agent (its --data-dir's control.sock)
   docker-config [--daemon-json /etc/docker/daemon.json] [--docker-dns IP] [--force]
                           write the one line of Docker daemon configuration ctnet needs
                           ("dns": [the agent's Docker resolver address]); restart dockerd after
@@ -91,6 +94,8 @@ export async function runAgentCli(argv: readonly string[], env: Env, io: AgentIo
         return await dockerConfig(rest, env, io);
       case 'exec':
         return await exec(rest, env, io);
+      case 'diag':
+        return await diag(rest, env, io);
       case 'attach':
         return await attach(rest, env, io);
       case 'detach':
@@ -269,5 +274,16 @@ async function dockerConfig(argv: readonly string[], env: Env, io: AgentIo): Pro
   const { writeDaemonDns } = await import('./docker/daemon-config.js');
   const changed = await writeDaemonDns(path, dns, values.force === true);
   io.out(changed ? `${path}: "dns": ["${dns}"] written; restart dockerd to apply it\n` : `${path}: already has "dns": ["${dns}"]\n`);
+  return 0;
+}
+
+/** `ctagent diag`: asks the running agent (its control socket) and prints the diagnosis. */
+async function diag(argv: readonly string[], env: Env, io: AgentIo): Promise<number> {
+  const { values } = parseArgs({ args: [...argv], options: { format: { type: 'string' }, 'data-dir': { type: 'string' } }, strict: true, allowPositionals: false });
+  const format = values.format ?? 'text';
+  if (format !== 'text' && format !== 'json') throw invalidArgument(`--format ${format} is not known; use text or json`);
+  const [{ askControl }, { controlSocketPath }] = await Promise.all([import('./diag-client.js'), import('./diag.js')]);
+  const report = await askControl(controlSocketPath(String(dataDirOf(argv, env))));
+  io.out(format === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatDiagnosis(report));
   return 0;
 }

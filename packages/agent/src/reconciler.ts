@@ -12,6 +12,8 @@ import {
   type ActualHost,
   type DesiredHost,
   type HostContext,
+  type LastReconcile,
+  type NftTable,
   type PluggedVeth,
   type ServiceTraffic,
 } from '@ctnet/core';
@@ -48,6 +50,11 @@ export interface Reconciler {
    * next run. What fn changed in the kernel is read back by the next run.
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  /** What a run would plan from now, for diag (undefined before the first state). */
+  wanted(): { desired: DesiredHost; hostTable: NftTable; sandboxTables: readonly { netns: string; table: NftTable }[] } | undefined;
+  readonly lastRun: LastReconcile | undefined;
+  /** Drift repaired since this agent started. */
+  readonly driftRepairs: number;
 }
 
 export function createReconciler(deps: {
@@ -93,6 +100,21 @@ export function createReconciler(deps: {
   let watched: SandboxRecord[] = []; // processes seen running at the end of the last run
   let dueTimer: NodeJS.Timeout | undefined;
   let forwardingOn = false; // IPv4 forwarding seen or set by this agent
+  let lastRun: LastReconcile | undefined;
+  let driftRepairs = 0; // since this agent started (diag; the metric counts the same)
+
+  /** What a run plans from: the desired host (with Docker's veths made ahead) and its context. */
+  const wantedNow = (): { ctx: HostContext; traffic: ServiceTraffic; desired: DesiredHost } => {
+    const ctx: HostContext = { ...deps.host, vxlanPort: deps.state.vxlanPort };
+    const traffic = serviceTraffic(deps.state); // once per run: DNS-like rules, the mesh, VIP maps
+    return { ctx, traffic, desired: withPlugged(desiredHost(deps.state, ctx, deps.netnsPrefix, traffic), deps.plugged?.() ?? []) };
+  };
+  const hostTable = (ctx: HostContext, desired: DesiredHost, traffic: ServiceTraffic): NftTable =>
+    desiredHostRules(deps.state, ctx, desired.overlays, { traffic, held, ...(deps.extraDnsAddrs?.[0] && { containerResolver: deps.extraDnsAddrs[0] }) });
+  const sandboxTables = (desired: DesiredHost, traffic: ServiceTraffic) =>
+    desired.sandboxes
+      .filter((sb) => sb.ownsNetns && sb.netns !== '')
+      .map((sb) => ({ netns: sb.netns, containerId: sb.container.id, table: desiredSandboxRules(sb, traffic.vips) }));
 
   const once = async (reason: 'change' | 'resync' | 'start'): Promise<void> => {
     const { state, metrics, log } = deps;
@@ -101,9 +123,8 @@ export function createReconciler(deps: {
     // Taken with the state this run plans from (synchronously, before desiredHost).
     const ahead = deps.pending?.() ?? { ids: new Set<string>(), netns: new Set<string>(), removed: new Set<string>() };
     const stop = metrics.reconcileSeconds.startTimer();
-    const ctx: HostContext = { ...deps.host, vxlanPort: state.vxlanPort };
-    const traffic = serviceTraffic(state); // once per run: DNS-like rules, the mesh, VIP maps
-    const desired = withPlugged(desiredHost(state, ctx, deps.netnsPrefix, traffic), deps.plugged?.() ?? []);
+    const began = Date.now();
+    const { ctx, traffic, desired } = wantedNow();
     const errors: string[] = [];
     let hostErrors = -1; // how many of errors are the host's own: all of them until the sandbox step
     try {
@@ -142,6 +163,7 @@ export function createReconciler(deps: {
         }
         if (reason === 'resync') {
           metrics.driftRepairs.inc(plan.length);
+          driftRepairs += plan.length;
           log.warn('repaired drift in the kernel', { ops: plan.length, first: plan[0]?.op ?? '' });
         }
       }
@@ -158,10 +180,11 @@ export function createReconciler(deps: {
         else forwardingOn = true;
       }
       await checkHeldPorts(thorough, traffic);
-      const hostRules = await deps.policy.syncHost(desiredHostRules(state, ctx, desired.overlays, { traffic, held, ...(deps.extraDnsAddrs?.[0] && { containerResolver: deps.extraDnsAddrs[0] }) }), thorough);
+      const hostRules = await deps.policy.syncHost(hostTable(ctx, desired, traffic), thorough);
       if (hostRules.applied) metrics.opsApplied.inc({ op: 'nft-host' });
       if (hostRules.drift) {
         metrics.driftRepairs.inc();
+        driftRepairs++;
         log.warn('repaired drift in the host nftables table');
       }
       // Listeners after the kernel step: the gateways exist now.
@@ -190,7 +213,7 @@ export function createReconciler(deps: {
       // Owners before sharers: a container:X sandbox needs X's namespace.
       const order = desired.sandboxes.filter((sb) => !ahead.removed.has(sb.container.id)).sort((a, b) => Number(b.ownsNetns) - Number(a.ownsNetns));
       const byName = new Map(records.filter((r) => wantedIds.has(r.containerId)).map((r) => [r.name, r]));
-      const tables = new Map(desired.sandboxes.filter((sb) => sb.ownsNetns && sb.netns !== '' && !ahead.removed.has(sb.container.id)).map((sb) => [sb.netns, desiredSandboxRules(sb, traffic.vips)]));
+      const tables = new Map(sandboxTables(desired, traffic).filter((t) => !ahead.removed.has(t.containerId)).map((t) => [t.netns, t.table]));
       const failed = new Set<string>();
       failedBy = new Map();
       // A macvlan network whose parent this host lacks: its sandboxes here cannot be plumbed;
@@ -239,6 +262,7 @@ export function createReconciler(deps: {
       if (sandboxRules.applied > 0) metrics.opsApplied.inc({ op: 'nft-sandbox' }, sandboxRules.applied);
       if (sandboxRules.drift > 0) {
         metrics.driftRepairs.inc(sandboxRules.drift);
+        driftRepairs += sandboxRules.drift;
         log.warn('repaired drift in sandbox nftables tables', { sandboxes: sandboxRules.drift });
       }
       errors.push(...sandboxRules.errors);
@@ -249,6 +273,7 @@ export function createReconciler(deps: {
       errors.push(err instanceof Error ? err.message : String(err));
     }
     stop();
+    lastRun = { at: new Date(began).toISOString(), reason, ms: Date.now() - began, ...(errors.length > 0 && { error: errors.join('; ') }) };
     deps.onRunDone?.(revision, failedBy);
     metrics.reconciles.inc({ reason, result: errors.length ? 'error' : 'ok' });
     const own = hostErrors < 0 ? errors : errors.slice(0, hostErrors);
@@ -377,6 +402,17 @@ export function createReconciler(deps: {
     },
     get hostError() {
       return hostError;
+    },
+    wanted() {
+      if (!deps.state.hasSnapshot) return undefined;
+      const { ctx, traffic, desired } = wantedNow();
+      return { desired, hostTable: hostTable(ctx, desired, traffic), sandboxTables: sandboxTables(desired, traffic).map(({ netns, table }) => ({ netns, table })) };
+    },
+    get lastRun() {
+      return lastRun;
+    },
+    get driftRepairs() {
+      return driftRepairs;
     },
   };
 }

@@ -37,6 +37,8 @@ export function connectToManagers(deps: {
   onState(kind: 'snapshot' | 'changes'): void;
   /** Reads the tail of a local container's output (for `ctmgr logs`). */
   readLogs(container: string, tailBytes: number): Promise<Buffer>;
+  /** This host's diagnosis, as JSON (ctmgr node diag). */
+  diagnose(): Promise<string>;
   /** A stream came up (the manager may have none of our reports: send them all again). */
   onConnected?(): void;
 }): ManagerLink {
@@ -73,6 +75,12 @@ export function connectToManagers(deps: {
           } else if (msg.msg?.$case === 'renewNow') {
             log.info('the cluster CA is rotating: renewing the node certificate now');
             deps.tls.renewNow();
+          } else if (msg.msg?.$case === 'diagRequest') {
+            const { requestId } = msg.msg.value;
+            deps.diagnose().then(
+              (reportJson) => call.write({ msg: { $case: 'diagReply', value: { requestId, reportJson, error: '' } } }),
+              (err: unknown) => call.write({ msg: { $case: 'diagReply', value: { requestId, reportJson: '', error: err instanceof Error ? err.message : String(err) } } }),
+            );
           } else if (msg.msg?.$case === 'logsRequest') {
             const { requestId, container, tailBytes } = msg.msg.value;
             deps.readLogs(container, tailBytes).then(

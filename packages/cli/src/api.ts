@@ -4,6 +4,7 @@ import type {
   CreateEndpointRequest,
   CreateNetworkRequest,
   DeleteEndpointResponse,
+  DiagnoseNodeResponse,
   DisconnectNetworkResponse,
   Endpoint,
   ListNodesResponse,
@@ -35,6 +36,7 @@ export interface ManagerApi {
   containerLogs(name: string): Promise<Buffer>;
   listNodes(): Promise<ListNodesResponse>;
   inspectNode(name: string): Promise<NodeDetail>;
+  diagnoseNode(name: string): Promise<DiagnoseNodeResponse>;
   removeNode(name: string, force: boolean): Promise<RemoveNodeResponse>;
   createEndpoint(req: CreateEndpointRequest): Promise<Endpoint>;
   deleteEndpoint(network: string, name: string): Promise<DeleteEndpointResponse>;

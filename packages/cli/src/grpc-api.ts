@@ -91,6 +91,8 @@ export class GrpcManagerApi implements ManagerApi {
   disconnectNetwork: ManagerApi['disconnectNetwork'] = (network, container) =>
     this.unary('DisconnectNetwork', (c, m, o, cb) => c.disconnectNetwork({ network, container }, m, o, cb));
   listNodes: ManagerApi['listNodes'] = () => this.unary('ListNodes', (c, m, o, cb) => c.listNodes({}, m, o, cb));
+  diagnoseNode: ManagerApi['diagnoseNode'] = (node) =>
+    this.unary('DiagnoseNode', (c, m, o, cb) => c.diagnoseNode({ node }, m, o, cb));
   inspectNode: ManagerApi['inspectNode'] = (name) =>
     this.unary('InspectNode', (c, m, o, cb) => c.inspectNode({ name }, m, o, cb));
   removeNode: ManagerApi['removeNode'] = (name, force) =>

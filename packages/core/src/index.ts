@@ -21,6 +21,7 @@ export * from './desired/host.js';
 export * from './plan/overlay.js';
 export * from './log.js';
 export * from './plan/project.js';
+export * from './plan/diagnose.js';
 export * from './dns/index.js';
 export * from './policy/nft.js';
 export * from './policy/traffic.js';

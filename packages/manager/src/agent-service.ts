@@ -52,6 +52,15 @@ export function createSessionRegistry(): SessionRegistry {
       }
       return s.requestLogs(container, tailBytes);
     },
+    requestDiag(node) {
+      const s = live.get(nameKey(node));
+      if (!s) {
+        return Promise.reject(
+          new CtnetError(ErrorCode.Unavailable, `the agent of node ${node} is not connected to this manager (it is down, or streams from another manager: ask that one); on the host itself, run "ctagent diag"`),
+        );
+      }
+      return s.requestDiag();
+    },
   };
 }
 

@@ -72,6 +72,7 @@ export class AgentSession {
   private unsent = 0;
 
   private readonly logRequests = new Map<string, { resolve(b: Buffer): void; reject(e: unknown): void }>();
+  private readonly diagRequests = new Map<string, { resolve(json: string): void; reject(e: unknown): void }>();
   private nextRequest = 0;
 
   constructor(
@@ -106,6 +107,22 @@ export class AgentSession {
     });
   }
 
+  /** The agent's diagnosis (JSON). It reads its kernel after any run in progress: up to 20 s. */
+  requestDiag(): Promise<string> {
+    const requestId = String(++this.nextRequest);
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.diagRequests.delete(requestId);
+        reject(new CtnetError(ErrorCode.DeadlineExceeded, `the agent of node ${this.node?.name} did not send its diagnosis within 20 s; on that host, run "ctagent diag" and read its log`));
+      }, 20_000);
+      this.diagRequests.set(requestId, {
+        resolve: (j) => (clearTimeout(timer), resolve(j)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      });
+      this.call.write({ msg: { $case: 'diagRequest', value: { requestId } } });
+    });
+  }
+
   start(): void {
     const helloTimer = setTimeout(() => this.fail(invalidArgument('no Hello received within 10 s; the agent must introduce itself first')), HELLO_TIMEOUT_MS);
     this.call.on('data', (msg: AgentMessage) => {
@@ -125,6 +142,12 @@ export class AgentSession {
       } else if (msg.msg?.$case === 'nodeReport') {
         const report = msg.msg.value;
         void this.registered?.then(() => this.onNodeReport(report));
+      } else if (msg.msg?.$case === 'diagReply') {
+        const r = msg.msg.value;
+        const pending = this.diagRequests.get(r.requestId);
+        this.diagRequests.delete(r.requestId);
+        if (r.error) pending?.reject(new CtnetError(ErrorCode.FailedPrecondition, r.error));
+        else pending?.resolve(r.reportJson);
       } else if (msg.msg?.$case === 'logsReply') {
         const r = msg.msg.value;
         const pending = this.logRequests.get(r.requestId);
@@ -385,8 +408,9 @@ export class AgentSession {
     // Let the lease run out rather than revoking it: a brief reconnect (to this or another
     // manager) must not flap the node to down and back.
     this.liveness?.release();
-    for (const p of this.logRequests.values()) p.reject(new CtnetError(ErrorCode.Unavailable, 'the agent stream closed'));
+    for (const p of [...this.logRequests.values(), ...this.diagRequests.values()]) p.reject(new CtnetError(ErrorCode.Unavailable, 'the agent stream closed'));
     this.logRequests.clear();
+    this.diagRequests.clear();
     this.registry.remove(this.caller.name, this);
     if (this.node) {
       this.deps.metrics.agentSessions.dec();

@@ -18,6 +18,8 @@ import type { Logger } from '@ctnet/core';
 /** The agent streams connected to this manager, by node key: the way to ask an agent something. */
 export interface AgentSessions {
   requestLogs(node: string, container: string, tailBytes: number): Promise<Buffer>;
+  /** The node's diagnosis as JSON (core's HostDiagnosis), from its agent. */
+  requestDiag(node: string): Promise<string>;
   /**
    * The newest revision the node acked on a stream to this manager (0 without one): fresher
    * than the persisted ack, which is written at most every 200 ms.

@@ -4,7 +4,7 @@ import { peerCertificate, toServiceError, type ManagerServiceServer } from '@ctn
 import type { ManagerDeps } from './deps.js';
 import { createNetwork, inspectNetwork, listNetworks, removeNetwork } from './handlers/networks.js';
 import { createEndpoint, deleteEndpoint, listEndpoints, updateEndpoint } from './handlers/endpoints.js';
-import { inspectNode, listNodes, removeNode } from './handlers/nodes.js';
+import { diagnoseNode, inspectNode, listNodes, removeNode } from './handlers/nodes.js';
 import { createService, inspectService, listServices, removeService, scaleService } from './handlers/services.js';
 import { connectNetwork, containerLogs, disconnectNetwork, inspectContainer, listContainers, removeContainer, runContainer } from './handlers/containers.js';
 import { authorizeRequest, issueAdminCert, joinToken, NODE_METHODS, revokeAdminCert, rotateCa } from './handlers/security.js';
@@ -18,6 +18,7 @@ export const handlers = {
   listNodes,
   inspectNode,
   removeNode,
+  diagnoseNode,
   createEndpoint,
   deleteEndpoint,
   updateEndpoint,

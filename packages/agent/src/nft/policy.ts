@@ -1,4 +1,4 @@
-import { parseNftTable, replaceTableScript, SANDBOX_TABLE, tableInSync, type NftTable } from '@ctnet/core';
+import { parseNftTable, replaceTableScript, SANDBOX_TABLE, tableInSync, type ActualTable, type NftTable } from '@ctnet/core';
 import type { CommandRunner } from '../netlink/runner.js';
 
 /**
@@ -15,6 +15,8 @@ export interface PolicyApplier {
   syncSandboxes(tables: readonly SandboxTable[], thorough: boolean): Promise<{ applied: number; drift: number; errors: string[] }>;
   /** The sandbox runtime applied this table itself (before starting the container). */
   believe(netns: string, table: NftTable): void;
+  /** Reads tables back without changing anything (diag): the host's, and each sandbox's. */
+  read(hostTable: string, netns: readonly string[]): Promise<{ host: ActualTable | undefined; sandboxes: Map<string, ActualTable | undefined> }>;
 }
 
 export interface SandboxTable {
@@ -108,6 +110,19 @@ export function createPolicyApplier(runner: CommandRunner): PolicyApplier {
 
     believe(netns, table) {
       sandboxes.set(netns, replaceTableScript(table));
+    },
+
+    async read(hostTable, netns) {
+      const parse = (text: string): ActualTable | undefined => {
+        try {
+          return parseNftTable(text);
+        } catch {
+          return undefined;
+        }
+      };
+      const res = await runner.run('nft', ['-j', 'list', 'table', 'ip', hostTable]);
+      const texts = netns.length > 0 ? await readSandboxes(netns) : new Map<string, string>();
+      return { host: res.exitCode === 0 ? parse(res.stdout) : undefined, sandboxes: new Map(netns.map((ns) => [ns, parse(texts.get(ns) ?? '')])) };
     },
   };
 }

@@ -14,6 +14,7 @@ import { networkInspect } from './network-inspect.js';
 import { networkLs } from './network-ls.js';
 import { networkRm } from './network-rm.js';
 import { nodeInspect } from './node-inspect.js';
+import { nodeDiag } from './node-diag.js';
 import { nodeLs } from './node-ls.js';
 import { nodeRm } from './node-rm.js';
 import { adminCert, caRotate, joinToken } from './security.js';
@@ -44,6 +45,7 @@ export const COMMANDS: readonly Command[] = [
   serviceRm,
   nodeLs,
   nodeInspect,
+  nodeDiag,
   nodeRm,
   endpointCreate,
   endpointLs,

@@ -150,6 +150,14 @@ export class FakeManager implements ManagerApi {
     if (!d) throw new CtnetError(ErrorCode.NotFound, `node "${name}" not found`);
     return d;
   }
+  /** Reports by node name (JSON of core's HostDiagnosis); a node without one is not connected. */
+  diagnoses = new Map<string, string>();
+  async diagnoseNode(name: string) {
+    this.record('diagnoseNode', name);
+    const reportJson = this.diagnoses.get(name);
+    if (reportJson === undefined) throw new CtnetError(ErrorCode.Unavailable, `the agent of node ${name} is not connected to this manager`);
+    return { node: name, reportJson };
+  }
   async removeNode(name: string, force: boolean) {
     this.record('removeNode', name, force);
     return { name, endpointsRemoved: 0 };

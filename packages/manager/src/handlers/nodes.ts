@@ -2,6 +2,8 @@ import { failedPrecondition, nameKey, notFound, parseName, type Node } from '@ct
 import {
   endpointToWire,
   nodeToWire,
+  type DiagnoseNodeRequest,
+  type DiagnoseNodeResponse,
   type InspectNodeRequest,
   type ListNodesResponse,
   type NodeDetail,
@@ -49,6 +51,15 @@ export async function inspectNode(deps: ManagerDeps, req: InspectNodeRequest): P
   if (!node) throw notFound(`node ${name} not found; list nodes with "ctmgr node ls"`);
   const endpoints = (await deps.store.listEndpoints()).filter((e) => nameKey(e.node) === nameKey(name));
   return { status: statusOf(deps, node, endpointCounts(deps)), endpoints: endpoints.map(endpointToWire) };
+}
+
+/** `ctmgr node diag NODE`: the node's agent reads its kernel and answers over its stream. */
+export async function diagnoseNode(deps: ManagerDeps, req: DiagnoseNodeRequest): Promise<DiagnoseNodeResponse> {
+  deps.view.requireLoaded();
+  const name = parseName(req.node, 'node');
+  const node = deps.view.nodes.get(nameKey(name)) ?? (await deps.store.getNode(name));
+  if (!node) throw notFound(`node ${name} not found; list nodes with "ctmgr node ls"`);
+  return { node: node.name, reportJson: await deps.sessions.requestDiag(node.name) };
 }
 
 /** Removes the node's containers and endpoints (releasing their addresses), not the node record. */

@@ -54,7 +54,23 @@ export interface AgentMessage {
     | { $case: "logsReply"; value: LogsReply }
     | { $case: "taskReport"; value: TaskReport }
     | { $case: "nodeReport"; value: NodeReport }
+    | { $case: "diagReply"; value: DiagReply }
     | undefined;
+}
+
+/**
+ * The host's diagnosis (ctmgr node diag), as the JSON that ctagent diag prints with
+ * --format json: the shape is core's HostDiagnosis, rendered by the CLI.
+ */
+export interface DiagReply {
+  requestId: string;
+  reportJson: string;
+  /** set instead of report_json when the agent could not make one */
+  error: string;
+}
+
+export interface DiagRequest {
+  requestId: string;
 }
 
 /**
@@ -125,6 +141,7 @@ export interface ManagerMessage {
     | { $case: "changes"; value: Changes }
     | { $case: "logsRequest"; value: LogsRequest }
     | { $case: "renewNow"; value: RenewNow }
+    | { $case: "diagRequest"; value: DiagRequest }
     | undefined;
 }
 
@@ -565,6 +582,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       case "nodeReport":
         NodeReport.encode(message.msg.value, writer.uint32(42).fork()).join();
         break;
+      case "diagReply":
+        DiagReply.encode(message.msg.value, writer.uint32(50).fork()).join();
+        break;
     }
     return writer;
   },
@@ -622,6 +642,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.msg = { $case: "nodeReport", value: NodeReport.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.msg = { $case: "diagReply", value: DiagReply.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -652,6 +680,10 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? { $case: "nodeReport", value: NodeReport.fromJSON(object.nodeReport) }
         : isSet(object.node_report)
         ? { $case: "nodeReport", value: NodeReport.fromJSON(object.node_report) }
+        : isSet(object.diagReply)
+        ? { $case: "diagReply", value: DiagReply.fromJSON(object.diagReply) }
+        : isSet(object.diag_reply)
+        ? { $case: "diagReply", value: DiagReply.fromJSON(object.diag_reply) }
         : undefined,
     };
   },
@@ -668,6 +700,8 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       obj.taskReport = TaskReport.toJSON(message.msg.value);
     } else if (message.msg?.$case === "nodeReport") {
       obj.nodeReport = NodeReport.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "diagReply") {
+      obj.diagReply = DiagReply.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -708,7 +742,195 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         }
         break;
       }
+      case "diagReply": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "diagReply", value: DiagReply.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseDiagReply(): DiagReply {
+  return { requestId: "", reportJson: "", error: "" };
+}
+
+export const DiagReply: MessageFns<DiagReply> = {
+  encode(message: DiagReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    if (message.reportJson !== "") {
+      writer.uint32(18).string(message.reportJson);
+    }
+    if (message.error !== "") {
+      writer.uint32(26).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DiagReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDiagReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reportJson = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DiagReply {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      reportJson: isSet(object.reportJson)
+        ? globalThis.String(object.reportJson)
+        : isSet(object.report_json)
+        ? globalThis.String(object.report_json)
+        : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: DiagReply): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.reportJson !== "") {
+      obj.reportJson = message.reportJson;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DiagReply>, I>>(base?: I): DiagReply {
+    return DiagReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DiagReply>, I>>(object: I): DiagReply {
+    const message = createBaseDiagReply();
+    message.requestId = object.requestId ?? "";
+    message.reportJson = object.reportJson ?? "";
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseDiagRequest(): DiagRequest {
+  return { requestId: "" };
+}
+
+export const DiagRequest: MessageFns<DiagRequest> = {
+  encode(message: DiagRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== "") {
+      writer.uint32(10).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DiagRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDiagRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DiagRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DiagRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DiagRequest>, I>>(base?: I): DiagRequest {
+    return DiagRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DiagRequest>, I>>(object: I): DiagRequest {
+    const message = createBaseDiagRequest();
+    message.requestId = object.requestId ?? "";
     return message;
   },
 };
@@ -1608,6 +1830,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       case "renewNow":
         RenewNow.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
+      case "diagRequest":
+        DiagRequest.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1657,6 +1882,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.msg = { $case: "renewNow", value: RenewNow.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.msg = { $case: "diagRequest", value: DiagRequest.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1683,6 +1916,10 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
         ? { $case: "renewNow", value: RenewNow.fromJSON(object.renewNow) }
         : isSet(object.renew_now)
         ? { $case: "renewNow", value: RenewNow.fromJSON(object.renew_now) }
+        : isSet(object.diagRequest)
+        ? { $case: "diagRequest", value: DiagRequest.fromJSON(object.diagRequest) }
+        : isSet(object.diag_request)
+        ? { $case: "diagRequest", value: DiagRequest.fromJSON(object.diag_request) }
         : undefined,
     };
   },
@@ -1697,6 +1934,8 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       obj.logsRequest = LogsRequest.toJSON(message.msg.value);
     } else if (message.msg?.$case === "renewNow") {
       obj.renewNow = RenewNow.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "diagRequest") {
+      obj.diagRequest = DiagRequest.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -1728,6 +1967,12 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       case "renewNow": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
           message.msg = { $case: "renewNow", value: RenewNow.fromPartial(object.msg.value) };
+        }
+        break;
+      }
+      case "diagRequest": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "diagRequest", value: DiagRequest.fromPartial(object.msg.value) };
         }
         break;
       }

@@ -293,6 +293,15 @@ export interface ContainerLogsRequest {
   tailBytes: number;
 }
 
+export interface DiagnoseNodeRequest {
+  node: string;
+}
+
+export interface DiagnoseNodeResponse {
+  node: string;
+  reportJson: string;
+}
+
 export interface ContainerLogsResponse {
   data: Buffer;
 }
@@ -4778,6 +4787,162 @@ export const ContainerLogsRequest: MessageFns<ContainerLogsRequest> = {
   },
 };
 
+function createBaseDiagnoseNodeRequest(): DiagnoseNodeRequest {
+  return { node: "" };
+}
+
+export const DiagnoseNodeRequest: MessageFns<DiagnoseNodeRequest> = {
+  encode(message: DiagnoseNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DiagnoseNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDiagnoseNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DiagnoseNodeRequest {
+    return { node: isSet(object.node) ? globalThis.String(object.node) : "" };
+  },
+
+  toJSON(message: DiagnoseNodeRequest): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DiagnoseNodeRequest>, I>>(base?: I): DiagnoseNodeRequest {
+    return DiagnoseNodeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DiagnoseNodeRequest>, I>>(object: I): DiagnoseNodeRequest {
+    const message = createBaseDiagnoseNodeRequest();
+    message.node = object.node ?? "";
+    return message;
+  },
+};
+
+function createBaseDiagnoseNodeResponse(): DiagnoseNodeResponse {
+  return { node: "", reportJson: "" };
+}
+
+export const DiagnoseNodeResponse: MessageFns<DiagnoseNodeResponse> = {
+  encode(message: DiagnoseNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.reportJson !== "") {
+      writer.uint32(18).string(message.reportJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DiagnoseNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDiagnoseNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reportJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DiagnoseNodeResponse {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      reportJson: isSet(object.reportJson)
+        ? globalThis.String(object.reportJson)
+        : isSet(object.report_json)
+        ? globalThis.String(object.report_json)
+        : "",
+    };
+  },
+
+  toJSON(message: DiagnoseNodeResponse): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.reportJson !== "") {
+      obj.reportJson = message.reportJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DiagnoseNodeResponse>, I>>(base?: I): DiagnoseNodeResponse {
+    return DiagnoseNodeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DiagnoseNodeResponse>, I>>(object: I): DiagnoseNodeResponse {
+    const message = createBaseDiagnoseNodeResponse();
+    message.node = object.node ?? "";
+    message.reportJson = object.reportJson ?? "";
+    return message;
+  },
+};
+
 function createBaseContainerLogsResponse(): ContainerLogsResponse {
   return { data: Buffer.alloc(0) };
 }
@@ -6154,6 +6319,17 @@ export const ManagerServiceService = {
     responseSerialize: (value: RemoveNodeResponse): Buffer => Buffer.from(RemoveNodeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveNodeResponse => RemoveNodeResponse.decode(value),
   },
+  /** Asks the node's agent (over its stream) for desired vs actual, per network. */
+  diagnoseNode: {
+    path: "/ctnet.v1.ManagerService/DiagnoseNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DiagnoseNodeRequest): Buffer => Buffer.from(DiagnoseNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DiagnoseNodeRequest => DiagnoseNodeRequest.decode(value),
+    responseSerialize: (value: DiagnoseNodeResponse): Buffer =>
+      Buffer.from(DiagnoseNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DiagnoseNodeResponse => DiagnoseNodeResponse.decode(value),
+  },
   createEndpoint: {
     path: "/ctnet.v1.ManagerService/CreateEndpoint" as const,
     requestStream: false as const,
@@ -6365,6 +6541,8 @@ export interface ManagerServiceServer extends UntypedServiceImplementation {
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
   inspectNode: handleUnaryCall<InspectNodeRequest, NodeDetail>;
   removeNode: handleUnaryCall<RemoveNodeRequest, RemoveNodeResponse>;
+  /** Asks the node's agent (over its stream) for desired vs actual, per network. */
+  diagnoseNode: handleUnaryCall<DiagnoseNodeRequest, DiagnoseNodeResponse>;
   createEndpoint: handleUnaryCall<CreateEndpointRequest, Endpoint>;
   deleteEndpoint: handleUnaryCall<DeleteEndpointRequest, DeleteEndpointResponse>;
   updateEndpoint: handleUnaryCall<UpdateEndpointRequest, Endpoint>;
@@ -6492,6 +6670,22 @@ export interface ManagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  /** Asks the node's agent (over its stream) for desired vs actual, per network. */
+  diagnoseNode(
+    request: DiagnoseNodeRequest,
+    callback: (error: ServiceError | null, response: DiagnoseNodeResponse) => void,
+  ): ClientUnaryCall;
+  diagnoseNode(
+    request: DiagnoseNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DiagnoseNodeResponse) => void,
+  ): ClientUnaryCall;
+  diagnoseNode(
+    request: DiagnoseNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DiagnoseNodeResponse) => void,
   ): ClientUnaryCall;
   createEndpoint(
     request: CreateEndpointRequest,
