@@ -1,33 +1,54 @@
 #!/usr/bin/env bash
 # The demo: a 3-host lab (hosts are network namespaces on one underlay bridge), a manager on
-# its embedded etcd, an agent on every host; an overlay network, one sandbox on h1 and one on
-# h3, and a ping across hosts over VXLAN. Leaves the lab up for you to explore (deploy/lab.sh
-# ... ; deploy/lab.sh down to remove it); with --once it tears it down before exiting.
+# its embedded etcd, an agent on every host. A service with replicas on h1 and h2 is found by
+# name from a container on h3 (dig), and reached through its virtual IP; `ctmgr node diag`
+# shows what h3 holds for it. Leaves the lab up to explore (deploy/lab.sh down removes it);
+# with --once it tears it down before exiting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh >/dev/null
 once=0; [ "${1:-}" = "--once" ] && once=1
 L=deploy/lab.sh
-say() { printf '\n$ %s\n' "$*"; }
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+step() { say "$*"; bash $L "$@"; }
 cleanup_on_error() { echo "demo failed; tearing the lab down" >&2; bash $L down >/dev/null 2>&1 || true; }
 trap cleanup_on_error ERR
 [ "$once" = 1 ] && trap 'bash $L down >/dev/null 2>&1 || true' EXIT
 
 bash $L up 3
-for _ in $(seq 100); do
+for _ in $(seq 150); do
   [ "$(bash $L ctmgr node ls | grep -c ready)" = 3 ] && break; sleep 0.2
 done
-say ctmgr node ls; bash $L ctmgr node ls
-say ctmgr network create -d overlay --subnet 10.10.0.0/24 app; bash $L ctmgr network create -d overlay --subnet 10.10.0.0/24 app
-say ctmgr run -d --name web --network app --node h1 -- sleep infinity; bash $L ctmgr run -d --name web --network app --node h1 -- sleep infinity
-say ctmgr run -d --name db --network app --node h3 -- sleep infinity; bash $L ctmgr run -d --name db --network app --node h3 -- sleep infinity
-say ctmgr ps; bash $L ctmgr ps
-for _ in $(seq 100); do bash $L ctagent h1 exec web -- ping -c1 -W1 10.10.0.3 >/dev/null 2>&1 && break; sleep 0.1; done
-say "on h1: ctagent exec web -- ping -c3 10.10.0.3   (db, on h3)"; bash $L ctagent h1 exec web -- ping -c3 -W1 10.10.0.3
-say "on h1: bridge fdb show (db's MAC -> h3's VTEP, permanent)"; bash $L exec h1 bridge fdb show | grep ' dst '
-say ctmgr network inspect --format table app; bash $L ctmgr network inspect --format table app
+step ctmgr node ls
+step ctmgr network create -d overlay --subnet 10.10.0.0/24 app
+
+# A service whose tasks answer with their own hostname, so each answer shows which replica
+# the VIP picked. `service create` waits and shows its progress, as `docker service create`.
+step ctmgr service create --name web --network app --replicas 3 --constraint 'node.name!=h3' -- busybox nc -ll -p 80 -e hostname
+step ctmgr service ps web
+step ctmgr run -d --name client --network app --node h3 -- sleep infinity
+for _ in $(seq 100); do bash $L ctagent h3 exec client -- dig +short +time=1 +tries=1 web 2>/dev/null | grep -q . && break; sleep 0.1; done
+
+say "on h3, in client: dig web           (the service's virtual IP, from the embedded DNS)"
+bash $L ctagent h3 exec client -- dig +noall +answer web
+say "on h3, in client: dig tasks.web     (every running task, across hosts)"
+bash $L ctagent h3 exec client -- dig +noall +answer tasks.web
+say "on h3, in client: nc web 80, three times   (the VIP balances over the tasks on h1 and h2)"
+for _ in 1 2 3; do bash $L ctagent h3 exec client -- busybox nc -w 2 web 80; done
+say "on h3: bridge fdb show   (each task's MAC -> its host's VTEP, permanent: no flooding, no learning)"
+bash $L exec h3 bridge fdb show | grep ' dst ' || true
+step ctmgr node diag h3
+
 if [ "$once" = 0 ]; then
-  echo
-  echo "The lab stays up. Explore: bash deploy/lab.sh ctmgr ps | bash deploy/lab.sh ctagent h3 exec db -- ip addr"
-  echo "Remove it:  bash deploy/lab.sh down"
+  cat <<'TXT'
+
+The lab stays up. Try next:
+  bash deploy/lab.sh ctmgr service scale web=5                    # watch new tasks converge
+  bash deploy/lab.sh ctagent h3 exec client -- dig +short tasks.web
+  bash deploy/lab.sh exec h3 bridge fdb del <MAC> dev <ctvx-…> dst <VTEP> self   # break h3 …
+  bash deploy/lab.sh ctmgr node diag h3                           # … see it named, then repaired
+  bash deploy/lab.sh ctmgr service rm web                         # names gone from every host
+  bash deploy/lab.sh logs                                         # the manager's and agents' logs
+Remove it:  bash deploy/lab.sh down
+TXT
 fi

@@ -156,7 +156,7 @@ export function formatDiagnosis(d: HostDiagnosis, maxList = 5): string {
   lines.push(`  manager      ${d.manager || 'not connected'}`);
   lines.push(`  revision     state ${d.revision.state}, applied ${d.revision.applied}${d.revision.applied < d.revision.state ? ' (behind)' : ''}`);
   lines.push(`  last run     ${last ? `${last.at} (${last.reason}, ${last.ms} ms): ${last.error ? `error: ${last.error}` : 'ok'}` : 'none yet'}`);
-  lines.push(`  drift repairs ${d.driftRepairs}`);
+  lines.push(`  drift        ${d.driftRepairs} repaired since the agent started`);
   const list = (items: readonly string[]): string =>
     items.length === 0 ? '' : `: ${items.slice(0, maxList).join(', ')}${items.length > maxList ? `, … ${items.length - maxList} more` : ''}`;
   for (const n of d.networks) {
