@@ -59,7 +59,7 @@ export async function startAgent(config: AgentConfig, deps: { runner: CommandRun
   const reporter = createStateReporter((states) => link?.report(states) ?? false);
   const problems = createProblemReporter((p, d) => link?.reportProblems(p, d) ?? false);
   const dockerDns = config.dockerPluginDir ? [config.dockerDns] : [];
-  const dns = createDnsServer({ log, ttl: config.dnsTtlSeconds, openTo: dockerDns });
+  const dns = createDnsServer({ log, ttl: config.dnsTtlSeconds, openTo: dockerDns, onQuery: metrics.dns.query, onAnswered: metrics.dns.answered });
   // The host's problems: the reconciler's and the Docker sync's (a network name Docker has for another driver).
   let hostProblems: ReadonlyMap<string, string> = new Map();
   let dockerProblems: ReadonlyMap<string, string> = new Map();

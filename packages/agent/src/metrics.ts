@@ -12,13 +12,39 @@ export interface AgentMetrics {
   readonly sandboxes: Gauge;
   readonly taskRestarts: Counter;
   readonly dockerCallSeconds: Histogram<'method' | 'result'>;
+  /** The embedded DNS server's hooks: queries by outcome, answers' latency by kind. */
+  readonly dns: { query(outcome: string): void; answered(kind: 'local' | 'forwarded', seconds: number): void };
 }
 
 export function createAgentMetrics(): AgentMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ctnet_agent_' });
   const r = [registry];
+  const dnsQueries = new Counter({
+    name: 'ctnet_agent_dns_queries_total',
+    help: 'Embedded DNS queries by outcome (a, ptr, nodata, nxdomain, refused, isolated, busy, forwarded, servfail = no upstream answered, malformed:<reason>)',
+    labelNames: ['outcome'],
+    registers: r,
+  });
+  const dnsSeconds = new Histogram({
+    name: 'ctnet_agent_dns_answer_seconds',
+    help: 'Embedded DNS: from a query to its answer, answered here (local) or by an upstream (forwarded)',
+    labelNames: ['kind'],
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5],
+    registers: r,
+  });
+  // Label children bound once: the DNS hot path does no label lookups.
+  const byOutcome = new Map<string, ReturnType<typeof dnsQueries.labels>>();
+  const byKind = { local: dnsSeconds.labels('local'), forwarded: dnsSeconds.labels('forwarded') };
   return {
+    dns: {
+      query(outcome) {
+        let c = byOutcome.get(outcome);
+        if (!c) byOutcome.set(outcome, (c = dnsQueries.labels(outcome)));
+        c.inc();
+      },
+      answered: (kind, seconds) => byKind[kind].observe(seconds),
+    },
     registry,
     reconciles: new Counter({ name: 'ctnet_agent_reconciles_total', help: 'Reconcile runs by trigger and result', labelNames: ['reason', 'result'], registers: r }),
     reconcileSeconds: new Histogram({

@@ -11,7 +11,9 @@ import { startNodeGc } from './gc.js';
 import { startOrchestrator, type Orchestrator } from './orchestrator.js';
 import { createManagerService } from './grpc-adapter.js';
 import { startHttpServer } from './http.js';
-import { createManagerMetrics } from './metrics.js';
+import { createManagerMetrics, registerClusterGauges } from './metrics.js';
+import { assignableAddresses } from './handlers/networks.js';
+import { statusOf } from './handlers/nodes.js';
 import { ensureDefaultBridge } from './handlers/networks.js';
 import { createClusterView } from './view.js';
 import { createAuthority } from './authority.js';
@@ -133,9 +135,17 @@ export async function startManager(
     sessions,
     authority,
   };
-  view.onChange(() => {
-    metrics.stateRevision.set(view.stateRevision);
-    metrics.etcdUp.set(view.loaded ? 1 : 0);
+  view.onChange(() => metrics.stateRevision.set(view.stateRevision));
+  registerClusterGauges(metrics.registry, {
+    ipam: () => [...view.networks.values()].map((n) => ({ network: n.name, allocated: view.claims(n.id).taken.size, assignable: assignableAddresses(n) })),
+    nodes: () => {
+      const counts = new Map<string, number>();
+      return [...view.nodes.values()].map((n) => {
+        const s = statusOf(deps, n, counts);
+        return { node: n.name, ready: s.status === 'ready', lag: s.lag };
+      });
+    },
+    etcdUp: async () => (await checkHealth(view, store, endpoints, true)).ok,
   });
 
   const server = new Server(serverOptions());

@@ -9,7 +9,6 @@ export interface ManagerMetrics {
   readonly agentSessions: Gauge;
   readonly nodes: Gauge<'status'>;
   readonly stateRevision: Gauge;
-  readonly etcdUp: Gauge;
   readonly gcEndpoints: Counter;
   readonly convergeSeconds: Histogram<'change'>;
   readonly tasks: Counter<'event'>;
@@ -42,7 +41,6 @@ export function createManagerMetrics(): ManagerMetrics {
     agentSessions: new Gauge({ name: 'ctnet_manager_agent_sessions', help: 'Agent streams connected to this manager', registers: [registry] }),
     nodes: new Gauge({ name: 'ctnet_nodes', help: 'Registered nodes by status', labelNames: ['status'], registers: [registry] }),
     stateRevision: new Gauge({ name: 'ctnet_state_revision', help: 'Latest etcd revision of the desired state', registers: [registry] }),
-    etcdUp: new Gauge({ name: 'ctnet_manager_etcd_up', help: '1 when the manager has a live view of etcd', registers: [registry] }),
     gcEndpoints: new Counter({
       name: 'ctnet_manager_gc_endpoints_total',
       help: 'Endpoints removed because their node stayed down beyond the grace period',
@@ -62,4 +60,68 @@ export function createManagerMetrics(): ManagerMetrics {
       registers: [registry],
     }),
   };
+}
+
+/** What the scrape-time gauges read: the cluster view (no etcd reads), and one etcd probe. */
+export interface ClusterGaugeSource {
+  ipam(): readonly { readonly network: string; readonly allocated: number; readonly assignable: number }[];
+  nodes(): readonly { readonly node: string; readonly ready: boolean; readonly lag: number }[];
+  /** Whether etcd answers now (the same probe as /healthz). */
+  etcdUp(): Promise<boolean>;
+}
+
+/**
+ * Gauges computed when Prometheus scrapes, from the manager's view: per network and per node,
+ * so a removed network or node simply stops being reported (each collect starts empty).
+ */
+export function registerClusterGauges(registry: Registry, src: ClusterGaugeSource): void {
+  const r = [registry];
+  new Gauge({
+    name: 'ctnet_ipam_allocated_addresses',
+    help: 'Addresses claimed in a network (endpoints, containers, tasks, VIPs)',
+    labelNames: ['network'],
+    registers: r,
+    collect() {
+      this.reset();
+      for (const n of src.ipam()) this.set({ network: n.network }, n.allocated);
+    },
+  });
+  new Gauge({
+    name: 'ctnet_ipam_assignable_addresses',
+    help: "Addresses a network can hand out (its range less the gateway and reserved ones; a pooled bridge network's host subnets together)",
+    labelNames: ['network'],
+    registers: r,
+    collect() {
+      this.reset();
+      for (const n of src.ipam()) this.set({ network: n.network }, n.assignable);
+    },
+  });
+  new Gauge({
+    name: 'ctnet_node_ready',
+    help: '1 while the node holds its liveness lease (its agent streams to a manager), 0 when down',
+    labelNames: ['node'],
+    registers: r,
+    collect() {
+      this.reset();
+      for (const n of src.nodes()) this.set({ node: n.node }, n.ready ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'ctnet_node_lag_revisions',
+    help: "Desired-state revisions the node has not yet applied (ctmgr node ls's LAG): 0 when converged",
+    labelNames: ['node'],
+    registers: r,
+    collect() {
+      this.reset();
+      for (const n of src.nodes()) this.set({ node: n.node }, n.lag);
+    },
+  });
+  new Gauge({
+    name: 'ctnet_manager_etcd_up',
+    help: '1 when etcd answers this manager now (probed at each scrape, as /healthz does)',
+    registers: r,
+    async collect() {
+      this.set((await src.etcdUp()) ? 1 : 0);
+    },
+  });
 }

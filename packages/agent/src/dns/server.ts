@@ -52,6 +52,8 @@ export interface DnsOptions {
   readonly tcpPipeline?: number;
   readonly log: Logger;
   readonly onQuery?: (outcome: string) => void;
+  /** Each answer's time from the query's arrival: 'local' (answered here) or 'forwarded'. */
+  readonly onAnswered?: (kind: 'local' | 'forwarded', seconds: number) => void;
   /**
    * Listener addresses that serve every local container, not only cluster endpoints: the
    * address Docker's containers are told (daemon.json "dns"), reached from containers on
@@ -163,6 +165,18 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
     }
   };
 
+  /** answer(), timed for onAnswered when it is given (the hot path pays nothing otherwise). */
+  const onAnswered = opts.onAnswered;
+  const timedAnswer: typeof answer = onAnswered
+    ? (msg, source, transport, local) => {
+        const t0 = performance.now();
+        const res = answer(msg, source, transport, local);
+        if (res instanceof Promise) return res.then((r) => (onAnswered('forwarded', (performance.now() - t0) / 1000), r));
+        onAnswered('local', (performance.now() - t0) / 1000);
+        return res;
+      }
+    : answer;
+
   /** Relays the query to the first upstream that answers in time; SERVFAIL otherwise. */
   const forward = async (q: ParsedQuery, msg: Uint8Array, upstreams: readonly string[]): Promise<Uint8Array> => {
     forwarding++;
@@ -231,7 +245,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
           // the listener closed while the answer was forwarded: nobody to answer on
         }
       };
-      const res = answer(msg, rinfo.address, 'udp', addr);
+      const res = timedAnswer(msg, rinfo.address, 'udp', addr);
       if (res instanceof Promise) void res.then(send);
       else if (res) send(res);
     });
@@ -288,7 +302,7 @@ export function createDnsServer(opts: DnsOptions): DnsServer {
     };
     const pump = (): void => {
       while (next < queue.length && !conn.writableNeedDrain && pending < pipeline) {
-        const res = answer(queue[next++]!, source, 'tcp', local);
+        const res = timedAnswer(queue[next++]!, source, 'tcp', local);
         if (!(res instanceof Promise)) send(res);
         else {
           pending++;

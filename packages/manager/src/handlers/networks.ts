@@ -211,12 +211,16 @@ export async function listNetworks(deps: ManagerDeps): Promise<ListNetworksRespo
   return { networks: networks.map((n) => ({ network: networkToWire(n), endpoints: counts.get(n.id) ?? 0 })) };
 }
 
+/** How many addresses a network can hand out: a pooled bridge network's are its hosts' subnets together. */
+export function assignableAddresses(net: Network): number {
+  const parts = isPooled(net) ? Object.keys(net.hostSubnets ?? {}).map((node) => networkOnNode(net, node)!) : [net];
+  return parts.reduce((sum, part) => sum + assignableCount(planAddresses(part)), 0);
+}
+
 export async function inspectNetwork(deps: ManagerDeps, req: InspectNetworkRequest): Promise<NetworkDetail> {
   const net = await findNetwork(deps, req.nameOrId);
   const [endpoints, { claims }] = await Promise.all([deps.store.listEndpoints(net.id), deps.store.listClaims(net.id)]);
-  // A pooled bridge network's addresses are its hosts' subnets together.
-  const parts = isPooled(net) ? Object.keys(net.hostSubnets ?? {}).map((node) => networkOnNode(net, node)!) : [net];
-  const total = parts.reduce((sum, part) => sum + assignableCount(planAddresses(part)), 0);
+  const total = assignableAddresses(net);
   endpoints.sort((a, b) => a.name.localeCompare(b.name));
   const problems: Record<string, string> = {};
   // What hosts reported (kept on their node records): the view has them, no etcd read needed.

@@ -21,7 +21,7 @@ function endpointCounts(deps: ManagerDeps): Map<string, number> {
   return counts;
 }
 
-function statusOf(deps: ManagerDeps, node: Node, counts: ReadonlyMap<string, number>): NodeStatus {
+export function statusOf(deps: ManagerDeps, node: Node, counts: ReadonlyMap<string, number>): NodeStatus {
   const key = nameKey(node.name);
   const ack = deps.view.acks.get(key);
   const endpoints = counts.get(key) ?? 0;
