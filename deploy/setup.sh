@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # apt package : a command it provides
-wanted=(etcd-server:etcd iproute2:ip nftables:nft iputils-ping:ping dnsutils:dig protobuf-compiler:protoc dnsperf:dnsperf dnsmasq-base:dnsmasq gcc:cc containerd:containerd busybox-static:busybox iptables:iptables docker.io:dockerd)
+wanted=(etcd-server:etcd iproute2:ip nftables:nft iputils-ping:ping dnsutils:dig protobuf-compiler:protoc dnsperf:dnsperf dnsmasq-base:dnsmasq gcc:cc containerd:containerd busybox-static:busybox iptables:iptables docker.io:dockerd prometheus:promtool)
 missing=()
 for pair in "${wanted[@]}"; do
   command -v "${pair#*:}" >/dev/null 2>&1 || missing+=("${pair%%:*}")
