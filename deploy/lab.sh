@@ -15,7 +15,8 @@
 # Environment for up: LAB_AGENTS=auto|0|1 (auto: if packages/agent/dist/bin/ctagent exists),
 # LAB_AGENT_JS (another agent entry point), LAB_NODE_TTL (3s), LAB_NODE_GRACE (10s),
 # LAB_RESYNC (5s), LAB_MANAGER_ARGS, LAB_AGENT_ARGS.
-# For down: LAB_KEEP=1 keeps the work dir (logs, data dirs).
+# For down: LAB_KEEP=1 keeps the work dir (logs, data dirs). Any command: LAB_STATE_DIR
+# (default /tmp/ctnet-lab) records which lab is up, so a second one needs another.
 #
 # Layout (192.168.X.0/24, X in 200..250 picked from the prefix):
 #   <p>-ul  bridge br0, one veth port per node named after it      (the switch)
@@ -30,7 +31,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CTMGR_JS=$REPO/packages/cli/dist/bin/ctmgr
 AGENT_JS=${LAB_AGENT_JS:-$REPO/packages/agent/dist/bin/ctagent}
-STATE_DIR=/tmp/ctnet-lab
+STATE_DIR=${LAB_STATE_DIR:-/tmp/ctnet-lab} 
 STATE=$STATE_DIR/current.env
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
