@@ -103,7 +103,7 @@ function executable(name, src, cacheBase64) {
   if (src.includes('\x01')) throw new Error('bundle: the bundle contains \\x01; deploy/bundle.mjs needs another escape');
   const escaped = src.replaceAll('*/', '*\x01/');
   const payloadBytes = Buffer.byteLength(escaped) + 1 + cacheBase64.length;
-  const loader = (offset) => `#!/usr/bin/env node
+  const loader = (offset, lines) => `#!/usr/bin/env node
 // ${name}: ctnet's ${name} in one file, bundled by deploy/bundle.mjs from packages/${ROLES[name].pkg}. Do not edit.
 'use strict';
 (function start() {
@@ -115,14 +115,16 @@ function executable(name, src, cacheBase64) {
   const source = payload.toString('utf8', 0, split).replaceAll('*\\x01/', '*/');
   const script = new (require('node:vm').Script)(${JSON.stringify(WRAP_HEAD)} + source + ${JSON.stringify(WRAP_TAIL)}, {
     filename: __filename,
+    lineOffset: ${lines}, // stack traces name the lines of this file
     cachedData: Buffer.from(payload.toString('latin1', split + 1), 'base64'),
   });
   script.runInThisContext().call(module.exports, module.exports, require, module, __filename, __dirname);
 })();
 /*${PAYLOAD_MARK}
 `;
-  const offset = Buffer.byteLength(loader(0));
-  return `${loader(offset)}${escaped}\n${cacheBase64}\n*/\n`;
+  const lines = loader(0, 0).split('\n').length - 1;
+  const offset = Buffer.byteLength(loader(0, lines));
+  return `${loader(offset, lines)}${escaped}\n${cacheBase64}\n*/\n`;
 }
 
 /** Runs the bundle as the executable will, and writes V8's cache (with what ran) at exit. */

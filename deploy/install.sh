@@ -222,12 +222,20 @@ if ((uninstall)); then
   fi
   # The data first, so that the directories holding it can go below when they were ours.
   if ((purge)) && [ -d "$R$data" ]; then
+    # Only a directory that is ctnet's: the default, or one holding what the role keeps there
+    # (a CTNET_DATA_DIR=/var/lib typo must not empty /var/lib).
+    case $role in
+      manager) marks=("$R$data/admin" "$R$data/etcd") ;;
+      agent) marks=("$R$data/tls" "$R$data/agent.json") ;;
+    esac
     case $data in /*/*) ;; *) die "refusing to purge the data directory $data; delete it by hand" ;; esac
+    [ "$data" = "$data_default" ] || [ -e "${marks[0]}" ] || [ -e "${marks[1]}" ] ||
+      die "refusing to purge $data: it holds none of the $role's data (${marks[*]#"$R"}); delete it by hand"
     if [ "$role" = manager ]; then
       # The agent's data may live inside the manager's, and so does the manifest: not ours.
       find "$R$data" -mindepth 1 -maxdepth 1 ! -name agent ! -name install-manifest -exec rm -rf {} +
     else
-      rm -rf "${R:?}$data"
+      rm -rf -- "$R$data"
       note "ctnet's devices, nftables tables and sandboxes on this host stay until it reboots"
     fi
     note "deleted the data in $data"
@@ -275,6 +283,12 @@ EOF
 fi
 [ -z "$manager" ] || set_key "$work" CTNET_MANAGER "$manager"
 [ -z "$token" ] || set_key "$work" CTNET_JOIN_TOKEN "$token"
+# A token is for the first join. Once this host holds its node certificate a kept token is
+# dropped: after a CA rotation it would name a CA that is gone (the agent copes, but says so).
+if [ "$role" = agent ] && [ -z "$token" ] && [ -f "$R$data/tls/cert.pem" ] && grep -Eq '^[[:space:]]*(export[[:space:]]+)?CTNET_JOIN_TOKEN[[:space:]]*=' "$work"; then
+  grep -Ev '^[[:space:]]*(export[[:space:]]+)?CTNET_JOIN_TOKEN[[:space:]]*=' "$work" >"$work.new" && mv -f "$work.new" "$work"
+  note "this host has joined (its node certificate is in $data/tls): CTNET_JOIN_TOKEN removed from $env_path"
+fi
 [ -z "$advertise" ] || set_key "$work" CTNET_ADVERTISE_ADDR "$advertise"
 place "$work" "$env_path" 0600
 save_manifest

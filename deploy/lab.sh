@@ -31,7 +31,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CTMGR_JS=$REPO/packages/cli/dist/bin/ctmgr
 AGENT_JS=${LAB_AGENT_JS:-$REPO/packages/agent/dist/bin/ctagent}
-STATE_DIR=${LAB_STATE_DIR:-/tmp/ctnet-lab} 
+STATE_DIR=${LAB_STATE_DIR:-/tmp/ctnet-lab} # records the lab that is up (one lab per state dir)
 STATE=$STATE_DIR/current.env
 
 die() { echo "lab.sh: $*" >&2; exit 1; }

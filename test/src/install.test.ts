@@ -178,6 +178,29 @@ describe('install.sh', () => {
     expect(await listing(root)).toEqual(before);
   });
 
+  it('drops a kept join token once the host holds its node certificate, and purges only a directory of ctnet\'s', async () => {
+    const root = await tempDir();
+    expect((await install('agent', '--root', root, '--manager', 'm1:4700', '--join-token', TOKEN)).code).toBe(0);
+    const env = join(root, 'etc/ctnet/ctagent.env');
+    expect(await readFile(env, 'utf8')).toContain(`CTNET_JOIN_TOKEN=${TOKEN}`);
+    // the agent joined: its credential is there; a rerun (an upgrade) drops the token
+    await mkdir(join(root, 'var/lib/ctnet/agent/tls'), { recursive: true });
+    await writeFile(join(root, 'var/lib/ctnet/agent/tls/cert.pem'), 'x');
+    const rerun = await install('agent', '--root', root);
+    expect(rerun.code).toBe(0);
+    expect(rerun.out).toMatch(/CTNET_JOIN_TOKEN removed from \/etc\/ctnet\/ctagent\.env/);
+    const text = await readFile(env, 'utf8');
+    expect(text).not.toContain('CTNET_JOIN_TOKEN');
+    expect(text).toContain('CTNET_MANAGER=m1:4700');
+    // a data directory that is not the agent's is not purged
+    await writeFile(env, `${text}CTNET_DATA_DIR=/srv/data\n`);
+    await mkdir(join(root, 'srv/data/precious'), { recursive: true });
+    const purge = await install('agent', '--root', root, '--uninstall', '--purge');
+    expect(purge.code).toBe(1);
+    expect(purge.err).toMatch(/refusing to purge \/srv\/data: it holds none of the agent's data/);
+    expect(existsSync(join(root, 'srv/data/precious'))).toBe(true);
+  });
+
   it('refuses bad input with one line naming the problem and the fix, and writes nothing', async () => {
     const root = await seededRoot();
     const before = await listing(root);

@@ -82,6 +82,18 @@ const runOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/**
+ * Where the agent was installed (deploy/install.sh), its settings are in this file; the verbs
+ * that talk to the local agent or its sandboxes (ps, exec, attach, detach, diag) read the same
+ * data directory and namespace prefix from it, unless the environment sets them.
+ */
+export const INSTALLED_SETTINGS = '/etc/ctnet/ctagent.env';
+
+async function installedSettings(env: Env, path = INSTALLED_SETTINGS): Promise<Env> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  return text === undefined ? env : withSettings(env, parseSettingsFile(text, AGENT_SETTINGS, path));
+}
+
 export async function runAgentCli(argv: readonly string[], env: Env, io: AgentIo): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -89,17 +101,17 @@ export async function runAgentCli(argv: readonly string[], env: Env, io: AgentIo
       case 'run':
         return await run(rest, env, io);
       case 'ps':
-        return await ps(rest, env, io);
+        return await ps(rest, await installedSettings(env), io);
       case 'docker-config':
         return await dockerConfig(rest, env, io);
       case 'exec':
-        return await exec(rest, env, io);
+        return await exec(rest, await installedSettings(env), io);
       case 'diag':
-        return await diag(rest, env, io);
+        return await diag(rest, await installedSettings(env), io);
       case 'attach':
-        return await attach(rest, env, io);
+        return await attach(rest, await installedSettings(env), io);
       case 'detach':
-        return await detach(rest, env, io);
+        return await detach(rest, await installedSettings(env), io);
       case undefined:
       case '-h':
       case '--help':

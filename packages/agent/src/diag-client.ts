@@ -18,7 +18,7 @@ export function askControl(path: string, timeoutMs = 35_000): Promise<HostDiagno
       clearTimeout(timer);
       const why =
         err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-          ? `no agent answers on ${path}; is ctagent running with this --data-dir (systemctl status ctagent)?`
+          ? `no agent answers on ${path}: ctagent is not running with this --data-dir, or is still starting (joining the cluster, opening its sockets); see systemctl status ctagent and journalctl -u ctagent`
           : err.code === 'EACCES'
             ? `cannot open ${path}: it is root's; run ctagent diag as root`
             : `${path}: ${err.message}`;

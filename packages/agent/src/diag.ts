@@ -25,11 +25,15 @@ export function createDiagnoser(deps: {
   manager: () => string | undefined;
   appliedRevision: () => number;
 }): () => Promise<HostDiagnosis> {
-  return () =>
+  // Concurrent askers (a retrying script, several operators) share one reading: diag jobs
+  // never pile up in front of the reconciler's runs.
+  let inFlight: Promise<HostDiagnosis> | undefined;
+  const once = (): Promise<HostDiagnosis> =>
     deps.reconciler.exclusive(async () => {
       const wanted = deps.reconciler.wanted();
+      const revision = { state: deps.state.revision, applied: deps.appliedRevision() }; // with the state wanted() planned from
       if (!wanted) {
-        throw new CtnetError(ErrorCode.FailedPrecondition, `the agent of node ${deps.node} has no desired state yet (no manager reached since it started); check --manager and the node's certificate`);
+        throw new CtnetError(ErrorCode.FailedPrecondition, `the agent of node ${deps.node} has no desired state yet: it has reached no manager since it started (the kernel keeps what was programmed before); check --manager and the node's certificate, and journalctl -u ctagent`);
       }
       const [actual, tables, netns] = await Promise.all([
         readActual(deps.runner),
@@ -47,12 +51,13 @@ export function createDiagnoser(deps: {
           { desired: wanted.hostTable, actual: tables.host },
           ...wanted.sandboxTables.map((t) => ({ netns: t.netns, desired: t.table, actual: tables.sandboxes.get(t.netns) })),
         ],
-        revision: { state: deps.state.revision, applied: deps.appliedRevision() },
+        revision,
         manager: deps.manager(),
         lastReconcile: deps.reconciler.lastRun,
         driftRepairs: deps.reconciler.driftRepairs,
       });
     });
+  return () => (inFlight ??= once().finally(() => (inFlight = undefined)));
 }
 
 /** Where `ctagent diag` finds the running agent: beside its state, one per --data-dir. */

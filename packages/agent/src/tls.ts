@@ -107,11 +107,18 @@ export async function loadNodeTls(config: AgentConfig, joinToken: string | undef
   const token = joinToken ? parseJoinToken(joinToken) : undefined;
   const dir = tlsDir(config.dataDir);
   let cred: Credential | undefined;
+  // A usable credential of this node beside a token of a CA it does not hold: either the host
+  // moves to another cluster (the join succeeds) or the token is stale — the cluster's CA
+  // rotated since the token was written to the settings — and the join is refused: then the
+  // stored credential is what this node is, and it goes on with it.
+  let fallback: Credential | undefined;
   if (await credentialExists(dir)) {
     const stored = await readCredential(dir, NO_TOKEN);
     const problem = usable(stored, Date.now());
     const otherCluster = token && !splitPem(stored.caPem).some((r) => caDigest(r) === token.caDigest);
-    if (!problem && !otherCluster && readIdentity(stored.certPem).name === config.nodeName) cred = stored;
+    const mine = !problem && readIdentity(stored.certPem).name === config.nodeName;
+    if (mine && !otherCluster) cred = stored;
+    else if (mine) fallback = stored;
     else if (!token) throw unauthenticated(`${problem ?? `the stored certificate is for another node name`}; ${NO_TOKEN}`);
   } else if (!token) {
     throw unauthenticated(NO_TOKEN);
@@ -128,7 +135,13 @@ export async function loadNodeTls(config: AgentConfig, joinToken: string | undef
       }
     }
   };
-  cred ??= await joinWithRetry();
+  cred ??= await joinWithRetry().catch((err: unknown) => {
+    if (!fallback) throw err;
+    log.warn('the join token was refused; going on with the node certificate this host holds (remove CTNET_JOIN_TOKEN from the settings: it is needed for the first join only)', {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return fallback;
+  });
 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;

@@ -92,7 +92,9 @@ export class GrpcManagerApi implements ManagerApi {
     this.unary('DisconnectNetwork', (c, m, o, cb) => c.disconnectNetwork({ network, container }, m, o, cb));
   listNodes: ManagerApi['listNodes'] = () => this.unary('ListNodes', (c, m, o, cb) => c.listNodes({}, m, o, cb));
   diagnoseNode: ManagerApi['diagnoseNode'] = (node) =>
-    this.unary('DiagnoseNode', (c, m, o, cb) => c.diagnoseNode({ node }, m, o, cb));
+    // The manager waits up to 20 s for the agent (which reads its kernel after any run in
+    // progress): wait longer, so its answer naming the cause arrives, not our deadline.
+    this.unary('DiagnoseNode', (c, m, o, cb) => c.diagnoseNode({ node }, m, { ...o, deadline: Date.now() + Math.max(this.timeoutMs, 30_000) }, cb));
   inspectNode: ManagerApi['inspectNode'] = (name) =>
     this.unary('InspectNode', (c, m, o, cb) => c.inspectNode({ name }, m, o, cb));
   removeNode: ManagerApi['removeNode'] = (name, force) =>

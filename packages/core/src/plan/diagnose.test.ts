@@ -72,8 +72,8 @@ describe('diagnoseHost', () => {
           { name: 'ctvx-aaaaaaaa', kind: 'vxlan', state: 'ok' },
         ],
         gateway: { cidr: '10.10.0.1/24', present: true },
-        fdb: { desired: 2, present: 2, missing: [], unexpected: [] },
-        neigh: { desired: 2, present: 2, missing: [], unexpected: [] },
+        fdb: { desired: 2, present: 2, missing: [], unexpected: [], unexpectedCount: 0 },
+        neigh: { desired: 2, present: 2, missing: [], unexpected: [], unexpectedCount: 0 },
         sandboxes: [{ name: 'web', netns: 'ctns-cccccccc', present: true }],
       }),
     ]);
@@ -98,8 +98,8 @@ describe('diagnoseHost', () => {
     expect(d.ok).toBe(false);
     const n = d.networks[0]!;
     expect(n.devices[0]).toEqual({ name: 'ctbr-aaaaaaaa', kind: 'bridge', state: 'missing' });
-    expect(n.fdb).toEqual({ desired: 2, present: 1, missing: ['02:42:0a:0a:00:03 -> 192.168.1.2'], unexpected: [] });
-    expect(n.neigh).toEqual({ desired: 2, present: 2, missing: [], unexpected: ['10.10.0.9'] });
+    expect(n.fdb).toEqual({ desired: 2, present: 1, missing: ['02:42:0a:0a:00:03 -> 192.168.1.2'], unexpected: [], unexpectedCount: 0 });
+    expect(n.neigh).toEqual({ desired: 2, present: 2, missing: [], unexpected: ['10.10.0.9'], unexpectedCount: 1 });
     expect(n.sandboxes).toEqual([{ name: 'web', netns: 'ctns-cccccccc', present: false }]);
     expect(d.nftables).toEqual([{ table: 'ctnet', netns: '', hash: expect.stringMatching(/^[0-9a-f]{8}$/), inSync: false }]);
     expect(d.pending).toContain('fdb-replace dev=ctvx-aaaaaaaa mac=02:42:0a:0a:00:03 dst=192.168.1.2');
@@ -111,6 +111,18 @@ describe('diagnoseHost', () => {
     expect(text).toContain('unexpected 1: 10.10.0.9');
     expect(text).toContain('without a namespace 1: web');
     expect(text).toMatch(/nftables: host ctnet [0-9a-f]{8} DIFFERS/);
+  });
+
+  it('keeps a report of a badly broken host bounded, with the counts', () => {
+    const base = converged();
+    const strays = Array.from({ length: 300 }, (_, i) => ({ dev: 'ctvx-aaaaaaaa', mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, dst: '192.168.1.9', permanent: true }));
+    const d = diagnoseHost(input({ actual: { ...base, fdb: [...base.fdb, ...strays] } }));
+    expect(d.networks[0]!.fdb!.unexpected).toHaveLength(100);
+    expect(d.networks[0]!.fdb!.unexpectedCount).toBe(300);
+    expect(d.pending).toHaveLength(100);
+    expect(d.pendingCount).toBe(300);
+    expect(formatDiagnosis(d)).toContain('unexpected 300: ');
+    expect(formatDiagnosis(d)).toContain('… 295 more');
   });
 
   it('is not ok after a failed run, and says so', () => {

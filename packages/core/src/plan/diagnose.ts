@@ -36,9 +36,14 @@ export interface LastReconcile {
 export interface EntryCheck {
   readonly desired: number;
   readonly present: number; // desired entries the kernel has as wanted
+  /** The first LIST_LIMIT of each (a report must fit one message however broken the host). */
   readonly missing: readonly string[];
   readonly unexpected: readonly string[];
+  readonly unexpectedCount: number;
 }
+
+/** At most this many entries of a list go into a report; counts say how many there are. */
+export const LIST_LIMIT = 100;
 
 export interface NetworkDiagnosis {
   readonly network: string;
@@ -67,8 +72,9 @@ export interface HostDiagnosis {
   readonly driftRepairs: number;
   readonly networks: readonly NetworkDiagnosis[];
   readonly nftables: readonly TableCheck[];
-  /** What the next run would change in the host's devices and entries, one line per op. */
+  /** What the next run would change in the host's devices and entries, one line per op (the first LIST_LIMIT). */
   readonly pending: readonly string[];
+  readonly pendingCount: number;
 }
 
 export function diagnoseHost(input: DiagnoseInput): HostDiagnosis {
@@ -96,7 +102,8 @@ export function diagnoseHost(input: DiagnoseInput): HostDiagnosis {
     driftRepairs: input.driftRepairs,
     networks,
     nftables,
-    pending: plan.map(describeOp),
+    pending: plan.slice(0, LIST_LIMIT).map(describeOp),
+    pendingCount: plan.length,
   };
 }
 
@@ -126,8 +133,18 @@ function diagnoseNetwork(o: DesiredOverlay, input: DiagnoseInput, plan: readonly
   const neighExtra = vx.flatMap((op) => (op.op === 'neigh-del' ? [op.ip] : []));
   return {
     ...base,
-    fdb: { desired: o.fdb.length, present: o.fdb.length - fdbMissing.length, missing: fdbMissing, unexpected: fdbExtra },
-    neigh: { desired: o.neigh.length, present: o.neigh.length - neighMissing.length, missing: neighMissing, unexpected: neighExtra },
+    fdb: entryCheck(o.fdb.length, fdbMissing, fdbExtra),
+    neigh: entryCheck(o.neigh.length, neighMissing, neighExtra),
+  };
+}
+
+function entryCheck(desired: number, missing: readonly string[], unexpected: readonly string[]): EntryCheck {
+  return {
+    desired,
+    present: desired - missing.length,
+    missing: missing.slice(0, LIST_LIMIT),
+    unexpected: unexpected.slice(0, LIST_LIMIT),
+    unexpectedCount: unexpected.length,
   };
 }
 
@@ -157,8 +174,8 @@ export function formatDiagnosis(d: HostDiagnosis, maxList = 5): string {
   lines.push(`  revision     state ${d.revision.state}, applied ${d.revision.applied}${d.revision.applied < d.revision.state ? ' (behind)' : ''}`);
   lines.push(`  last run     ${last ? `${last.at} (${last.reason}, ${last.ms} ms): ${last.error ? `error: ${last.error}` : 'ok'}` : 'none yet'}`);
   lines.push(`  drift        ${d.driftRepairs} repaired since the agent started`);
-  const list = (items: readonly string[]): string =>
-    items.length === 0 ? '' : `: ${items.slice(0, maxList).join(', ')}${items.length > maxList ? `, … ${items.length - maxList} more` : ''}`;
+  const list = (items: readonly string[], total = items.length): string =>
+    items.length === 0 ? '' : `: ${items.slice(0, maxList).join(', ')}${total > maxList ? `, … ${total - maxList} more` : ''}`;
   for (const n of d.networks) {
     lines.push('');
     lines.push(`network ${n.network} (${n.id.slice(0, 12)})`);
@@ -166,7 +183,8 @@ export function formatDiagnosis(d: HostDiagnosis, maxList = 5): string {
     lines.push(`  gateway ${n.gateway.cidr.padEnd(16)} ${n.gateway.present ? 'ok' : 'missing'}`);
     for (const [what, c] of [['fdb', n.fdb], ['neigh', n.neigh]] as const) {
       if (!c) continue;
-      lines.push(`  ${what.padEnd(7)} ${c.present}/${c.desired} present${c.missing.length ? `; missing ${c.missing.length}${list(c.missing)}` : ''}${c.unexpected.length ? `; unexpected ${c.unexpected.length}${list(c.unexpected)}` : ''}`);
+      const missing = c.desired - c.present;
+      lines.push(`  ${what.padEnd(7)} ${c.present}/${c.desired} present${missing ? `; missing ${missing}${list(c.missing, missing)}` : ''}${c.unexpectedCount ? `; unexpected ${c.unexpectedCount}${list(c.unexpected, c.unexpectedCount)}` : ''}`);
     }
     const absent = n.sandboxes.filter((s) => !s.present).map((s) => s.name);
     lines.push(`  sandboxes ${n.sandboxes.length}${absent.length ? `; without a namespace ${absent.length}${list(absent)}` : ''}`);
@@ -175,6 +193,6 @@ export function formatDiagnosis(d: HostDiagnosis, maxList = 5): string {
   const bad = d.nftables.filter((t) => !t.inSync);
   const host = d.nftables.find((t) => t.netns === '');
   lines.push(`nftables: host ${host ? `${host.table} ${host.hash} ${host.inSync ? 'in sync' : 'DIFFERS'}` : 'none'}; sandboxes ${d.nftables.length - (host ? 1 : 0)}, out of sync ${bad.filter((t) => t.netns !== '').length}${list(bad.filter((t) => t.netns !== '').map((t) => t.netns))}`);
-  lines.push(`pending kernel changes: ${d.pending.length}${list(d.pending)}`);
+  lines.push(`pending kernel changes: ${d.pendingCount}${list(d.pending, d.pendingCount)}`);
   return `${lines.join('\n')}\n`;
 }
