@@ -1,6 +1,5 @@
 import { CtnetError, ErrorCode } from '@ctnet/core';
 import type { Command, ManagerApi, Writer } from './api.js';
-import { COMMANDS } from './commands/index.js';
 import { errorLine, exitCodeFor, UsageError } from './errors.js';
 import { DEFAULT_TLS_DIR } from './defaults.js';
 import { VERSION } from './version.js';
@@ -58,8 +57,10 @@ async function dispatch(argv: readonly string[], env: Env, io: CliIo): Promise<n
     return 0;
   }
   const [word, ...rest] = globals.rest;
+  // The commands (and the gRPC and protobuf code they stand on) are loaded when one is
+  // needed: --version, and `serve` (which loads the manager instead), start without them.
   if (globals.help || word === undefined || word === 'help') {
-    io.out.write(topHelp());
+    io.out.write(topHelp(await loadCommands()));
     return 0;
   }
   if (word === 'serve') {
@@ -76,6 +77,7 @@ async function dispatch(argv: readonly string[], env: Env, io: CliIo): Promise<n
   const address = globals.manager ?? (env.CTNET_MANAGER?.trim() || DEFAULT_MANAGER);
   const tlsDir = globals.tlsDir ?? (env.CTNET_TLS_DIR?.trim() || DEFAULT_TLS_DIR);
   const target = { address, tlsDir };
+  const COMMANDS = await loadCommands();
   const single = COMMANDS.find((c) => c.path === word);
   if (single) return runCommand(single, rest, target, io);
   const verbs = COMMANDS.filter((c) => c.path.startsWith(`${word} `));
@@ -155,7 +157,9 @@ function listing(rows: readonly (readonly [string, string])[]): string[] {
   return rows.map(([left, right]) => `  ${left.padEnd(width)}   ${right}`);
 }
 
-export function topHelp(): string {
+const loadCommands = async (): Promise<readonly Command[]> => (await import('./commands/index.js')).COMMANDS;
+
+export function topHelp(COMMANDS: readonly Command[]): string {
   return [
     'Usage:  ctmgr [--manager ADDR] [--tls-dir DIR] COMMAND [OPTIONS] [ARGS]',
     '',
